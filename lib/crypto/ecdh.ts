@@ -1,0 +1,114 @@
+/**
+ * Ephemeral P-256 ECDH over `crypto.subtle`: a fresh key pair per handshake.
+ *
+ * @module
+ */
+
+import { KeyError } from "../errors.ts";
+
+const subtle = crypto.subtle;
+const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
+
+/** Length of an uncompressed SEC1 P-256 point: `04 ‖ X ‖ Y`. */
+export const P256_POINT_LENGTH = 65;
+
+/**
+ * Generates a non-extractable ephemeral ECDH P-256 key pair.
+ *
+ * @returns The key pair; only the public half can be exported.
+ *
+ * @example
+ * ```ts
+ * import { generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const pair = await generateEphemeralKeyPair();
+ * assert.equal(pair.privateKey.extractable, false);
+ * ```
+ */
+export function generateEphemeralKeyPair(): Promise<CryptoKeyPair> {
+  return subtle.generateKey(ECDH_P256, false, ["deriveBits"]) as Promise<CryptoKeyPair>;
+}
+
+/**
+ * Exports an ECDH or ECDSA P-256 public key as a 65-byte uncompressed point.
+ *
+ * @param key A P-256 public key.
+ * @returns `04 ‖ X ‖ Y`.
+ *
+ * @example
+ * ```ts
+ * import { exportPoint, generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const pair = await generateEphemeralKeyPair();
+ * const point = await exportPoint(pair.publicKey);
+ * assert.equal(point.length, 65);
+ * assert.equal(point[0], 4);
+ * ```
+ */
+export async function exportPoint(key: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
+  return new Uint8Array(await subtle.exportKey("raw", key));
+}
+
+/**
+ * Imports a peer's P-256 point (65-byte uncompressed or 33-byte compressed) for ECDH.
+ * The point is validated by the crypto engine: off-curve points, the point at
+ * infinity and wrong lengths are refused.
+ *
+ * @param point The SEC1-encoded point.
+ * @returns An ECDH public key.
+ * @throws {KeyError} `key_invalid` when the point is not a valid P-256 point.
+ *
+ * @example
+ * ```ts
+ * import { exportPoint, generateEphemeralKeyPair, importEcdhPoint } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const pair = await generateEphemeralKeyPair();
+ * const key = await importEcdhPoint(await exportPoint(pair.publicKey));
+ * assert.equal(key.type, "public");
+ * ```
+ */
+export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
+  const first = point[0];
+  const shapeOk = (point.length === 65 && first === 4) ||
+    (point.length === 33 && (first === 2 || first === 3));
+  if (!shapeOk) throw new KeyError("key_invalid", "not a SEC1 P-256 point");
+  try {
+    return await subtle.importKey("raw", point as Uint8Array<ArrayBuffer>, ECDH_P256, true, []);
+  } catch (cause) {
+    throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
+  }
+}
+
+/**
+ * Computes the ECDH shared secret: the 32-byte X coordinate of `d·Q`.
+ *
+ * @param privateKey Own ephemeral private key.
+ * @param publicKey The peer's public key.
+ * @returns The 32-byte shared secret.
+ * @throws {KeyError} `key_invalid` when the engine refuses the pair.
+ *
+ * @example
+ * ```ts
+ * import { ecdhSecret, generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const a = await generateEphemeralKeyPair();
+ * const b = await generateEphemeralKeyPair();
+ * assert.deepEqual(await ecdhSecret(a.privateKey, b.publicKey), await ecdhSecret(b.privateKey, a.publicKey));
+ * ```
+ */
+export async function ecdhSecret(
+  privateKey: CryptoKey,
+  publicKey: CryptoKey,
+): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return new Uint8Array(
+      await subtle.deriveBits({ name: "ECDH", public: publicKey }, privateKey, 256),
+    );
+  } catch (cause) {
+    throw new KeyError("key_invalid", "ECDH key agreement failed", { cause });
+  }
+}

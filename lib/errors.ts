@@ -1,0 +1,432 @@
+/**
+ * Typed errors for every failure tessera reports.
+ *
+ * Every error thrown by tessera is a {@linkcode TesseraError} with a stable
+ * {@linkcode TesseraError.code} from the closed union
+ * {@linkcode TesseraErrorCode}. Codes are part of the public API: match on
+ * `err.code`, never on the message. Messages never contain key material,
+ * plaintext or peer-supplied bytes.
+ *
+ * Misuse of the API by the caller (a wrong argument type, a value out of
+ * range) throws the built-in `TypeError` or `RangeError` instead.
+ *
+ * @example Matching on a code
+ * ```ts
+ * import { HandshakeError, TesseraError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const err = new HandshakeError("unknown_peer", "peer id is not known");
+ * assert.ok(err instanceof TesseraError);
+ * assert.equal(err.code, "unknown_peer");
+ * assert.equal(err.name, "HandshakeError");
+ * ```
+ *
+ * @module
+ */
+
+/** Codes of {@linkcode HandshakeError}: the handshake failed and the session is unusable. */
+export type HandshakeErrorCode =
+  /** A handshake message is truncated, oversized or has an invalid field. */
+  | "handshake_malformed"
+  /** A message arrived that the handshake does not expect at this point. */
+  | "handshake_unexpected"
+  /** The peer speaks another protocol version. */
+  | "handshake_unsupported_version"
+  /** The peer offers no cipher suite this side supports. */
+  | "handshake_unsupported_suite"
+  /** The encrypted part of a handshake message failed authentication. */
+  | "handshake_decrypt_failed"
+  /** `getPublicKeyForId` returned nothing for the peer's id. */
+  | "handshake_unknown_peer"
+  /** `getPublicKeyForId` threw or returned something that is not a key. */
+  | "handshake_lookup_failed"
+  /** The peer's signature over the transcript does not verify. */
+  | "handshake_bad_signature"
+  /** The peer's Finished MAC does not verify. */
+  | "handshake_bad_finished"
+  /** The peer's ephemeral public key is not a valid P-256 point. */
+  | "handshake_bad_key_share"
+  /** A resumption attempt was refused and no full handshake was possible. */
+  | "handshake_resumption_refused";
+
+/** Codes of {@linkcode RecordError}: one record was refused; the session stays usable. */
+export type RecordErrorCode =
+  /** The record is shorter than its header and tag, or its header is invalid. */
+  | "record_malformed"
+  /** The record or plaintext is larger than the configured maximum. */
+  | "record_too_large"
+  /** Authentication failed: tampered, from another session, or a wrong key. */
+  | "record_auth_failed"
+  /** The sequence number was already accepted. */
+  | "record_replayed"
+  /** The sequence number is older than the replay window. */
+  | "record_too_old"
+  /** A stream transport delivered a record out of order. */
+  | "record_out_of_order"
+  /** The sending direction exhausted its 2^64 sequence numbers. */
+  | "record_sequence_exhausted";
+
+/** Codes of {@linkcode SessionStateError}: the call does not fit the session's state. */
+export type SessionStateErrorCode =
+  /** The session has not completed its handshake. */
+  | "session_not_established"
+  /** The session was closed (locally or by the peer's authenticated close). */
+  | "session_closed"
+  /** The session failed earlier and refuses further use. */
+  | "session_failed"
+  /** The call is not valid for this role or at this point of the handshake. */
+  | "session_invalid_call"
+  /** The protocol profile does not support this operation. */
+  | "session_unsupported";
+
+/** Codes of {@linkcode KeyError}: a key could not be imported, exported or used. */
+export type KeyErrorCode =
+  /** Key bytes or JWK fields are malformed or describe an invalid point. */
+  | "key_invalid"
+  /** The key has the wrong algorithm, curve, type or usages for this use. */
+  | "key_unsupported"
+  /** Export was asked of a key created non-extractable. */
+  | "key_not_extractable"
+  /** A signature is not a valid encoding. */
+  | "signature_malformed";
+
+/** Codes of {@linkcode SavedStateError}: a saved session could not be restored. */
+export type SavedStateErrorCode =
+  /** The bytes are not a saved tessera session. */
+  | "state_malformed"
+  /** The saved state has a format version this build does not read. */
+  | "state_unsupported_version"
+  /** Authentication failed: a wrong wrapping key or tampered bytes. */
+  | "state_auth_failed";
+
+/** Codes of {@linkcode TransportError}: the underlying transport failed. */
+export type TransportErrorCode =
+  /** The transport ended before a whole message arrived. */
+  | "transport_closed"
+  /** A frame announced a length above the configured bound. */
+  | "transport_frame_too_large"
+  /** The caller's `send` or `receive` callback threw. */
+  | "transport_failed";
+
+/** Codes of {@linkcode TicketError}: a resumption ticket was refused. */
+export type TicketErrorCode =
+  /** No such ticket in the store. */
+  | "ticket_unknown"
+  /** The ticket is past its lifetime. */
+  | "ticket_expired"
+  /** The ticket was already used. */
+  | "ticket_consumed"
+  /** The binder does not prove possession of the ticket's secret. */
+  | "ticket_binder_invalid"
+  /** The ticket store failed or stayed busy after bounded retries. */
+  | "ticket_store_unavailable";
+
+/** Codes of {@linkcode CookieError}: a cookie or header session value was refused. */
+export type CookieErrorCode =
+  /** The value does not parse (bad encoding, missing fields). */
+  | "cookie_malformed"
+  /** A MAC or AEAD tag failed: tampered, moved from another cookie, or wrong key. */
+  | "cookie_tampered"
+  /** The value names a key id that the keyring does not hold. */
+  | "cookie_unknown_key"
+  /** The value is past its absolute or idle expiry. */
+  | "cookie_expired"
+  /** The value was revoked (per-user epoch moved on, or server-side session gone). */
+  | "cookie_revoked"
+  /** The value, or the set of chunks, exceeds the size budget. */
+  | "cookie_too_large"
+  /** A chunk of a chunked cookie is missing or inconsistent. */
+  | "cookie_chunk_missing"
+  /** A format version this build does not read. */
+  | "cookie_unsupported_version"
+  /** A concurrent write to the same server-side session won. */
+  | "session_conflict"
+  /** The session storage failed. */
+  | "session_storage_failed";
+
+/** Codes of {@linkcode ThemisError}: the Themis-compatible profile refused input. */
+export type ThemisErrorCode =
+  /** A Soter container has a wrong tag, size or CRC. */
+  | "themis_container_invalid"
+  /** A Themis data message is outside the sequence or time window. */
+  | "themis_out_of_window";
+
+/** Every code tessera throws: a closed union, stable across minor versions. */
+export type TesseraErrorCode =
+  | HandshakeErrorCode
+  | RecordErrorCode
+  | SessionStateErrorCode
+  | KeyErrorCode
+  | SavedStateErrorCode
+  | TransportErrorCode
+  | TicketErrorCode
+  | CookieErrorCode
+  | ThemisErrorCode;
+
+/**
+ * Base class of every error tessera throws on untrusted input or state.
+ *
+ * @example
+ * ```ts
+ * import { RecordError, TesseraError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   throw new RecordError("record_replayed", "sequence number already seen");
+ * } catch (err) {
+ *   assert.ok(err instanceof TesseraError);
+ *   assert.equal((err as TesseraError).code, "record_replayed");
+ * }
+ * ```
+ */
+export class TesseraError extends Error {
+  /** The stable code of this failure. */
+  readonly code: TesseraErrorCode;
+
+  /**
+   * Creates an error.
+   *
+   * @param code The stable code.
+   * @param message A human-readable message without secrets.
+   * @param options `cause` of the error, if any (never a secret-bearing value).
+   */
+  constructor(code: TesseraErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The handshake failed. The session that threw it refuses further use.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new HandshakeError("handshake_bad_signature", "x").code, "handshake_bad_signature");
+ * ```
+ */
+export class HandshakeError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: HandshakeErrorCode;
+  /**
+   * Creates a handshake error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: HandshakeErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * One record was refused. Nothing of it was delivered; the session stays usable.
+ *
+ * @example
+ * ```ts
+ * import { RecordError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new RecordError("record_auth_failed", "x").code, "record_auth_failed");
+ * ```
+ */
+export class RecordError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: RecordErrorCode;
+  /**
+   * Creates a record error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: RecordErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The call does not fit the session's state (not established, closed, failed).
+ *
+ * @example
+ * ```ts
+ * import { SessionStateError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new SessionStateError("session_closed", "x").code, "session_closed");
+ * ```
+ */
+export class SessionStateError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: SessionStateErrorCode;
+  /**
+   * Creates a session state error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: SessionStateErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A key could not be imported, exported or used.
+ *
+ * @example
+ * ```ts
+ * import { KeyError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new KeyError("key_invalid", "x").code, "key_invalid");
+ * ```
+ */
+export class KeyError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: KeyErrorCode;
+  /**
+   * Creates a key error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: KeyErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A saved session could not be restored.
+ *
+ * @example
+ * ```ts
+ * import { SavedStateError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new SavedStateError("state_auth_failed", "x").code, "state_auth_failed");
+ * ```
+ */
+export class SavedStateError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: SavedStateErrorCode;
+  /**
+   * Creates a saved-state error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: SavedStateErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The transport under a session failed or delivered an invalid frame.
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TransportError("transport_closed", "x").code, "transport_closed");
+ * ```
+ */
+export class TransportError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: TransportErrorCode;
+  /**
+   * Creates a transport error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: TransportErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A resumption ticket was refused.
+ *
+ * @example
+ * ```ts
+ * import { TicketError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new TicketError("ticket_consumed", "x").code, "ticket_consumed");
+ * ```
+ */
+export class TicketError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: TicketErrorCode;
+  /**
+   * Creates a ticket error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: TicketErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A cookie or header session value was refused.
+ *
+ * @example
+ * ```ts
+ * import { CookieError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new CookieError("cookie_expired", "x").code, "cookie_expired");
+ * ```
+ */
+export class CookieError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: CookieErrorCode;
+  /**
+   * Creates a cookie error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: CookieErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The Themis-compatible profile refused input.
+ *
+ * @example
+ * ```ts
+ * import { ThemisError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new ThemisError("themis_container_invalid", "x").code, "themis_container_invalid");
+ * ```
+ */
+export class ThemisError extends TesseraError {
+  /** The stable code of this failure. */
+  declare readonly code: ThemisErrorCode;
+  /**
+   * Creates a Themis profile error.
+   *
+   * @param code The stable code.
+   * @param message A message without secrets.
+   * @param options Optional cause.
+   */
+  constructor(code: ThemisErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
