@@ -24,3 +24,4 @@ export * from "./hkdf.ts";
 export * from "./hmac.ts";
 export * from "./random.ts";
 export * from "./sha256.ts";
+export * from "./identity.ts";
