@@ -19,7 +19,7 @@ export function fromUtf8(bytes: Uint8Array): string {
 }
 
 /** Concatenates byte arrays into one new array. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
+export function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   let length = 0;
   for (const p of parts) length += p.length;
   const out = new Uint8Array(length);

@@ -1,0 +1,74 @@
+// Sealing of saved sessions (docs/protocol.md §6). Private.
+
+import { concat } from "../crypto/_bytes.ts";
+import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "../crypto/aes_gcm.ts";
+import { randomBytes, type RandomSource } from "../crypto/random.ts";
+import { KeyError, SavedStateError } from "../errors.ts";
+
+const MAGIC = [0x54, 0x53, 0x53]; // "TSS"
+const FORMAT_VERSION = 1;
+const HEADER_LENGTH = 5;
+const NONCE_LENGTH = 12;
+/** Saved state is small; anything larger is not ours. */
+const MAX_SAVED_LENGTH = 8192;
+
+/** A wrapping key: an AES-256-GCM `CryptoKey` or 32 raw bytes. */
+export type WrappingKey = CryptoKey | Uint8Array;
+
+/** Normalizes a wrapping key, checking it at the boundary. */
+export async function toWrappingKey(key: WrappingKey): Promise<CryptoKey> {
+  if (key instanceof Uint8Array) {
+    if (key.length !== 32) throw new RangeError("wrapping key must be 32 bytes");
+    return await importAesGcmKey(key);
+  }
+  if (!(key instanceof CryptoKey)) throw new TypeError("wrapping key must be a CryptoKey or bytes");
+  const alg = key.algorithm as AesKeyAlgorithm;
+  if (
+    alg.name !== "AES-GCM" || alg.length !== 256 || !key.usages.includes("encrypt") ||
+    !key.usages.includes("decrypt")
+  ) {
+    throw new KeyError("key_unsupported", "wrapping key must be AES-256-GCM with encrypt+decrypt");
+  }
+  return key;
+}
+
+/** Seals `inner` for profile `profileId`: `"TSS" ‖ 01 ‖ profile ‖ nonce ‖ GCM(inner)`. */
+export async function sealState(
+  key: CryptoKey,
+  profileId: number,
+  inner: Uint8Array,
+  random: RandomSource,
+): Promise<Uint8Array> {
+  const header = new Uint8Array([...MAGIC, FORMAT_VERSION, profileId]);
+  const nonce = randomBytes(NONCE_LENGTH, random);
+  return concat(header, nonce, await aesGcmEncrypt(key, nonce, inner, header));
+}
+
+/** Opens sealed state; returns the profile id and the inner bytes. */
+export async function openState(
+  key: CryptoKey,
+  sealed: Uint8Array,
+): Promise<{ profileId: number; inner: Uint8Array }> {
+  if (!(sealed instanceof Uint8Array)) throw new TypeError("saved state must be a Uint8Array");
+  if (
+    sealed.length < HEADER_LENGTH + NONCE_LENGTH + 16 || sealed.length > MAX_SAVED_LENGTH ||
+    sealed[0] !== MAGIC[0] || sealed[1] !== MAGIC[1] || sealed[2] !== MAGIC[2]
+  ) {
+    throw new SavedStateError("state_malformed", "not a saved tessera session");
+  }
+  if (sealed[3] !== FORMAT_VERSION) {
+    throw new SavedStateError("state_unsupported_version", "unknown saved state format version");
+  }
+  const header = sealed.subarray(0, HEADER_LENGTH);
+  const nonce = sealed.subarray(HEADER_LENGTH, HEADER_LENGTH + NONCE_LENGTH);
+  const inner = await aesGcmDecrypt(
+    key,
+    nonce,
+    sealed.subarray(HEADER_LENGTH + NONCE_LENGTH),
+    header,
+  );
+  if (inner === null) {
+    throw new SavedStateError("state_auth_failed", "wrong wrapping key or tampered state");
+  }
+  return { profileId: sealed[4]!, inner };
+}

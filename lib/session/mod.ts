@@ -1,0 +1,23 @@
+/**
+ * Secure Session: the facade, the tessera/1 profile and the profile interface
+ * a second protocol (the Themis-compatible one) plugs into.
+ *
+ * @example
+ * ```ts
+ * import { SecureSession, tessera1 } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof SecureSession, "function");
+ * assert.equal(tessera1.name, "tessera/1");
+ * ```
+ *
+ * @module
+ */
+
+export * from "./profile.ts";
+export * from "./replay_window.ts";
+export * from "./secure_session.ts";
+export * from "./session_events.ts";
+export * from "./tessera1.ts";
+export * from "./tessera1_channel.ts";
+export * from "./tessera1_handshake.ts";

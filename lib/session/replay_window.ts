@@ -1,0 +1,98 @@
+/**
+ * The receive-side sequence window: every sequence number is accepted at most
+ * once; numbers up to {@linkcode REPLAY_WINDOW_SIZE} − 1 behind the highest
+ * accepted one may still arrive (datagram reordering); older ones are refused.
+ *
+ * @module
+ */
+
+import { RecordError } from "../errors.ts";
+
+/** How many sequence numbers the window tracks (the highest included). */
+export const REPLAY_WINDOW_SIZE = 128;
+const SIZE = BigInt(REPLAY_WINDOW_SIZE);
+const MASK = (1n << SIZE) - 1n;
+
+/**
+ * Tracks accepted sequence numbers. `check` is a cheap pre-test before
+ * decryption; `accept` re-checks and marks atomically after authentication,
+ * so two concurrent openings of the same record cannot both succeed.
+ *
+ * @example
+ * ```ts
+ * import { ReplayWindow } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ReplayWindow();
+ * w.accept(5n, false);
+ * assert.throws(() => w.accept(5n, false), { code: "record_replayed" });
+ * w.accept(3n, false); // reordered, inside the window
+ * assert.throws(() => w.accept(7n, true), { code: "record_out_of_order" }); // a stream wants 6
+ * ```
+ */
+export class ReplayWindow {
+  /** The highest accepted sequence number, or -1n when none. */
+  #highest = -1n;
+  /** Bit i set: sequence number (highest - i) was accepted. */
+  #bits = 0n;
+
+  /**
+   * Restores a window from {@linkcode ReplayWindow.state}.
+   *
+   * @param highest The highest accepted sequence number, or -1n.
+   * @param bits The acceptance bitmap.
+   * @returns The window.
+   */
+  static from(highest: bigint, bits: bigint): ReplayWindow {
+    const w = new ReplayWindow();
+    w.#highest = highest;
+    w.#bits = bits & MASK;
+    return w;
+  }
+
+  /** The state to save: highest accepted number and bitmap. */
+  get state(): { highest: bigint; bits: bigint } {
+    return { highest: this.#highest, bits: this.#bits };
+  }
+
+  /**
+   * Throws the `RecordError` that accepting `seq` would throw, without marking it.
+   *
+   * @param seq The sequence number.
+   * @param ordered Whether only `highest + 1` is acceptable (stream transports).
+   * @throws {RecordError} `record_replayed`, `record_too_old` or `record_out_of_order`.
+   */
+  check(seq: bigint, ordered: boolean): void {
+    if (ordered) {
+      if (seq === this.#highest + 1n) return;
+      if (seq <= this.#highest) {
+        throw new RecordError("record_replayed", "sequence number already seen on a stream");
+      }
+      throw new RecordError("record_out_of_order", "stream record arrived out of order");
+    }
+    if (seq > this.#highest) return;
+    const back = this.#highest - seq;
+    if (back >= SIZE) throw new RecordError("record_too_old", "record is older than the window");
+    if ((this.#bits >> back) & 1n) {
+      throw new RecordError("record_replayed", "sequence number already accepted");
+    }
+  }
+
+  /**
+   * Checks and marks `seq` as accepted.
+   *
+   * @param seq The sequence number.
+   * @param ordered Whether only `highest + 1` is acceptable.
+   * @throws {RecordError} As {@linkcode ReplayWindow.check}.
+   */
+  accept(seq: bigint, ordered: boolean): void {
+    this.check(seq, ordered);
+    if (seq > this.#highest) {
+      const shift = seq - this.#highest;
+      this.#bits = shift >= SIZE ? 1n : ((this.#bits << shift) | 1n) & MASK;
+      this.#highest = seq;
+    } else {
+      this.#bits |= 1n << (this.#highest - seq);
+    }
+  }
+}

@@ -1,0 +1,765 @@
+/**
+ * The Secure Session facade: a mutually authenticated, forward-secret channel
+ * with Themis's two APIs — buffer-aware (`connectRequest`/`negotiate`/`wrap`/
+ * `unwrap`) and callback (`connect`/`accept`/`send`/`receive` over a
+ * {@linkcode SessionTransport}) — usable in any mix on one session.
+ *
+ * @module
+ */
+
+import { concat, toBytes, u16 } from "../crypto/_bytes.ts";
+import { assertSigningKey } from "../crypto/identity.ts";
+import {
+  HandshakeError,
+  SavedStateError,
+  SessionStateError,
+  type TesseraError,
+  TransportError,
+} from "../errors.ts";
+import { Reader } from "../wire/reader.ts";
+import { entropy } from "./_entropy.ts";
+import { openState, sealState, toWrappingKey, type WrappingKey } from "./_saved_state.ts";
+import {
+  type Channel,
+  type Handshake,
+  type HandshakeConfig,
+  MAX_ID_LENGTH,
+  type Profile,
+  type PublicKeyLookup,
+  type Role,
+} from "./profile.ts";
+import { SessionErrorEvent, type SessionState, SessionStateEvent } from "./session_events.ts";
+import { tessera1 } from "./tessera1.ts";
+import { DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
+
+export type { WrappingKey } from "./_saved_state.ts";
+
+/** The default largest plaintext of one record: 16 MiB. */
+export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
+
+/**
+ * The caller's transport for the callback API. `receive` resolves to one whole
+ * message (as `send` was given it), or `null` when the transport has ended.
+ * Framing over byte streams is the transport's job (see `lib/transport`).
+ */
+export interface SessionTransport {
+  /**
+   * Sends one message.
+   *
+   * @param message The bytes.
+   */
+  send(message: Uint8Array): void | Promise<void>;
+  /** Receives one message, or `null` at the end of the transport. */
+  receive(): Promise<Uint8Array | null>;
+}
+
+/** Limits shared by new and restored sessions. */
+export interface SessionLimits {
+  /** The callback transport. Optional: the buffer API needs none. */
+  transport?: SessionTransport;
+  /** Records sealed under one key before an automatic key update. Default 2^24.5 (RFC 8446 §5.5). */
+  recordsPerKey?: number;
+  /** The largest plaintext one record may carry. Default 16 MiB. */
+  maxRecordSize?: number;
+}
+
+/** Options of {@linkcode SecureSession}. */
+export interface SecureSessionOptions extends SessionLimits {
+  /** This side's id: a string (UTF-8) or bytes, 1 to 1024 bytes. */
+  id: string | Uint8Array;
+  /** This side's long-term ECDSA P-256 private key (from `generateIdentityKeyPair`). */
+  privateKey: CryptoKey;
+  /** Looks up the peer's public key by its id; may be async. Mandatory on both sides. */
+  getPublicKeyForId: PublicKeyLookup;
+  /** The protocol profile. Default {@linkcode tessera1}. */
+  profile?: Profile;
+}
+
+/** Options of {@linkcode SecureSession.restore}. */
+export interface RestoreOptions extends SessionLimits {
+  /** Profiles the saved state may belong to. Default `[tessera1]`. */
+  profiles?: readonly Profile[];
+}
+
+function checkLimits(options: SessionLimits): { recordsPerKey: number; maxRecordSize: number } {
+  const recordsPerKey = options.recordsPerKey ?? DEFAULT_RECORDS_PER_KEY;
+  const maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
+  if (!Number.isSafeInteger(recordsPerKey) || recordsPerKey < 1) {
+    throw new RangeError("recordsPerKey must be a positive integer");
+  }
+  if (recordsPerKey > DEFAULT_RECORDS_PER_KEY) {
+    throw new RangeError("recordsPerKey must not exceed the AES-GCM limit of 2^24.5");
+  }
+  if (!Number.isSafeInteger(maxRecordSize) || maxRecordSize < 1 || maxRecordSize > 2 ** 30) {
+    throw new RangeError("maxRecordSize must be 1 to 2^30 bytes");
+  }
+  return { recordsPerKey, maxRecordSize };
+}
+
+/** What `restore()` hands the constructor. Not exported: not a public way in. */
+class Restored {
+  constructor(
+    readonly profile: Profile,
+    readonly role: Role,
+    readonly id: Uint8Array,
+    readonly channel: Channel,
+    readonly limits: { recordsPerKey: number; maxRecordSize: number },
+    readonly transport: SessionTransport | null,
+  ) {}
+}
+
+/** A tiny promise-chain lock: calls run one after another, in call order. */
+class Lock {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(fn);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/**
+ * A Secure Session between two peers that know each other's ECDSA P-256
+ * public keys by id.
+ *
+ * A new session is a potential server; `connectRequest()` or `connect()`
+ * makes it the client. All methods are safe to call concurrently: handshake
+ * steps and transport reads are serialized, sequence numbers are reserved
+ * synchronously, and records are written to the transport in sequence order.
+ *
+ * @example Buffer API, both peers in one process
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const alice = await generateIdentityKeyPair();
+ * const bob = await generateIdentityKeyPair();
+ * const keys: Record<string, CryptoKey> = { alice: alice.publicKey, bob: bob.publicKey };
+ * const getPublicKeyForId = (id: Uint8Array) => keys[new TextDecoder().decode(id)];
+ *
+ * const client = new SecureSession({ id: "alice", privateKey: alice.privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "bob", privateKey: bob.privateKey, getPublicKeyForId });
+ *
+ * let message: Uint8Array | null = await client.connectRequest();
+ * while (message) {
+ *   message = await server.negotiate(message);
+ *   if (message) message = await client.negotiate(message);
+ * }
+ * const record = await client.wrap(new TextEncoder().encode("hello"));
+ * assert.equal(new TextDecoder().decode((await server.unwrap(record))!), "hello");
+ * assert.deepEqual(client.sessionId, server.sessionId);
+ * ```
+ */
+export class SecureSession extends EventTarget {
+  #profile: Profile;
+  #config: HandshakeConfig | null;
+  #id: Uint8Array;
+  #transport: SessionTransport | null;
+  #role: Role | null = null;
+  #state: SessionState = "idle";
+  #failure: TesseraError | null = null;
+  #handshake: Handshake | null = null;
+  #channel: Channel | null = null;
+  #handshakeLock = new Lock();
+  #receiveLock = new Lock();
+  #sendChain: Promise<void> = Promise.resolve();
+  #limits: { recordsPerKey: number; maxRecordSize: number };
+
+  /**
+   * Creates a session in state `idle`.
+   *
+   * @param options Own id and private key, the peer key lookup, an optional transport and limits.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When the id or a limit is out of range.
+   * @throws {KeyError} `key_unsupported` when `privateKey` is not an ECDSA P-256 signing key.
+   */
+  constructor(options: SecureSessionOptions) {
+    super();
+    if ((options as unknown) instanceof Restored) {
+      const r = options as unknown as Restored;
+      this.#profile = r.profile;
+      this.#role = r.role;
+      this.#id = r.id;
+      this.#channel = r.channel;
+      this.#limits = r.limits;
+      this.#transport = r.transport;
+      this.#config = null;
+      this.#state = "established";
+      return;
+    }
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("options must be an object");
+    }
+    if (typeof options.getPublicKeyForId !== "function") {
+      throw new TypeError("getPublicKeyForId is mandatory");
+    }
+    if (typeof options.id !== "string" && !(options.id instanceof Uint8Array)) {
+      throw new TypeError("id must be a string or a Uint8Array");
+    }
+    const id = toBytes(options.id).slice();
+    if (id.length < 1 || id.length > MAX_ID_LENGTH) {
+      throw new RangeError(`id must be 1 to ${MAX_ID_LENGTH} bytes`);
+    }
+    assertSigningKey(options.privateKey);
+    this.#limits = checkLimits(options);
+    this.#profile = options.profile ?? tessera1;
+    this.#id = id;
+    this.#transport = options.transport ?? null;
+    this.#config = {
+      id,
+      privateKey: options.privateKey,
+      getPublicKeyForId: options.getPublicKeyForId,
+      random: entropy().random,
+      ...this.#limits,
+    };
+  }
+
+  /** The current state. */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** `"client"` or `"server"` once the handshake has started, else `null`. */
+  get role(): Role | null {
+    return this.#role;
+  }
+
+  /** The name of the protocol profile, e.g. `"tessera/1"`. */
+  get profile(): string {
+    return this.#profile.name;
+  }
+
+  /** This side's id. */
+  get id(): Uint8Array {
+    return this.#id.slice();
+  }
+
+  /** The authenticated peer id once established, else `null`. */
+  get peerId(): Uint8Array | null {
+    return this.#channel ? this.#channel.peerId.slice() : null;
+  }
+
+  /** The session id both peers derived, once established, else `null`. */
+  get sessionId(): Uint8Array | null {
+    return this.#channel ? this.#channel.sessionId.slice() : null;
+  }
+
+  /** Why the session failed, or `null`. */
+  get error(): TesseraError | null {
+    return this.#failure;
+  }
+
+  /** `true` once the handshake completed on this side (and until close). */
+  isEstablished(): boolean {
+    return this.#state === "established";
+  }
+
+  #setState(state: SessionState): void {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.dispatchEvent(new SessionStateEvent(previous, state));
+  }
+
+  #fail(error: TesseraError): TesseraError {
+    if (!this.#failure) {
+      this.#failure = error;
+      this.#handshake = null;
+      this.#channel = null;
+      this.#config = null;
+      this.dispatchEvent(new SessionErrorEvent(error));
+      this.#setState("closed");
+    }
+    return error;
+  }
+
+  #assertUsable(): void {
+    if (this.#failure) {
+      throw new SessionStateError("session_failed", "the session failed earlier", {
+        cause: this.#failure,
+      });
+    }
+    if (this.#state === "closed") throw new SessionStateError("session_closed", "session closed");
+  }
+
+  #established(): Channel {
+    this.#assertUsable();
+    if (!this.#channel) {
+      throw new SessionStateError("session_not_established", "the handshake is not complete");
+    }
+    return this.#channel;
+  }
+
+  #startHandshake(role: Role): Handshake {
+    if (this.#role === null) {
+      this.#role = role;
+      this.#handshake = this.#profile.createHandshake(role, this.#config!);
+      this.#setState("negotiating");
+    }
+    return this.#handshake!;
+  }
+
+  async #step(run: () => Promise<Uint8Array | null>): Promise<Uint8Array | null> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof HandshakeError) throw this.#fail(err);
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- buffer API
+
+  /**
+   * Starts the handshake as the client and returns the first message to send.
+   *
+   * @returns The ClientHello.
+   * @throws {SessionStateError} `session_invalid_call` when the session already has a role.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * const hello = await s.connectRequest();
+   * assert.equal(s.state, "negotiating");
+   * assert.ok(hello.length > 0);
+   * ```
+   */
+  connectRequest(): Promise<Uint8Array> {
+    return this.#handshakeLock.run(async () => {
+      this.#assertUsable();
+      if (this.#role !== null) {
+        throw new SessionStateError(
+          "session_invalid_call",
+          "connectRequest() is only valid on a new session",
+        );
+      }
+      const handshake = this.#startHandshake("client");
+      return (await this.#step(() => handshake.start()))!;
+    });
+  }
+
+  /**
+   * Processes one handshake message from the peer. On a new session this
+   * makes it the server.
+   *
+   * @param message The peer's handshake message.
+   * @returns The message to send back, or `null` when there is nothing to send.
+   * @throws {HandshakeError} When the handshake fails; the session is then closed for good.
+   * @throws {SessionStateError} When the session is already established, closed or failed.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * await assert.rejects(s.negotiate(new Uint8Array([9])), { code: "handshake_unexpected" });
+   * assert.equal(s.state, "closed");
+   * ```
+   */
+  negotiate(message: Uint8Array): Promise<Uint8Array | null> {
+    if (!(message instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("message must be a Uint8Array"));
+    }
+    return this.#handshakeLock.run(() => {
+      this.#assertUsable();
+      if (this.#channel) {
+        throw new SessionStateError("session_invalid_call", "the session is already established");
+      }
+      const handshake = this.#startHandshake("server");
+      return this.#step(async () => {
+        const step = await handshake.receive(message);
+        if (step.channel) {
+          this.#channel = step.channel;
+          this.#handshake = null;
+          this.#config = null;
+          this.#setState("established");
+        }
+        return step.send;
+      });
+    });
+  }
+
+  /**
+   * Protects application data for the peer.
+   *
+   * @param data The plaintext (up to `maxRecordSize` bytes; may be empty).
+   * @returns The record to deliver to the peer's `unwrap`.
+   * @throws {SessionStateError} When not established, closed or failed.
+   * @throws {RecordError} `record_too_large` for oversized data.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * await assert.rejects(s.wrap(new Uint8Array(1)), { code: "session_not_established" });
+   * ```
+   */
+  wrap(data: Uint8Array): Promise<Uint8Array> {
+    try {
+      if (!(data instanceof Uint8Array)) throw new TypeError("data must be a Uint8Array");
+      return this.#established().seal(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Authenticates and opens one record from the peer. Records may arrive
+   * reordered within a window of 128; every duplicate or older record is refused.
+   *
+   * @param record The record.
+   * @returns The plaintext, or `null` when the record was the peer's
+   *   authenticated close (the session is then closed).
+   * @throws {RecordError} When the record is refused; the session stays usable.
+   * @throws {SessionStateError} When not established, closed or failed.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * await assert.rejects(s.unwrap(new Uint8Array(40)), { code: "session_not_established" });
+   * ```
+   */
+  unwrap(record: Uint8Array): Promise<Uint8Array | null> {
+    return this.#open(record, false);
+  }
+
+  async #open(record: Uint8Array, ordered: boolean): Promise<Uint8Array | null> {
+    if (!(record instanceof Uint8Array)) throw new TypeError("record must be a Uint8Array");
+    const channel = this.#established();
+    const opened = await channel.open(record, ordered);
+    if (this.#channel !== channel) {
+      // Closed or failed while this record was being opened: deliver nothing.
+      this.#assertUsable();
+    }
+    if (opened.kind === "close") {
+      this.#channel = null;
+      this.#setState("closed");
+      return null;
+    }
+    return opened.data;
+  }
+
+  /**
+   * Moves this side's sending direction to a fresh key. The peer follows
+   * automatically: each record names its key. Keys are also updated
+   * automatically after `recordsPerKey` records.
+   *
+   * @throws {SessionStateError} When not established, closed or failed.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * assert.throws(() => s.rekey(), { code: "session_not_established" });
+   * ```
+   */
+  rekey(): void {
+    this.#established().rekey();
+  }
+
+  /**
+   * Closes the session. When established, returns the authenticated close
+   * record for the peer (and sends it through the transport, if there is one).
+   * Closing twice is harmless.
+   *
+   * @returns The close record, or `null` when there is nothing to send.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * assert.equal(await s.close(), null);
+   * assert.equal(s.state, "closed");
+   * ```
+   */
+  async close(): Promise<Uint8Array | null> {
+    const channel = this.#channel;
+    if (this.#state === "closed" || !channel) {
+      this.#handshake = null;
+      this.#config = null;
+      this.#setState("closed");
+      return null;
+    }
+    const record = await channel.sealClose();
+    this.#channel = null;
+    this.#setState("closed");
+    if (record && this.#transport) await this.#queueSend(Promise.resolve(record));
+    return record;
+  }
+
+  // -------------------------------------------------------------- callback API
+
+  #requireTransport(): SessionTransport {
+    if (!this.#transport) {
+      throw new TypeError("the callback API needs a transport (options.transport)");
+    }
+    return this.#transport;
+  }
+
+  async #transportSend(message: Uint8Array): Promise<void> {
+    try {
+      await this.#requireTransport().send(message);
+    } catch (cause) {
+      if (cause instanceof TypeError && !this.#transport) throw cause;
+      throw this.#fail(new TransportError("transport_failed", "transport send failed", { cause }));
+    }
+  }
+
+  async #transportReceive(): Promise<Uint8Array> {
+    const transport = this.#requireTransport();
+    let message: Uint8Array | null;
+    try {
+      message = await transport.receive();
+    } catch (cause) {
+      throw this.#fail(
+        new TransportError("transport_failed", "transport receive failed", { cause }),
+      );
+    }
+    if (message === null || message === undefined) {
+      throw this.#fail(new TransportError("transport_closed", "the transport ended"));
+    }
+    if (!(message instanceof Uint8Array)) {
+      throw this.#fail(new TransportError("transport_failed", "transport returned non-bytes"));
+    }
+    return message;
+  }
+
+  /** Runs handshake steps over the transport until established. */
+  async #drive(first: Uint8Array | null): Promise<void> {
+    if (first) await this.#transportSend(first);
+    while (!this.#channel) {
+      this.#assertUsable();
+      const reply = await this.negotiate(await this.#transportReceive());
+      if (reply) await this.#transportSend(reply);
+    }
+  }
+
+  /**
+   * Runs the whole handshake as the client over the transport.
+   *
+   * @throws {HandshakeError} When the handshake fails.
+   * @throws {TransportError} When the transport fails or ends.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * import { memoryTransportPair } from "@tessera/session/transport";
+   *
+   * const [clientEnd, serverEnd] = memoryTransportPair();
+   * const a = await generateIdentityKeyPair(), b = await generateIdentityKeyPair();
+   * const getPublicKeyForId = (id: Uint8Array) => id[0] === 0x61 ? a.publicKey : b.publicKey;
+   * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId, transport: clientEnd });
+   * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId, transport: serverEnd });
+   *
+   * await Promise.all([client.connect(), server.accept()]);
+   * await client.send(new TextEncoder().encode("ping"));
+   * assert.equal(new TextDecoder().decode((await server.receive())!), "ping");
+   * ```
+   */
+  connect(): Promise<void> {
+    return this.#receiveLock.run(async () => {
+      this.#requireTransport();
+      await this.#drive(await this.connectRequest());
+    });
+  }
+
+  /**
+   * Runs the whole handshake as the server over the transport. Calling
+   * `receive()` on a new session does the same implicitly.
+   *
+   * @throws {HandshakeError} When the handshake fails.
+   * @throws {TransportError} When the transport fails or ends.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({
+   *   id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null,
+   *   transport: { send() {}, receive: () => Promise.resolve(null) },
+   * });
+   * await assert.rejects(s.accept(), { code: "transport_closed" });
+   * ```
+   */
+  accept(): Promise<void> {
+    return this.#receiveLock.run(async () => {
+      this.#requireTransport();
+      if (!this.#channel) await this.#drive(null);
+    });
+  }
+
+  /**
+   * Wraps `data` and sends it through the transport. Concurrent calls are
+   * written in the order they were made.
+   *
+   * @param data The plaintext.
+   * @throws {SessionStateError} When not established, closed or failed.
+   * @throws {TransportError} When the transport fails.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({
+   *   id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null,
+   *   transport: { send() {}, receive: () => Promise.resolve(null) },
+   * });
+   * await assert.rejects(s.send(new Uint8Array(1)), { code: "session_not_established" });
+   * ```
+   */
+  send(data: Uint8Array): Promise<void> {
+    try {
+      this.#requireTransport();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#queueSend(this.wrap(data));
+  }
+
+  /** Writes records in the order their sequence numbers were reserved. */
+  #queueSend(record: Promise<Uint8Array>): Promise<void> {
+    const sent = this.#sendChain.then(async () => this.#transportSend(await record));
+    this.#sendChain = sent.catch(() => {});
+    return sent;
+  }
+
+  /**
+   * Receives the next message from the transport. On a new session this first
+   * runs the handshake as the server. Records must arrive in order (a stream).
+   *
+   * @returns The plaintext, or `null` when the peer closed the session.
+   * @throws {RecordError} When a record is refused.
+   * @throws {TransportError} When the transport fails or ends.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({
+   *   id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null,
+   *   transport: { send() {}, receive: () => Promise.resolve(new Uint8Array([9, 9, 9])) },
+   * });
+   * await assert.rejects(s.receive(), { code: "handshake_unexpected" });
+   * ```
+   */
+  receive(): Promise<Uint8Array | null> {
+    return this.#receiveLock.run(async () => {
+      this.#requireTransport();
+      if (!this.#channel && this.#state !== "closed") await this.#drive(null);
+      const record = await this.#transportReceive();
+      return this.#open(record, true);
+    });
+  }
+
+  // ------------------------------------------------------------- save/restore
+
+  /**
+   * Saves the established session, sealed (AES-256-GCM) under `wrappingKey`.
+   * The output is versioned and authenticated; it holds the session's secrets,
+   * so keep the wrapping key as you would keep the session.
+   *
+   * @param wrappingKey An AES-256-GCM `CryptoKey` (encrypt+decrypt) or 32 raw bytes.
+   * @returns The sealed state for {@linkcode SecureSession.restore}.
+   * @throws {SessionStateError} When not established.
+   * @throws {KeyError} `key_unsupported` for an unusable wrapping key.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const me = await generateIdentityKeyPair();
+   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
+   * await assert.rejects(s.save(new Uint8Array(32)), { code: "session_not_established" });
+   * ```
+   */
+  async save(wrappingKey: WrappingKey): Promise<Uint8Array> {
+    const channel = this.#established();
+    const key = await toWrappingKey(wrappingKey);
+    const inner = concat(
+      new Uint8Array([this.#role === "client" ? 0 : 1]),
+      u16(this.#id.length),
+      this.#id,
+      channel.exportState(),
+    );
+    return sealState(key, this.#profile.stateId, inner, entropy().random);
+  }
+
+  /**
+   * Restores a saved session, established. Its sending direction always
+   * starts under a fresh random key, so restoring the same state twice (or
+   * restoring while the original lives on) never reuses a (key, nonce) pair.
+   * The peer refuses sequence numbers it has already accepted.
+   *
+   * @param saved The output of {@linkcode SecureSession.save}.
+   * @param wrappingKey The key it was saved under.
+   * @param options Transport, limits and the profiles to accept.
+   * @returns The established session.
+   * @throws {SavedStateError} `state_malformed`, `state_unsupported_version` or `state_auth_failed`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * await assert.rejects(SecureSession.restore(new Uint8Array(3), new Uint8Array(32)), {
+   *   code: "state_malformed",
+   * });
+   * ```
+   */
+  static async restore(
+    saved: Uint8Array,
+    wrappingKey: WrappingKey,
+    options: RestoreOptions = {},
+  ): Promise<SecureSession> {
+    const limits = checkLimits(options);
+    const key = await toWrappingKey(wrappingKey);
+    const { profileId, inner } = await openState(key, saved);
+    const profile = (options.profiles ?? [tessera1]).find((p) => p.stateId === profileId);
+    if (!profile) throw new SavedStateError("state_malformed", "saved state of an unknown profile");
+    const r = new Reader(inner, () => new SavedStateError("state_malformed", "bad saved state"));
+    const roleByte = r.u8();
+    if (roleByte > 1) throw new SavedStateError("state_malformed", "bad role");
+    const id = r.vector16(MAX_ID_LENGTH, 1).slice();
+    const channel = await profile.importChannel(r.rest(), {
+      random: entropy().random,
+      ...limits,
+    });
+    const restored = new Restored(
+      profile,
+      roleByte === 0 ? "client" : "server",
+      id,
+      channel,
+      limits,
+      options.transport ?? null,
+    );
+    return new SecureSession(restored as unknown as SecureSessionOptions);
+  }
+}

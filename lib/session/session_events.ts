@@ -1,0 +1,76 @@
+/**
+ * Events a {@linkcode SecureSession} dispatches.
+ *
+ * @module
+ */
+
+import type { TesseraError } from "../errors.ts";
+
+/**
+ * The life cycle of a session: `idle` → `negotiating` → `established` → `closed`.
+ * A failed handshake or a broken transport also ends in `closed`, after an
+ * `error` event.
+ */
+export type SessionState = "idle" | "negotiating" | "established" | "closed";
+
+/**
+ * Dispatched as `"statechange"` on every state transition.
+ *
+ * @example
+ * ```ts
+ * import { SessionStateEvent } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new SessionStateEvent("negotiating", "established");
+ * assert.equal(e.type, "statechange");
+ * assert.equal(e.state, "established");
+ * ```
+ */
+export class SessionStateEvent extends Event {
+  /** The state before the transition. */
+  readonly previous: SessionState;
+  /** The new state. */
+  readonly state: SessionState;
+
+  /**
+   * Creates the event.
+   *
+   * @param previous The state before.
+   * @param state The state after.
+   */
+  constructor(previous: SessionState, state: SessionState) {
+    super("statechange");
+    this.previous = previous;
+    this.state = state;
+  }
+}
+
+/**
+ * Dispatched as `"error"` when the session fails for good (handshake failure,
+ * transport failure). Refused records do not fail the session and do not
+ * dispatch it: their promise rejects instead.
+ *
+ * @example
+ * ```ts
+ * import { SessionErrorEvent } from "@tessera/session";
+ * import { HandshakeError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new SessionErrorEvent(new HandshakeError("handshake_unknown_peer", "unknown"));
+ * assert.equal(e.error.code, "handshake_unknown_peer");
+ * ```
+ */
+export class SessionErrorEvent extends Event {
+  /** The failure. */
+  readonly error: TesseraError;
+
+  /**
+   * Creates the event.
+   *
+   * @param error The failure.
+   */
+  constructor(error: TesseraError) {
+    super("error");
+    this.error = error;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The tessera/1 protocol profile: the default profile of {@linkcode SecureSession}.
+ *
+ * @module
+ */
+
+import type { Profile } from "./profile.ts";
+import { Tessera1Channel } from "./tessera1_channel.ts";
+import { Tessera1Handshake } from "./tessera1_handshake.ts";
+
+/**
+ * tessera/1: ECDHE P-256, ECDSA P-256 identities with encrypted ids, HKDF-SHA256,
+ * AES-256-GCM records with a replay window and key update (docs/protocol.md).
+ *
+ * @example
+ * ```ts
+ * import { tessera1 } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(tessera1.name, "tessera/1");
+ * ```
+ */
+export const tessera1: Profile = {
+  name: "tessera/1",
+  stateId: 1,
+  createHandshake: (role, config) => new Tessera1Handshake(role, config),
+  importChannel: (state, config) => Tessera1Channel.import(state, config),
+};

@@ -1,0 +1,271 @@
+/**
+ * The tessera/1 record layer: AES-256-GCM per direction, 64-bit sequence
+ * numbers, `nonce = iv ⊕ seq`, a replay window, key update by key id.
+ *
+ * Record: `type (1) ‖ key id (8) ‖ seq (8, BE) ‖ ciphertext ‖ tag (16)`, the
+ * 17-byte header being the AAD. See docs/protocol.md §5.
+ *
+ * @module
+ */
+
+import { concat, fromHex, toHex, u16, u64 } from "../crypto/_bytes.ts";
+import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
+import { importHkdfKey } from "../crypto/hkdf.ts";
+import { randomBytes, type RandomSource } from "../crypto/random.ts";
+import { RecordError, SavedStateError } from "../errors.ts";
+import { Reader } from "../wire/reader.ts";
+import { deriveRecordKey, type RecordKey } from "./_tessera1_schedule.ts";
+import type { Channel, OpenedRecord, Role } from "./profile.ts";
+import { ReplayWindow } from "./replay_window.ts";
+import { MAX_ID_LENGTH } from "./profile.ts";
+
+/** Record type of application data. */
+export const RECORD_DATA = 0x17;
+/** Record type of an authenticated close. */
+export const RECORD_CLOSE = 0x15;
+/** Bytes of the record header: type, key id, sequence number. */
+export const RECORD_HEADER_LENGTH = 17;
+/** Bytes a record adds to its plaintext: header and tag. */
+export const RECORD_OVERHEAD = RECORD_HEADER_LENGTH + 16;
+/** Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5). */
+export const DEFAULT_RECORDS_PER_KEY = 23_726_566;
+const KEY_ID_LENGTH = 8;
+const MAX_SEQ = (1n << 64n) - 1n;
+const RECEIVE_KEY_CACHE = 4;
+const STATE_VERSION = 1;
+
+/** Everything a channel needs; what `exportState` writes. */
+export interface ChannelSecrets {
+  role: Role;
+  peerId: Uint8Array;
+  sessionId: Uint8Array;
+  sendSecret: Uint8Array;
+  receiveSecret: Uint8Array;
+  resumptionSecret: Uint8Array;
+  sendSeq: bigint;
+  window: ReplayWindow;
+}
+
+/** Limits and randomness of a channel. */
+export interface ChannelConfig {
+  random: RandomSource;
+  recordsPerKey: number;
+  maxRecordSize: number;
+}
+
+function nonceFor(iv: Uint8Array, seq: bigint): Uint8Array {
+  const nonce = iv.slice();
+  const s = u64(seq);
+  for (let i = 0; i < 8; i++) nonce[4 + i]! ^= s[i]!;
+  return nonce;
+}
+
+/**
+ * An established tessera/1 channel. Created by the handshake or by
+ * {@linkcode Tessera1Channel.import}; used through the {@linkcode Channel} interface.
+ *
+ * @example
+ * ```ts
+ * import { Tessera1Channel } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(typeof Tessera1Channel.create, "function");
+ * ```
+ */
+export class Tessera1Channel implements Channel {
+  readonly sessionId: Uint8Array;
+  readonly peerId: Uint8Array;
+  #s: ChannelSecrets;
+  #config: ChannelConfig;
+  #sendBase: CryptoKey;
+  #receiveBase: CryptoKey;
+  #sendKeyId = new Uint8Array(KEY_ID_LENGTH);
+  #sendKey!: Promise<RecordKey>;
+  #sendCount = 0;
+  #receiveKeys = new Map<string, Promise<RecordKey>>();
+
+  private constructor(
+    secrets: ChannelSecrets,
+    config: ChannelConfig,
+    sendBase: CryptoKey,
+    receiveBase: CryptoKey,
+  ) {
+    this.#s = secrets;
+    this.#config = config;
+    this.sessionId = secrets.sessionId;
+    this.peerId = secrets.peerId;
+    this.#sendBase = sendBase;
+    this.#receiveBase = receiveBase;
+    this.rekey();
+  }
+
+  /**
+   * Builds a channel from secrets. Its sending direction starts under a fresh
+   * random key id, so two channels built from the same secrets never share a
+   * (key, nonce) pair.
+   *
+   * @param secrets The secrets.
+   * @param config Randomness and limits.
+   * @returns The channel.
+   */
+  static async create(secrets: ChannelSecrets, config: ChannelConfig): Promise<Tessera1Channel> {
+    const [sendBase, receiveBase] = await Promise.all([
+      importHkdfKey(secrets.sendSecret),
+      importHkdfKey(secrets.receiveSecret),
+    ]);
+    return new Tessera1Channel(secrets, config, sendBase, receiveBase);
+  }
+
+  /**
+   * Rebuilds a channel from {@linkcode Tessera1Channel.exportState} output.
+   *
+   * @param state The exported state.
+   * @param config Randomness and limits.
+   * @returns The channel, sending under a fresh key id.
+   * @throws {SavedStateError} `state_malformed` or `state_unsupported_version`.
+   */
+  static import(state: Uint8Array, config: ChannelConfig): Promise<Tessera1Channel> {
+    const r = new Reader(state, () => new SavedStateError("state_malformed", "bad channel state"));
+    const version = r.u8();
+    if (version !== STATE_VERSION) {
+      throw new SavedStateError("state_unsupported_version", "unknown channel state version");
+    }
+    const roleByte = r.u8();
+    if (roleByte > 1) throw new SavedStateError("state_malformed", "bad role");
+    const peerId = r.vector16(MAX_ID_LENGTH, 1).slice();
+    const sessionId = r.bytes(16).slice();
+    const sendSecret = r.bytes(32).slice();
+    const receiveSecret = r.bytes(32).slice();
+    const resumptionSecret = r.bytes(32).slice();
+    const sendSeq = r.u64();
+    const highestPlusOne = r.u64();
+    const bits = BigInt("0x" + toHex(r.bytes(16)));
+    r.end();
+    return Tessera1Channel.create({
+      role: roleByte === 0 ? "client" : "server",
+      peerId,
+      sessionId,
+      sendSecret,
+      receiveSecret,
+      resumptionSecret,
+      sendSeq,
+      window: ReplayWindow.from(highestPlusOne - 1n, highestPlusOne === 0n ? 0n : bits),
+    }, config);
+  }
+
+  /** The secret this side keeps to derive resumption tickets. */
+  get resumptionSecret(): Uint8Array {
+    return this.#s.resumptionSecret;
+  }
+
+  /** The next sequence number this side will send. */
+  get sendSequence(): bigint {
+    return this.#s.sendSeq;
+  }
+
+  /** The current sending key id. */
+  get sendKeyId(): Uint8Array {
+    return this.#sendKeyId.slice();
+  }
+
+  rekey(): void {
+    this.#sendKeyId = randomBytes(KEY_ID_LENGTH, this.#config.random);
+    this.#sendKey = deriveRecordKey(this.#sendBase, this.#sendKeyId);
+    this.#sendCount = 0;
+  }
+
+  seal(plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.#seal(RECORD_DATA, plaintext);
+  }
+
+  sealClose(): Promise<Uint8Array> {
+    return this.#seal(RECORD_CLOSE, new Uint8Array(0));
+  }
+
+  #seal(type: number, plaintext: Uint8Array): Promise<Uint8Array> {
+    if (plaintext.length > this.#config.maxRecordSize) {
+      return Promise.reject(new RecordError("record_too_large", "plaintext exceeds maxRecordSize"));
+    }
+    if (this.#s.sendSeq > MAX_SEQ) {
+      return Promise.reject(
+        new RecordError("record_sequence_exhausted", "sequence numbers exhausted"),
+      );
+    }
+    if (this.#sendCount >= this.#config.recordsPerKey) this.rekey();
+    // Everything that makes the nonce unique is taken synchronously here.
+    const seq = this.#s.sendSeq++;
+    this.#sendCount++;
+    const header = new Uint8Array(RECORD_HEADER_LENGTH);
+    header[0] = type;
+    header.set(this.#sendKeyId, 1);
+    header.set(u64(seq), 9);
+    return this.#sendKey.then(async ({ key, iv }) => {
+      const sealed = await aesGcmEncrypt(key, nonceFor(iv, seq), plaintext, header);
+      const out = new Uint8Array(RECORD_HEADER_LENGTH + sealed.length);
+      out.set(header);
+      out.set(sealed, RECORD_HEADER_LENGTH);
+      return out;
+    });
+  }
+
+  async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
+    if (record.length < RECORD_OVERHEAD) {
+      throw new RecordError("record_malformed", "record is shorter than header and tag");
+    }
+    const type = record[0];
+    if (type !== RECORD_DATA && type !== RECORD_CLOSE) {
+      throw new RecordError("record_malformed", "unknown record type");
+    }
+    if (record.length > RECORD_OVERHEAD + this.#config.maxRecordSize) {
+      throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+    }
+    const header = record.subarray(0, RECORD_HEADER_LENGTH);
+    const keyId = record.subarray(1, 9);
+    const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
+    this.#s.window.check(seq, ordered);
+    const name = toHex(keyId);
+    const { key, iv } = await (this.#receiveKeys.get(name) ??
+      deriveRecordKey(this.#receiveBase, keyId.slice()));
+    const plaintext = await aesGcmDecrypt(
+      key,
+      nonceFor(iv, seq),
+      record.subarray(RECORD_HEADER_LENGTH),
+      header,
+    );
+    if (plaintext === null) {
+      throw new RecordError("record_auth_failed", "record failed authentication");
+    }
+    // Authenticated: now mark (throws if a concurrent opening of the same record won).
+    this.#s.window.accept(seq, ordered);
+    this.#rememberReceiveKey(name, { key, iv });
+    if (type === RECORD_CLOSE) {
+      if (plaintext.length !== 0) throw new RecordError("record_malformed", "close with a body");
+      return { kind: "close", data: plaintext };
+    }
+    return { kind: "data", data: plaintext };
+  }
+
+  #rememberReceiveKey(name: string, value: RecordKey): void {
+    const cache = this.#receiveKeys;
+    cache.delete(name);
+    cache.set(name, Promise.resolve(value));
+    if (cache.size > RECEIVE_KEY_CACHE) cache.delete(cache.keys().next().value!);
+  }
+
+  exportState(): Uint8Array {
+    const s = this.#s;
+    const { highest, bits } = s.window.state;
+    return concat(
+      new Uint8Array([STATE_VERSION, s.role === "client" ? 0 : 1]),
+      u16(s.peerId.length),
+      s.peerId,
+      s.sessionId,
+      s.sendSecret,
+      s.receiveSecret,
+      s.resumptionSecret,
+      u64(s.sendSeq),
+      u64(highest + 1n),
+      fromHex(bits.toString(16).padStart(32, "0")),
+    );
+  }
+}

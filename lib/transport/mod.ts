@@ -1,0 +1,17 @@
+/**
+ * Transports for the callback API of `SecureSession`.
+ *
+ * @example
+ * ```ts
+ * import { memoryTransportPair } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b] = memoryTransportPair();
+ * await a.send(new Uint8Array([7]));
+ * assert.deepEqual(await b.receive(), new Uint8Array([7]));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./memory.ts";

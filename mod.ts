@@ -1,0 +1,53 @@
+/**
+ * tessera: a mutually authenticated, forward-secret Secure Session over any
+ * transport, built only on `crypto.subtle`.
+ *
+ * - {@linkcode SecureSession}: buffer API (`connectRequest`, `negotiate`,
+ *   `wrap`, `unwrap`) and callback API (`connect`, `accept`, `send`,
+ *   `receive`), state events, `rekey()`, `close()`, `save()`/`restore()`.
+ * - Identity keys: {@linkcode generateIdentityKeyPair} and the import/export
+ *   helpers in `@tessera/session/crypto`.
+ * - Cookie sessions for `Deno.serve`: `@tessera/session/cookie`.
+ * - Typed errors with stable codes: `@tessera/session/errors`.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const a = await generateIdentityKeyPair();
+ * const b = await generateIdentityKeyPair();
+ * const getPublicKeyForId = (id: Uint8Array) => id[0] === 0x61 ? a.publicKey : b.publicKey;
+ * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId });
+ *
+ * const hello = await client.connectRequest();
+ * const reply = await server.negotiate(hello);
+ * const finished = await client.negotiate(reply!);
+ * assert.equal(await server.negotiate(finished!), null);
+ * const record = await client.wrap(new TextEncoder().encode("hi"));
+ * assert.deepEqual(await server.unwrap(record), new TextEncoder().encode("hi"));
+ * ```
+ *
+ * @module
+ */
+
+export { generateIdentityKeyPair, type IdentityKeyPair } from "./lib/crypto/identity.ts";
+export * from "./lib/errors.ts";
+export {
+  DEFAULT_MAX_RECORD_SIZE,
+  type RestoreOptions,
+  SecureSession,
+  type SecureSessionOptions,
+  type SessionLimits,
+  type SessionTransport,
+  type WrappingKey,
+} from "./lib/session/secure_session.ts";
+export {
+  SessionErrorEvent,
+  type SessionState,
+  SessionStateEvent,
+} from "./lib/session/session_events.ts";
+export type { Profile, PublicKeyLookup, Role } from "./lib/session/profile.ts";
+export type { PublicKeyInput } from "./lib/crypto/identity.ts";
+export { tessera1 } from "./lib/session/tessera1.ts";
