@@ -1,0 +1,77 @@
+// The whole test suite, as `deno task test` runs it. Each step streams its
+// output; the run stops at the first failing step and exits non-zero.
+
+const deno = Deno.execPath();
+const ENTRY_POINTS = [
+  "mod.ts",
+  "lib/errors.ts",
+  "lib/crypto/mod.ts",
+  "lib/wire/mod.ts",
+  "lib/session/mod.ts",
+  "lib/transport/mod.ts",
+  "lib/cookie/mod.ts",
+];
+
+interface Step {
+  name: string;
+  cmd: string;
+  args: string[];
+}
+
+const steps: Step[] = [
+  {
+    name: "unit, integration and documentation tests",
+    cmd: deno,
+    args: [
+      "test",
+      "--doc",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-net=127.0.0.1",
+      "--allow-run",
+      "--unstable-kv",
+    ],
+  },
+  { name: "type check", cmd: deno, args: ["check", "."] },
+  { name: "lint", cmd: deno, args: ["lint"] },
+  { name: "format", cmd: deno, args: ["fmt", "--check"] },
+  { name: "documentation lint", cmd: deno, args: ["doc", "--lint", ...ENTRY_POINTS] },
+  { name: "publish dry run", cmd: deno, args: ["publish", "--dry-run", "--allow-dirty"] },
+  { name: "Bun smoke test", cmd: "npx", args: ["-y", "bun@1.4.4", "tests/bun/smoke.ts"] },
+];
+
+let passed = 0;
+let failed = 0;
+const started = performance.now();
+for (const step of steps) {
+  console.log(
+    `\n=== ${step.name}: ${[step.cmd === deno ? "deno" : step.cmd, ...step.args].join(" ")}`,
+  );
+  const child = new Deno.Command(step.cmd, {
+    args: step.args,
+    stdout: "piped",
+    stderr: "inherit",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let tail = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+  }
+  const { code } = await child.status;
+  // Count the tests the runners report ("ok | 12 passed | 0 failed", "12 passed, 0 failed").
+  for (const m of tail.matchAll(/(\d+) passed[ ,|]+(\d+) failed/g)) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
+  if (code !== 0) {
+    console.log(`\n=== FAILED: ${step.name} (exit code ${code})`);
+    console.log(`${passed} passed, ${Math.max(failed, 1)} failed`);
+    Deno.exit(1);
+  }
+}
+const seconds = ((performance.now() - started) / 1000).toFixed(0);
+console.log(`\n=== all ${steps.length} steps green in ${seconds} s`);
+console.log(`${passed} passed, ${failed} failed`);
