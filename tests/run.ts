@@ -39,6 +39,11 @@ const steps: Step[] = [
   { name: "documentation lint", cmd: deno, args: ["doc", "--lint", ...ENTRY_POINTS] },
   { name: "publish dry run", cmd: deno, args: ["publish", "--dry-run", "--allow-dirty"] },
   { name: "Bun smoke test", cmd: "npx", args: ["-y", "bun@1.4.4", "tests/bun/smoke.ts"] },
+  {
+    name: "Bun smoke test (cookie sessions)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/cookie_smoke.ts"],
+  },
 ];
 
 let passed = 0;

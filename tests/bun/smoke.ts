@@ -1,0 +1,135 @@
+// Bun smoke test of the runtime-portable Secure Session API.
+// Run: npx -y bun@1.4.4 tests/bun/smoke.ts  (also runs under Deno).
+
+import assert from "node:assert/strict";
+import { generateIdentityKeyPair, SecureSession, TesseraError } from "../../mod.ts";
+import { memoryTransportPair } from "../../lib/transport/mod.ts";
+
+const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "unknown";
+const checks: [string, () => Promise<void>][] = [];
+const check = (name: string, fn: () => Promise<void>): void => {
+  checks.push([name, fn]);
+};
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+async function pair(): Promise<[SecureSession, SecureSession]> {
+  const a = await generateIdentityKeyPair();
+  const b = await generateIdentityKeyPair();
+  const lookup = (id: Uint8Array): CryptoKey => (id[0] === 0x61 ? a.publicKey : b.publicKey);
+  const client = new SecureSession({
+    id: "a",
+    privateKey: a.privateKey,
+    getPublicKeyForId: lookup,
+  });
+  const server = new SecureSession({
+    id: "b",
+    privateKey: b.privateKey,
+    getPublicKeyForId: lookup,
+  });
+  let message: Uint8Array | null = await client.connectRequest();
+  while (message) {
+    message = await server.negotiate(message);
+    if (message) message = await client.negotiate(message);
+  }
+  return [client, server];
+}
+
+check("a buffer-API handshake establishes both sides with one session id", async () => {
+  const [client, server] = await pair();
+  assert.equal(client.state, "established");
+  assert.equal(server.state, "established");
+  assert.deepEqual(client.sessionId, server.sessionId);
+});
+
+check("wrap/unwrap round-trips both ways and refuses a replay", async () => {
+  const [client, server] = await pair();
+  const record = await client.wrap(text("hello"));
+  assert.deepEqual(await server.unwrap(record), text("hello"));
+  await assert.rejects(server.unwrap(record), { code: "record_replayed" });
+  assert.deepEqual(await client.unwrap(await server.wrap(text("back"))), text("back"));
+});
+
+check("a tampered record is refused with record_auth_failed", async () => {
+  const [client, server] = await pair();
+  const record = await client.wrap(text("hello"));
+  record[record.length - 1]! ^= 1;
+  await assert.rejects(server.unwrap(record), (err: unknown) => {
+    assert.ok(err instanceof TesseraError);
+    assert.equal(err.code, "record_auth_failed");
+    return true;
+  });
+});
+
+check("the callback API runs over an in-memory transport", async () => {
+  const a = await generateIdentityKeyPair();
+  const b = await generateIdentityKeyPair();
+  const lookup = (id: Uint8Array): CryptoKey => (id[0] === 0x61 ? a.publicKey : b.publicKey);
+  const [ca, cb] = memoryTransportPair();
+  const client = new SecureSession({
+    id: "a",
+    privateKey: a.privateKey,
+    getPublicKeyForId: lookup,
+    transport: ca,
+  });
+  const server = new SecureSession({
+    id: "b",
+    privateKey: b.privateKey,
+    getPublicKeyForId: lookup,
+    transport: cb,
+  });
+  await Promise.all([client.connect(), server.accept()]);
+  await client.send(text("ping"));
+  assert.deepEqual(await server.receive(), text("ping"));
+  await client.close();
+  assert.equal(await server.receive(), null);
+});
+
+check("rekey, save and restore keep the peer reading", async () => {
+  const [client, server] = await pair();
+  client.rekey();
+  assert.deepEqual(await server.unwrap(await client.wrap(text("1"))), text("1"));
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const restored = await SecureSession.restore(await client.save(key), key);
+  assert.deepEqual(await server.unwrap(await restored.wrap(text("2"))), text("2"));
+  await assert.rejects(SecureSession.restore(await client.save(key), new Uint8Array(32)), {
+    code: "state_auth_failed",
+  });
+});
+
+check("an unknown peer id fails the handshake with a typed error", async () => {
+  const a = await generateIdentityKeyPair();
+  const client = new SecureSession({
+    id: "a",
+    privateKey: a.privateKey,
+    getPublicKeyForId: () => a.publicKey,
+  });
+  const server = new SecureSession({
+    id: "b",
+    privateKey: a.privateKey,
+    getPublicKeyForId: () => null,
+  });
+  const reply = await server.negotiate(await client.connectRequest());
+  const finished = await client.negotiate(reply!);
+  await assert.rejects(server.negotiate(finished!), { code: "handshake_unknown_peer" });
+  assert.equal(server.state, "closed");
+  assert.equal(server.error?.code, "handshake_unknown_peer");
+  await assert.rejects(server.wrap(text("x")), { code: "session_failed" });
+});
+  assert.equal(client.state, "closed");
+  assert.equal(client.error?.code, "handshake_bad_signature");
+});
+
+let passed = 0;
+let failed = 0;
+for (const [name, fn] of checks) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (err) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${err instanceof Error ? err.stack : err}`);
+  }
+}
+console.log(`${runtime} smoke: ${passed} passed, ${failed} failed`);
+if (failed > 0) (globalThis as { process?: { exit(code: number): void } }).process?.exit(1);
