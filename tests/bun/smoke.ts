@@ -115,9 +115,6 @@ check("an unknown peer id fails the handshake with a typed error", async () => {
   assert.equal(server.error?.code, "handshake_unknown_peer");
   await assert.rejects(server.wrap(text("x")), { code: "session_failed" });
 });
-  assert.equal(client.state, "closed");
-  assert.equal(client.error?.code, "handshake_bad_signature");
-});
 
 let passed = 0;
 let failed = 0;
