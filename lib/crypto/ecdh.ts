@@ -76,7 +76,16 @@ export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
     (point.length === 33 && (first === 2 || first === 3));
   if (!shapeOk) throw new KeyError("key_invalid", "not a SEC1 P-256 point");
   try {
-    return await subtle.importKey("raw", point as Uint8Array<ArrayBuffer>, ECDH_P256, true, []);
+    const key = await subtle.importKey(
+      "raw",
+      point as Uint8Array<ArrayBuffer>,
+      ECDH_P256,
+      true,
+      [],
+    );
+    // Some engines defer point validation until first use; exporting forces it here.
+    await subtle.exportKey("raw", key);
+    return key;
   } catch (cause) {
     throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
   }

@@ -2,12 +2,23 @@
  * Long-term identity keys: ECDSA P-256 with SHA-256.
  *
  * Private keys are non-extractable unless the caller asks otherwise.
- * Signatures are IEEE P1363 (`r ‖ s`, 64 bytes), as Web Crypto produces them.
+ * Signatures are IEEE P1363 (`r ‖ s`, 64 bytes), as Web Crypto produces them;
+ * `ecdsa_der.ts` converts them to and from DER.
+ *
+ * Public keys import from and export to JWK, SPKI DER, the 65-byte
+ * uncompressed SEC1 point (`raw`) and the 33-byte compressed SEC1 point.
+ * Private keys import from and export to PKCS#8 DER and JWK. Every import
+ * checks the key before returning it: some engines accept an off-curve point
+ * or an out-of-range scalar at import time and fail only when the key is used,
+ * so each import exports the key once to prove that the engine can use it.
+ * Every failure on untrusted input is a {@linkcode KeyError}; no engine
+ * `DOMException` escapes, and no message carries key bytes.
  *
  * @module
  */
 
 import { KeyError } from "../errors.ts";
+import { equalPublic, fromBase64Url, toBase64Url } from "./_bytes.ts";
 
 const subtle = crypto.subtle;
 const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -151,7 +162,8 @@ export type PublicKeyInput = CryptoKey | Uint8Array | JsonWebKey;
 /**
  * Normalizes a public key to an ECDSA P-256 verification `CryptoKey`. Accepts a
  * `CryptoKey`, a JWK, or bytes: a 65-byte uncompressed point, a 33-byte
- * compressed point, or SPKI DER.
+ * compressed point, or SPKI DER. Keys that are not `CryptoKey`s go through
+ * {@linkcode importPublicKey}.
  *
  * @param input The key.
  * @returns A `CryptoKey` usable with {@linkcode verifyP256}.
@@ -175,25 +187,560 @@ export async function toVerifyKey(input: PublicKeyInput): Promise<CryptoKey> {
     }
     return input;
   }
-  try {
-    if (input instanceof Uint8Array) {
-      const first = input[0];
-      const isPoint = (input.length === 65 && first === 4) ||
-        (input.length === 33 && (first === 2 || first === 3));
-      return await subtle.importKey(
-        isPoint ? "raw" : "spki",
-        input as Uint8Array<ArrayBuffer>,
-        ECDSA_P256,
-        true,
-        ["verify"],
-      );
-    }
-    if (input && typeof input === "object" && input.kty === "EC" && input.crv === "P-256") {
-      const { kty, crv, x, y } = input;
-      return await subtle.importKey("jwk", { kty, crv, x, y }, ECDSA_P256, true, ["verify"]);
-    }
-  } catch (cause) {
-    throw new KeyError("key_invalid", "public key is not a valid P-256 key", { cause });
-  }
+  if (input instanceof Uint8Array) return await importPublicKey(input);
+  if (input !== null && typeof input === "object") return await importPublicKey(input);
   throw new KeyError("key_unsupported", "expected an ECDSA P-256 public key");
+}
+
+/** Encodings of an ECDSA P-256 public key. */
+export type PublicKeyFormat = "jwk" | "spki" | "raw" | "compressed";
+
+/** Byte encodings of an ECDSA P-256 public key, as {@linkcode exportPublicKey} writes them. */
+export type PublicKeyExportFormat = "spki" | "raw" | "compressed";
+
+/** Encodings of an ECDSA P-256 private key. */
+export type PrivateKeyFormat = "pkcs8" | "jwk";
+
+/** Options of {@linkcode importPrivateKey}. */
+export interface ImportPrivateKeyOptions {
+  /** The encoding. Default: `"pkcs8"` for bytes, `"jwk"` for an object. */
+  format?: PrivateKeyFormat;
+  /** Whether the imported key may be exported again. Default `false`. */
+  extractable?: boolean;
+}
+
+/** Length of one P-256 coordinate or scalar in bytes. */
+const COORDINATE_LENGTH = 32;
+/** Length of a compressed SEC1 P-256 point: `02|03 ‖ X`. */
+const COMPRESSED_LENGTH = 1 + COORDINATE_LENGTH;
+/** Length of an uncompressed SEC1 P-256 point: `04 ‖ X ‖ Y`. */
+const UNCOMPRESSED_LENGTH = 1 + 2 * COORDINATE_LENGTH;
+
+/** `OBJECT IDENTIFIER 1.2.840.10045.2.1` (id-ecPublicKey), tag and length included. */
+const OID_EC_PUBLIC_KEY = new Uint8Array([0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
+/** `OBJECT IDENTIFIER 1.2.840.10045.3.1.7` (prime256v1), tag and length included. */
+const OID_P256 = new Uint8Array([0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+
+function invalid(message: string): KeyError {
+  return new KeyError("key_invalid", message);
+}
+
+function unsupported(message: string): KeyError {
+  return new KeyError("key_unsupported", message);
+}
+
+/** Reads one DER tag-length header; `null` when it does not fit `der`. */
+function readTlv(
+  der: Uint8Array,
+  offset: number,
+): { tag: number; start: number; end: number } | null {
+  if (offset + 2 > der.length) return null;
+  const tag = der[offset]!;
+  let length = der[offset + 1]!;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    if (count < 1 || count > 2 || start + count > der.length) return null;
+    length = 0;
+    for (let i = 0; i < count; i++) length = (length << 8) | der[start + i]!;
+    start += count;
+  }
+  const end = start + length;
+  return end <= der.length ? { tag, start, end } : null;
+}
+
+/**
+ * Classifies the AlgorithmIdentifier of an SPKI or PKCS#8 structure:
+ * `"p256"` for id-ecPublicKey on prime256v1, `"other"` for any other algorithm
+ * or curve, `null` when the structure does not parse this far. The engine
+ * parses the rest.
+ */
+function derKeyAlgorithm(der: Uint8Array, pkcs8: boolean): "p256" | "other" | null {
+  const outer = readTlv(der, 0);
+  if (!outer || outer.tag !== 0x30 || outer.end !== der.length) return null;
+  let offset = outer.start;
+  if (pkcs8) {
+    const version = readTlv(der, offset);
+    if (!version || version.tag !== 0x02) return null;
+    offset = version.end;
+  }
+  const algorithm = readTlv(der, offset);
+  if (!algorithm || algorithm.tag !== 0x30 || algorithm.end > outer.end) return null;
+  const oid = readTlv(der, algorithm.start);
+  if (!oid || oid.tag !== 0x06 || oid.end > algorithm.end) return null;
+  if (!equalPublic(der.subarray(algorithm.start, oid.end), OID_EC_PUBLIC_KEY)) return "other";
+  const curve = readTlv(der, oid.end);
+  if (!curve || curve.end > algorithm.end) return null;
+  return curve.end === algorithm.end && equalPublic(der.subarray(oid.end, curve.end), OID_P256)
+    ? "p256"
+    : "other";
+}
+
+/** Decodes a JWK coordinate or scalar: strict base64url of exactly 32 bytes. */
+function jwkCoordinate(value: unknown, name: string): string {
+  if (typeof value !== "string") throw invalid(`JWK member ${name} is missing`);
+  const bytes = fromBase64Url(value);
+  if (bytes === null || bytes.length !== COORDINATE_LENGTH) {
+    throw invalid(`JWK member ${name} is not 32 bytes of base64url`);
+  }
+  return value;
+}
+
+/** Checks the members of an EC P-256 JWK that name its algorithm and use. */
+function checkJwkHeader(jwk: JsonWebKey, usage: "sign" | "verify"): void {
+  if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) {
+    throw new TypeError("expected a JWK object");
+  }
+  if (jwk.kty !== "EC") throw unsupported("JWK is not an EC key");
+  if (jwk.crv !== "P-256") throw unsupported("JWK is not on curve P-256");
+  if (jwk.alg !== undefined && jwk.alg !== "ES256") throw unsupported("JWK alg is not ES256");
+  if (jwk.use !== undefined && jwk.use !== "sig") throw unsupported("JWK use is not sig");
+  if (
+    jwk.key_ops !== undefined && (!Array.isArray(jwk.key_ops) || !jwk.key_ops.includes(usage))
+  ) {
+    throw unsupported(`JWK key_ops does not allow ${usage}`);
+  }
+}
+
+/** Checks that `key` is an ECDSA P-256 key of the given type. */
+function checkKey(key: CryptoKey, type: KeyType): void {
+  if (!(key instanceof CryptoKey)) throw new TypeError("expected a CryptoKey");
+  if (!isP256Ecdsa(key) || key.type !== type) {
+    throw unsupported(`expected an ECDSA P-256 ${type} key`);
+  }
+}
+
+/** Checks that `key` may be exported. */
+function checkExtractable(key: CryptoKey): void {
+  if (!key.extractable) throw new KeyError("key_not_extractable", "the key is not extractable");
+}
+
+function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array;
+}
+
+/**
+ * Imports an ECDSA P-256 public key for verification.
+ *
+ * Formats: `"jwk"` (an object with `kty: "EC"`, `crv: "P-256"`, `x`, `y`; a
+ * private member `d` is refused), `"spki"` (DER), `"raw"` (65-byte
+ * uncompressed point `04 ‖ X ‖ Y`) and `"compressed"` (33-byte point
+ * `02|03 ‖ X`). When `format` is omitted it is detected: an object is a JWK,
+ * 65 bytes starting with `04` are raw, 33 bytes starting with `02` or `03` are
+ * compressed, and other bytes are SPKI.
+ *
+ * The point is proven valid before the key is returned. The returned key is
+ * extractable, like every public key Web Crypto generates.
+ *
+ * @param data The encoded key.
+ * @param format The encoding; detected when omitted.
+ * @returns An extractable ECDSA P-256 public key with usage `verify`.
+ * @throws {TypeError} When `data` does not match `format` (bytes for a JWK or
+ * the reverse) or is neither bytes nor an object.
+ * @throws {KeyError} `key_invalid` for malformed bytes or JWK members, or a
+ * point not on P-256; `key_unsupported` for another key type, algorithm or
+ * curve, or a JWK whose `alg`, `use` or `key_ops` forbid verification.
+ *
+ * @example Importing a compressed point
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const compressed = await exportPublicKey(publicKey, "compressed");
+ * const imported = await importPublicKey(compressed);
+ * assert.deepEqual(await exportPublicKey(imported, "raw"), await exportPublicKey(publicKey, "raw"));
+ * ```
+ *
+ * @example Refusing a point that is not on the curve
+ * ```ts
+ * import { importPublicKey } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const point = new Uint8Array(65);
+ * point[0] = 4;
+ * await assert.rejects(importPublicKey(point), { code: "key_invalid" });
+ * ```
+ */
+export async function importPublicKey(
+  data: Uint8Array | JsonWebKey,
+  format?: PublicKeyFormat,
+): Promise<CryptoKey> {
+  if (format === undefined) {
+    if (isBytes(data)) {
+      const first = data[0];
+      if (data.length === UNCOMPRESSED_LENGTH && first === 0x04) format = "raw";
+      else if (data.length === COMPRESSED_LENGTH && (first === 0x02 || first === 0x03)) {
+        format = "compressed";
+      } else format = "spki";
+    } else if (data !== null && typeof data === "object") {
+      format = "jwk";
+    } else {
+      throw new TypeError("expected key bytes or a JWK object");
+    }
+  }
+  let key: CryptoKey;
+  switch (format) {
+    case "jwk": {
+      if (isBytes(data)) throw new TypeError("format jwk expects a JWK object");
+      checkJwkHeader(data, "verify");
+      if (data.d !== undefined) throw invalid("JWK is a private key; expected a public key");
+      const jwk: JsonWebKey = {
+        kty: "EC",
+        crv: "P-256",
+        x: jwkCoordinate(data.x, "x"),
+        y: jwkCoordinate(data.y, "y"),
+      };
+      key = await engineImport("jwk", jwk, ["verify"], true);
+      break;
+    }
+    case "raw":
+    case "compressed": {
+      if (!isBytes(data)) throw new TypeError(`format ${format} expects bytes`);
+      const first = data[0];
+      const shapeOk = format === "raw"
+        ? data.length === UNCOMPRESSED_LENGTH && first === 0x04
+        : data.length === COMPRESSED_LENGTH && (first === 0x02 || first === 0x03);
+      if (!shapeOk) throw invalid(`not a ${format} SEC1 P-256 point`);
+      key = await engineImport("raw", data, ["verify"], true);
+      break;
+    }
+    case "spki": {
+      if (!isBytes(data)) throw new TypeError("format spki expects bytes");
+      const algorithm = derKeyAlgorithm(data, false);
+      if (algorithm === null) throw invalid("not SPKI DER");
+      if (algorithm === "other") throw unsupported("SPKI is not an EC P-256 key");
+      key = await engineImport("spki", data, ["verify"], true);
+      break;
+    }
+    default:
+      throw new TypeError("unknown public key format");
+  }
+  // Some engines import an off-curve point and fail only on use: export once to prove it valid.
+  await engineExport("raw", key);
+  return key;
+}
+
+/** Imports through the engine; any engine failure becomes `key_invalid`. */
+async function engineImport(
+  format: "jwk" | "raw" | "spki" | "pkcs8",
+  data: Uint8Array | JsonWebKey,
+  usages: KeyUsage[],
+  extractable: boolean,
+): Promise<CryptoKey> {
+  try {
+    return format === "jwk"
+      ? await subtle.importKey("jwk", data as JsonWebKey, ECDSA_P256, extractable, usages)
+      : await subtle.importKey(
+        format,
+        data as Uint8Array<ArrayBuffer>,
+        ECDSA_P256,
+        extractable,
+        usages,
+      );
+  } catch (cause) {
+    throw new KeyError("key_invalid", "the key is not a valid P-256 key", { cause });
+  }
+}
+
+/** Exports through the engine; any engine failure becomes `key_invalid`. */
+async function engineExport(
+  format: "raw" | "spki" | "pkcs8",
+  key: CryptoKey,
+): Promise<Uint8Array<ArrayBuffer>>;
+async function engineExport(format: "jwk", key: CryptoKey): Promise<JsonWebKey>;
+async function engineExport(
+  format: "raw" | "spki" | "pkcs8" | "jwk",
+  key: CryptoKey,
+): Promise<Uint8Array<ArrayBuffer> | JsonWebKey> {
+  try {
+    return format === "jwk"
+      ? await subtle.exportKey("jwk", key)
+      : new Uint8Array(await subtle.exportKey(format, key));
+  } catch (cause) {
+    throw new KeyError("key_invalid", "the key is not a valid P-256 key", { cause });
+  }
+}
+
+/**
+ * Exports an ECDSA P-256 public key as bytes.
+ *
+ * Formats: `"raw"` (65-byte uncompressed point `04 ‖ X ‖ Y`), `"compressed"`
+ * (33-byte point `02|03 ‖ X`, where the prefix carries the parity of Y) and
+ * `"spki"` (DER).
+ *
+ * @param key An ECDSA P-256 public key.
+ * @param format The encoding.
+ * @returns The encoded key.
+ * @throws {TypeError} When `key` is not a `CryptoKey` or `format` is unknown.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 public
+ * key; `key_not_extractable` when it was imported non-extractable.
+ *
+ * @example
+ * ```ts
+ * import { exportPublicKey, generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const raw = await exportPublicKey(publicKey, "raw");
+ * const compressed = await exportPublicKey(publicKey, "compressed");
+ * assert.equal(raw.length, 65);
+ * assert.equal(compressed.length, 33);
+ * assert.equal(compressed[0], 0x02 | (raw[64]! & 1));
+ * assert.deepEqual(compressed.subarray(1), raw.subarray(1, 33));
+ * ```
+ */
+export async function exportPublicKey(
+  key: CryptoKey,
+  format: PublicKeyExportFormat,
+): Promise<Uint8Array<ArrayBuffer>> {
+  checkKey(key, "public");
+  if (format !== "raw" && format !== "compressed" && format !== "spki") {
+    throw new TypeError("unknown public key format");
+  }
+  checkExtractable(key);
+  if (format === "spki") return await engineExport("spki", key);
+  const raw = await engineExport("raw", key);
+  if (format === "raw") return raw;
+  const out = new Uint8Array(COMPRESSED_LENGTH);
+  out[0] = 0x02 | (raw[UNCOMPRESSED_LENGTH - 1]! & 1);
+  out.set(raw.subarray(1, 1 + COORDINATE_LENGTH), 1);
+  return out;
+}
+
+/**
+ * Exports an ECDSA P-256 public key as a minimal JWK: `kty`, `crv`, `x`, `y`
+ * only, the same on every runtime (no `alg`, `key_ops` or `ext`).
+ *
+ * @param key An ECDSA P-256 public key.
+ * @returns The JWK `{ kty: "EC", crv: "P-256", x, y }`.
+ * @throws {TypeError} When `key` is not a `CryptoKey`.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 public
+ * key; `key_not_extractable` when it was imported non-extractable.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKeyJwk,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const jwk = await exportPublicKeyJwk(publicKey);
+ * assert.deepEqual(Object.keys(jwk).sort(), ["crv", "kty", "x", "y"]);
+ * assert.deepEqual(await exportPublicKeyJwk(await importPublicKey(jwk)), jwk);
+ * ```
+ */
+export async function exportPublicKeyJwk(key: CryptoKey): Promise<JsonWebKey> {
+  checkKey(key, "public");
+  checkExtractable(key);
+  const raw = await engineExport("raw", key);
+  return {
+    kty: "EC",
+    crv: "P-256",
+    x: toBase64Url(raw.subarray(1, 1 + COORDINATE_LENGTH)),
+    y: toBase64Url(raw.subarray(1 + COORDINATE_LENGTH)),
+  };
+}
+
+/**
+ * Imports an ECDSA P-256 private key for signing. The key is non-extractable
+ * unless `extractable: true` is passed.
+ *
+ * Formats: `"pkcs8"` (DER; the optional embedded public key may be absent) and
+ * `"jwk"` (an object with `kty: "EC"`, `crv: "P-256"` and all of `d`, `x`,
+ * `y`). The scalar is checked to be in range and, when a public point is
+ * given, to match it.
+ *
+ * @param data The encoded key.
+ * @param options `format` (detected from the type of `data` when omitted) and
+ * `extractable` (default `false`).
+ * @returns An ECDSA P-256 private key with usage `sign`.
+ * @throws {TypeError} When `data` does not match `format` or is neither bytes nor an object.
+ * @throws {KeyError} `key_invalid` for malformed bytes or JWK members, a scalar
+ * out of range, or a public point that does not match the scalar;
+ * `key_unsupported` for another key type, algorithm or curve, or a JWK whose
+ * `alg`, `use` or `key_ops` forbid signing.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKey,
+ *   generateIdentityKeyPair,
+ *   importPrivateKey,
+ *   signP256,
+ *   verifyP256,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const keys = await generateIdentityKeyPair({ extractable: true });
+ * const pkcs8 = await exportPrivateKey(keys.privateKey, "pkcs8");
+ * const restored = await importPrivateKey(pkcs8);
+ * assert.equal(restored.extractable, false);
+ * const data = new Uint8Array([7]);
+ * assert.ok(await verifyP256(keys.publicKey, await signP256(restored, data), data));
+ * ```
+ */
+export async function importPrivateKey(
+  data: Uint8Array | JsonWebKey,
+  options: ImportPrivateKeyOptions = {},
+): Promise<CryptoKey> {
+  const extractable = options.extractable ?? false;
+  let format = options.format;
+  if (format === undefined) {
+    if (isBytes(data)) format = "pkcs8";
+    else if (data !== null && typeof data === "object") format = "jwk";
+    else throw new TypeError("expected key bytes or a JWK object");
+  }
+  let probe: CryptoKey;
+  let given: JsonWebKey | undefined;
+  if (format === "jwk") {
+    if (isBytes(data)) throw new TypeError("format jwk expects a JWK object");
+    checkJwkHeader(data, "sign");
+    given = {
+      kty: "EC",
+      crv: "P-256",
+      x: jwkCoordinate(data.x, "x"),
+      y: jwkCoordinate(data.y, "y"),
+      d: jwkCoordinate(data.d, "d"),
+    };
+    probe = await engineImport("jwk", given, ["sign"], true);
+  } else if (format === "pkcs8") {
+    if (!isBytes(data)) throw new TypeError("format pkcs8 expects bytes");
+    const algorithm = derKeyAlgorithm(data, true);
+    if (algorithm === null) throw invalid("not PKCS#8 DER");
+    if (algorithm === "other") throw unsupported("PKCS#8 is not an EC P-256 key");
+    probe = await engineImport("pkcs8", data, ["sign"], true);
+  } else {
+    throw new TypeError("unknown private key format");
+  }
+  // Some engines accept a scalar out of range, or a public point that does not
+  // match the scalar, and fail only on use. The export recomputes or checks both.
+  const checked = await engineExport("jwk", probe);
+  if (
+    typeof checked.d !== "string" || typeof checked.x !== "string" ||
+    typeof checked.y !== "string"
+  ) {
+    throw invalid("the key is not a valid P-256 key");
+  }
+  if (given !== undefined && (checked.x !== given.x || checked.y !== given.y)) {
+    throw invalid("the JWK public point does not match its private scalar");
+  }
+  if (extractable) return probe;
+  return await engineImport(
+    "jwk",
+    { kty: "EC", crv: "P-256", x: checked.x, y: checked.y, d: checked.d },
+    ["sign"],
+    false,
+  );
+}
+
+/**
+ * Exports an extractable ECDSA P-256 private key as PKCS#8 DER.
+ *
+ * @param key An ECDSA P-256 private key created or imported with `extractable: true`.
+ * @param format Only `"pkcs8"`; use {@linkcode exportPrivateKeyJwk} for a JWK.
+ * @returns The PKCS#8 DER bytes.
+ * @throws {TypeError} When `key` is not a `CryptoKey` or `format` is not `"pkcs8"`.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 private
+ * key; `key_not_extractable` when it is not extractable.
+ *
+ * @example
+ * ```ts
+ * import { exportPrivateKey, generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const open = await generateIdentityKeyPair({ extractable: true });
+ * assert.equal((await exportPrivateKey(open.privateKey, "pkcs8"))[0], 0x30);
+ *
+ * const closed = await generateIdentityKeyPair();
+ * await assert.rejects(exportPrivateKey(closed.privateKey, "pkcs8"), {
+ *   code: "key_not_extractable",
+ * });
+ * ```
+ */
+export async function exportPrivateKey(
+  key: CryptoKey,
+  format: "pkcs8",
+): Promise<Uint8Array<ArrayBuffer>> {
+  checkKey(key, "private");
+  if (format !== "pkcs8") throw new TypeError("unknown private key format");
+  checkExtractable(key);
+  return await engineExport("pkcs8", key);
+}
+
+/**
+ * Exports an extractable ECDSA P-256 private key as a minimal JWK: `kty`,
+ * `crv`, `x`, `y`, `d` only.
+ *
+ * @param key An ECDSA P-256 private key created or imported with `extractable: true`.
+ * @returns The JWK `{ kty: "EC", crv: "P-256", x, y, d }`.
+ * @throws {TypeError} When `key` is not a `CryptoKey`.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 private
+ * key; `key_not_extractable` when it is not extractable.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKeyJwk,
+ *   generateIdentityKeyPair,
+ *   importPrivateKey,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const keys = await generateIdentityKeyPair({ extractable: true });
+ * const jwk = await exportPrivateKeyJwk(keys.privateKey);
+ * assert.deepEqual(Object.keys(jwk).sort(), ["crv", "d", "kty", "x", "y"]);
+ * const again = await importPrivateKey(jwk, { extractable: true });
+ * assert.deepEqual(await exportPrivateKeyJwk(again), jwk);
+ * ```
+ */
+export async function exportPrivateKeyJwk(key: CryptoKey): Promise<JsonWebKey> {
+  checkKey(key, "private");
+  checkExtractable(key);
+  const jwk = await engineExport("jwk", key);
+  return {
+    kty: "EC",
+    crv: "P-256",
+    x: jwkCoordinate(jwk.x, "x"),
+    y: jwkCoordinate(jwk.y, "y"),
+    d: jwkCoordinate(jwk.d, "d"),
+  };
+}
+
+/**
+ * Returns the public key that belongs to an extractable ECDSA P-256 private
+ * key, taken from the `x` and `y` of its JWK export. A non-extractable private
+ * key cannot give its public key: keep the public half from
+ * {@linkcode generateIdentityKeyPair} instead.
+ *
+ * @param privateKey An extractable ECDSA P-256 private key.
+ * @returns The matching public key (extractable, usage `verify`).
+ * @throws {TypeError} When `privateKey` is not a `CryptoKey`.
+ * @throws {KeyError} `key_unsupported` when it is not an ECDSA P-256 private
+ * key; `key_not_extractable` when it is not extractable.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   generateIdentityKeyPair,
+ *   publicKeyFromPrivate,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const keys = await generateIdentityKeyPair({ extractable: true });
+ * const derived = await publicKeyFromPrivate(keys.privateKey);
+ * assert.deepEqual(await exportPublicKey(derived, "raw"), await exportPublicKey(keys.publicKey, "raw"));
+ * ```
+ */
+export async function publicKeyFromPrivate(privateKey: CryptoKey): Promise<CryptoKey> {
+  const jwk = await exportPrivateKeyJwk(privateKey);
+  return await importPublicKey({ kty: "EC", crv: "P-256", x: jwk.x!, y: jwk.y! }, "jwk");
 }

@@ -25,3 +25,4 @@ export * from "./hmac.ts";
 export * from "./random.ts";
 export * from "./sha256.ts";
 export * from "./identity.ts";
+export * from "./ecdsa_der.ts";

@@ -123,13 +123,21 @@ async function peerKey(config: HandshakeConfig, id: Uint8Array): Promise<CryptoK
   }
 }
 
-async function sharedSecret(privateKey: CryptoKey, share: Uint8Array): Promise<Uint8Array> {
+async function importShare(share: Uint8Array): Promise<CryptoKey> {
   try {
-    return await ecdhSecret(privateKey, await importEcdhPoint(share));
+    return await importEcdhPoint(share);
   } catch (cause) {
     throw new HandshakeError("handshake_bad_key_share", "invalid ephemeral public key", {
       cause,
     });
+  }
+}
+
+async function agree(privateKey: CryptoKey, peer: CryptoKey): Promise<Uint8Array> {
+  try {
+    return await ecdhSecret(privateKey, peer);
+  } catch (cause) {
+    throw new HandshakeError("handshake_bad_key_share", "key agreement failed", { cause });
   }
 }
 
@@ -294,24 +302,27 @@ export class Tessera1Handshake implements Handshake {
       throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
     }
     const config = this.#config;
-    this.#ephemeral = await entropy().generateEphemeral();
-    const [share, shared] = await Promise.all([
-      exportPoint(this.#ephemeral.publicKey),
-      sharedSecret(this.#ephemeral.privateKey, hello.share),
+    // Independent operations run concurrently; nothing is sent unless all succeed.
+    const [ephemeral, peerShare] = await Promise.all([
+      entropy().generateEphemeral(),
+      importShare(hello.share),
     ]);
+    this.#ephemeral = ephemeral;
     const plain = concat(
       new Uint8Array([SERVER_HELLO, VERSION]),
       u16(SUITE_P256_AES256GCM),
       randomBytes(RANDOM_LENGTH, config.random),
-      share,
+      await exportPoint(ephemeral.publicKey),
       u16(0),
     );
-    const keys = await deriveHandshakeKeys(shared, ZERO_SALT, await sha256(concat(message, plain)));
     const idPart = concat(u16(config.id.length), config.id);
-    const signature = await signP256(
-      config.privateKey,
-      concat(SERVER_SIGNATURE_CONTEXT, message, plain, idPart),
-    );
+    const [signature, keys] = await Promise.all([
+      signP256(config.privateKey, concat(SERVER_SIGNATURE_CONTEXT, message, plain, idPart)),
+      Promise.all([
+        agree(ephemeral.privateKey, peerShare),
+        sha256(concat(message, plain)),
+      ]).then(([shared, helloHash]) => deriveHandshakeKeys(shared, ZERO_SALT, helloHash)),
+    ]);
     const mac = await hmacSign(keys.serverFinished, concat(message, plain, idPart, signature));
     const sealed = await aesGcmEncrypt(
       keys.serverKey,
@@ -342,7 +353,7 @@ export class Tessera1Handshake implements Handshake {
     const config = this.#config;
     const hello = this.#clientHello;
     const [shared, helloHash] = await Promise.all([
-      sharedSecret(this.#ephemeral!.privateKey, share),
+      importShare(share).then((peer) => agree(this.#ephemeral!.privateKey, peer)),
       sha256(concat(hello, plain)),
     ]);
     const keys = await deriveHandshakeKeys(shared, ZERO_SALT, helloHash);
@@ -352,6 +363,13 @@ export class Tessera1Handshake implements Handshake {
     }
     const auth = parseAuth(opened);
     const peerPart = concat(u16(auth.id.length), auth.id);
+    const idPart = concat(u16(config.id.length), config.id);
+    // Sign while the server is being verified; the signature is sent only if it verifies.
+    const signing = signP256(
+      config.privateKey,
+      concat(CLIENT_SIGNATURE_CONTEXT, hello, message, idPart),
+    );
+    signing.catch(() => {});
     await checkPeer(
       config,
       auth.id,
@@ -361,11 +379,7 @@ export class Tessera1Handshake implements Handshake {
       auth.mac,
       concat(hello, plain, peerPart, auth.signature),
     );
-    const idPart = concat(u16(config.id.length), config.id);
-    const signature = await signP256(
-      config.privateKey,
-      concat(CLIENT_SIGNATURE_CONTEXT, hello, message, idPart),
-    );
+    const signature = await signing;
     const mac = await hmacSign(keys.clientFinished, concat(hello, message, idPart, signature));
     const head = new Uint8Array([CLIENT_FINISHED, VERSION]);
     const finished = concat(
@@ -400,6 +414,15 @@ export class Tessera1Handshake implements Handshake {
     const hello = this.#clientHello;
     const server = this.#serverHello;
     const peerPart = concat(u16(auth.id.length), auth.id);
+    // Derive the traffic secrets while the client is being verified; used only if it verifies.
+    const establishing = establish(
+      "server",
+      this.#config,
+      keys,
+      concat(hello, server, message),
+      auth.id,
+    );
+    establishing.catch(() => {});
     await checkPeer(
       this.#config,
       auth.id,
@@ -409,13 +432,7 @@ export class Tessera1Handshake implements Handshake {
       auth.mac,
       concat(hello, server, peerPart, auth.signature),
     );
-    const channel = await establish(
-      "server",
-      this.#config,
-      keys,
-      concat(hello, server, message),
-      auth.id,
-    );
+    const channel = await establishing;
     this.#phase = "done";
     this.#keys = null;
     this.#ephemeral = null;
