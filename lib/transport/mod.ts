@@ -15,3 +15,4 @@
  */
 
 export * from "./memory.ts";
+export * from "./framed_stream.ts";

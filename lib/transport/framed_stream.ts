@@ -1,0 +1,166 @@
+/**
+ * A message transport over a byte stream: each message is sent as a 4-byte
+ * big-endian length followed by its bytes. Works over any `ReadableStream` /
+ * `WritableStream` pair: `Deno.Conn` (TCP, Unix sockets, TLS), Web streams,
+ * `Bun` sockets wrapped as streams.
+ *
+ * @module
+ */
+
+import { TransportError } from "../errors.ts";
+import type { SessionTransport } from "../session/secure_session.ts";
+
+/** The default largest frame: 16 MiB plus record overhead. */
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024 + 64;
+const PREFIX = 4;
+
+/** A readable and writable byte stream, such as a `Deno.Conn`. */
+export interface ByteStreamPair {
+  /** The incoming bytes. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** The outgoing bytes. */
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+/** Options of {@linkcode framedStreamTransport}. */
+export interface FramedStreamOptions {
+  /** The largest frame accepted or sent, in bytes. Default {@linkcode DEFAULT_MAX_FRAME_SIZE}. */
+  maxFrameSize?: number;
+}
+
+/** A {@linkcode SessionTransport} over a byte stream, with a `close()` that ends it. */
+export interface FramedStreamTransport extends SessionTransport {
+  /**
+   * Sends one message as a frame; writes happen in call order.
+   *
+   * @param message The bytes.
+   */
+  send(message: Uint8Array): Promise<void>;
+  /** Closes the writable side and cancels the readable side. */
+  close(): Promise<void>;
+}
+
+/**
+ * Frames messages over a byte stream. `receive()` resolves to `null` when the
+ * stream ends cleanly between frames; a stream that ends inside a frame is
+ * `transport_closed`, a frame above the bound is `transport_frame_too_large`
+ * (checked before anything is buffered).
+ *
+ * @param stream The stream pair, e.g. a `Deno.Conn`.
+ * @param options The frame bound.
+ * @returns The transport.
+ * @throws {RangeError} When `maxFrameSize` is out of range.
+ *
+ * @example
+ * ```ts
+ * import { framedStreamTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const pipe = new TransformStream<Uint8Array, Uint8Array>();
+ * const t = framedStreamTransport(pipe); // a loopback: what it sends, it receives
+ * const sent = t.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(await t.receive(), new Uint8Array([1, 2, 3]));
+ * await sent;
+ * ```
+ */
+export function framedStreamTransport(
+  stream: ByteStreamPair,
+  options: FramedStreamOptions = {},
+): FramedStreamTransport {
+  const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < 1 || maxFrameSize > 2 ** 31) {
+    throw new RangeError("maxFrameSize must be 1 to 2^31 bytes");
+  }
+  const reader = stream.readable.getReader();
+  const writer = stream.writable.getWriter();
+  let buffered: Uint8Array[] = [];
+  let bufferedLength = 0;
+  let ended = false;
+
+  /** Takes `n` bytes from the front of the buffer (the caller checked they are there). */
+  const take = (n: number): Uint8Array => {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = buffered[0]!;
+      const count = Math.min(head.length, n - filled);
+      out.set(head.subarray(0, count), filled);
+      filled += count;
+      if (count === head.length) buffered.shift();
+      else buffered[0] = head.subarray(count);
+    }
+    bufferedLength -= n;
+    return out;
+  };
+
+  /** Reads until `n` bytes are buffered; `false` at a clean end of stream. */
+  const fill = async (n: number): Promise<boolean> => {
+    while (bufferedLength < n) {
+      if (ended) return false;
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (cause) {
+        throw new TransportError("transport_failed", "reading the stream failed", { cause });
+      }
+      if (chunk.done) {
+        ended = true;
+        return bufferedLength >= n;
+      }
+      if (chunk.value.length > 0) {
+        buffered.push(chunk.value);
+        bufferedLength += chunk.value.length;
+      }
+    }
+    return true;
+  };
+
+  let receiving: Promise<unknown> = Promise.resolve();
+  const receiveOne = async (): Promise<Uint8Array | null> => {
+    if (!(await fill(PREFIX))) {
+      if (bufferedLength === 0) return null;
+      throw new TransportError("transport_closed", "the stream ended inside a frame header");
+    }
+    const header = take(PREFIX);
+    const length = new DataView(header.buffer).getUint32(0);
+    if (length > maxFrameSize) {
+      buffered = [];
+      bufferedLength = 0;
+      throw new TransportError("transport_frame_too_large", "frame exceeds maxFrameSize");
+    }
+    if (!(await fill(length))) {
+      throw new TransportError("transport_closed", "the stream ended inside a frame");
+    }
+    return take(length);
+  };
+
+  let sending: Promise<void> = Promise.resolve();
+  return {
+    receive(): Promise<Uint8Array | null> {
+      // Serialized: concurrent calls get consecutive frames.
+      const next = receiving.then(receiveOne);
+      receiving = next.catch(() => {});
+      return next;
+    },
+    send(message: Uint8Array): Promise<void> {
+      if (message.length > maxFrameSize) {
+        return Promise.reject(
+          new TransportError("transport_frame_too_large", "message exceeds maxFrameSize"),
+        );
+      }
+      const frame = new Uint8Array(PREFIX + message.length);
+      new DataView(frame.buffer).setUint32(0, message.length);
+      frame.set(message, PREFIX);
+      const next = sending.then(() => writer.write(frame)).catch((cause) => {
+        throw new TransportError("transport_failed", "writing the stream failed", { cause });
+      });
+      sending = next.catch(() => {});
+      return next;
+    },
+    async close(): Promise<void> {
+      await sending;
+      await writer.close().catch(() => {});
+      await reader.cancel().catch(() => {});
+    },
+  };
+}
