@@ -16,3 +16,4 @@
 
 export * from "./memory.ts";
 export * from "./framed_stream.ts";
+export * from "./websocket.ts";

@@ -1,0 +1,147 @@
+/**
+ * A message transport over a `WebSocket`: one binary WebSocket message per
+ * session message. Works with `Deno.upgradeWebSocket` on the server, the
+ * `WebSocket` client in Deno, Bun and browsers.
+ *
+ * @module
+ */
+
+import { TransportError } from "../errors.ts";
+import type { SessionTransport } from "../session/secure_session.ts";
+
+/** Options of {@linkcode webSocketTransport}. */
+export interface WebSocketTransportOptions {
+  /** The largest message accepted, in bytes. Default 16 MiB plus record overhead. */
+  maxMessageSize?: number;
+  /** Messages held unread before the socket is closed as flooding. Default 1024. */
+  maxQueuedMessages?: number;
+}
+
+/** A {@linkcode SessionTransport} over a WebSocket. */
+export interface WebSocketTransport extends SessionTransport {
+  /**
+   * Sends one message (after the socket opens, if it is still connecting).
+   *
+   * @param message The bytes.
+   */
+  send(message: Uint8Array): Promise<void>;
+  /** Closes the socket. */
+  close(): void;
+}
+
+/**
+ * Adapts a WebSocket. `receive()` resolves to `null` once the socket has
+ * closed and every queued message was read. A text message, an oversized
+ * message or a flood of unread messages fails the transport
+ * (`transport_failed` / `transport_frame_too_large`) and closes the socket.
+ *
+ * @param ws The socket, open or connecting.
+ * @param options Bounds.
+ * @returns The transport.
+ * @throws {RangeError} When a bound is out of range.
+ *
+ * @example
+ * ```ts
+ * import { webSocketTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+ *   const { socket, response } = Deno.upgradeWebSocket(req);
+ *   const t = webSocketTransport(socket);
+ *   t.receive().then((m) => m && t.send(m)); // echo one message
+ *   return response;
+ * });
+ * const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+ * await t.send(new Uint8Array([42]));
+ * assert.deepEqual(await t.receive(), new Uint8Array([42]));
+ * t.close();
+ * await server.shutdown();
+ * ```
+ */
+export function webSocketTransport(
+  ws: WebSocket,
+  options: WebSocketTransportOptions = {},
+): WebSocketTransport {
+  const maxMessageSize = options.maxMessageSize ?? 16 * 1024 * 1024 + 64;
+  const maxQueued = options.maxQueuedMessages ?? 1024;
+  if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1) {
+    throw new RangeError("maxMessageSize must be a positive integer");
+  }
+  if (!Number.isSafeInteger(maxQueued) || maxQueued < 1) {
+    throw new RangeError("maxQueuedMessages must be a positive integer");
+  }
+  ws.binaryType = "arraybuffer";
+  const queue: Uint8Array[] = [];
+  const waiters: { resolve(m: Uint8Array | null): void; reject(e: unknown): void }[] = [];
+  let failure: TransportError | null = null;
+  let closed = false;
+
+  const fail = (error: TransportError): void => {
+    if (failure) return;
+    failure = error;
+    queue.length = 0;
+    for (const w of waiters.splice(0)) w.reject(error);
+    try {
+      ws.close(1008, "protocol error");
+    } catch { /* already closing */ }
+  };
+
+  ws.addEventListener("message", (event: MessageEvent) => {
+    if (failure) return;
+    if (!(event.data instanceof ArrayBuffer)) {
+      return fail(new TransportError("transport_failed", "received a non-binary message"));
+    }
+    if (event.data.byteLength > maxMessageSize) {
+      return fail(new TransportError("transport_frame_too_large", "message exceeds the bound"));
+    }
+    const message = new Uint8Array(event.data);
+    const waiter = waiters.shift();
+    if (waiter) return waiter.resolve(message);
+    if (queue.length >= maxQueued) {
+      return fail(new TransportError("transport_failed", "too many unread messages"));
+    }
+    queue.push(message);
+  });
+  ws.addEventListener("close", () => {
+    closed = true;
+    for (const w of waiters.splice(0)) w.resolve(null);
+  });
+  ws.addEventListener("error", () => {
+    if (!closed) fail(new TransportError("transport_failed", "WebSocket error"));
+  });
+
+  const opened = new Promise<void>((resolve, reject) => {
+    if (ws.readyState === WebSocket.OPEN) return resolve();
+    ws.addEventListener("open", () => resolve(), { once: true });
+    ws.addEventListener(
+      "close",
+      () => reject(new TransportError("transport_closed", "the WebSocket closed")),
+      { once: true },
+    );
+  });
+  opened.catch(() => {});
+
+  return {
+    async send(message: Uint8Array): Promise<void> {
+      if (failure) throw failure;
+      if (message.length > maxMessageSize) {
+        throw new TransportError("transport_frame_too_large", "message exceeds the bound");
+      }
+      await opened;
+      if (ws.readyState !== WebSocket.OPEN) {
+        throw new TransportError("transport_closed", "the WebSocket is not open");
+      }
+      ws.send(message.slice());
+    },
+    receive(): Promise<Uint8Array | null> {
+      if (failure) return Promise.reject(failure);
+      const message = queue.shift();
+      if (message) return Promise.resolve(message);
+      if (closed) return Promise.resolve(null);
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    close(): void {
+      ws.close();
+    },
+  };
+}
