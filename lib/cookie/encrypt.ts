@@ -1,0 +1,138 @@
+/**
+ * The `encrypt()` transformer: AES-256-GCM encryption and authentication of a
+ * session value.
+ *
+ * @module
+ */
+
+import { concat, fromBase64Url, fromUtf8, toBase64Url } from "../crypto/_bytes.ts";
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  GCM_NONCE_LENGTH,
+  GCM_TAG_LENGTH,
+} from "../crypto/aes_gcm.ts";
+import type { TransformContext, TransformResult } from "./transformer.ts";
+import {
+  bounded,
+  contextBinding,
+  failure,
+  FORMAT_VERSION,
+  type InspectingTransformer,
+  keyIdBinding,
+  maxLengthOption,
+  splitSealed,
+  writableBytes,
+} from "./compose.ts";
+import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
+
+/** What {@linkcode encrypt} takes. */
+export interface EncryptOptions {
+  /**
+   * The key: 32 raw bytes, a 256-bit AES-GCM `CryptoKey` (`encrypt` and
+   * `decrypt` usages), or a {@linkcode Keyring} of either.
+   */
+  readonly key: CryptoKey | Uint8Array | Keyring;
+  /** The longest value read or written, in characters (default 16384). */
+  readonly maxLength?: number;
+}
+
+const KIND = "e";
+const LABEL = "aes-256-gcm";
+
+/**
+ * Creates a transformer that encrypts and authenticates values with
+ * AES-256-GCM. Every write draws a fresh random 96-bit nonce, so sealing the
+ * same value twice gives two different outputs.
+ *
+ * Output: `t1.e.<key id>.<base64url nonce>.<base64url ciphertext and tag>`.
+ * The additional authenticated data holds the format version, the cookie
+ * name, the purpose and the key id, so a value cannot be moved to another
+ * cookie or purpose and its key id cannot be swapped. Keys are checked here
+ * and imported once, on first use.
+ *
+ * With random nonces, one key should seal at most 2^32 values; rotate with a
+ * keyring well before that.
+ *
+ * `read` returns `null` and `inspect` returns `{ ok: false, code }` for any bad
+ * value: `cookie_malformed`, `cookie_too_large`, `cookie_unsupported_version`,
+ * `cookie_unknown_key` or `cookie_tampered`.
+ *
+ * @param options The key or keyring, and an optional size bound.
+ * @returns The transformer.
+ * @throws {TypeError} When the key is not a 32-byte array, a fitting AES-GCM
+ *   `CryptoKey` or a keyring of them.
+ * @throws {RangeError} When a raw key is not 32 bytes, or `maxLength` is out of range.
+ *
+ * @example
+ * ```ts
+ * import { encrypt } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const sealer = encrypt({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const context = { name: "__Host-session", purpose: "session" };
+ * const sealed = await sealer.write('{"user":42}', context);
+ * assert.ok(sealed.startsWith("t1.e.0."));
+ * assert.ok(!sealed.includes("user"));
+ * assert.equal(await sealer.read(sealed, context), '{"user":42}');
+ * assert.deepEqual(await sealer.inspect(sealed, { name: "__Host-session", purpose: "csrf" }), {
+ *   ok: false,
+ *   code: "cookie_tampered",
+ * });
+ * ```
+ */
+export function encrypt(options: EncryptOptions): InspectingTransformer {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("encrypt() takes { key }");
+  }
+  const keys = resolveKeys(options.key, "AES-GCM", "encrypt() key");
+  const maxLength = maxLengthOption(options.maxLength);
+
+  const inspect = async (value: string, context: TransformContext): Promise<TransformResult> => {
+    const binding = contextBinding(LABEL, context);
+    const parts = splitSealed(value, maxLength, KIND, 5);
+    if (typeof parts === "string") return failure(parts);
+    const [, , id, nonceText, sealedText] = parts as [string, string, string, string, string];
+    if (!isKeyId(id)) return failure("cookie_malformed");
+    if (!keys.has(id)) return failure("cookie_unknown_key");
+    const nonce = fromBase64Url(nonceText);
+    const sealed = fromBase64Url(sealedText);
+    if (
+      nonce === null || sealed === null || nonce.length !== GCM_NONCE_LENGTH ||
+      sealed.length < GCM_TAG_LENGTH
+    ) {
+      return failure("cookie_malformed");
+    }
+    const key = await keys.opening(id);
+    if (key === undefined) return failure("cookie_unknown_key");
+    const plain = await aesGcmDecrypt(key, nonce, sealed, concat(binding, keyIdBinding(id)));
+    if (plain === null) return failure("cookie_tampered");
+    let text: string;
+    try {
+      text = fromUtf8(plain);
+    } catch {
+      return failure("cookie_malformed");
+    }
+    return { ok: true, value: text, stale: id !== keys.current };
+  };
+
+  return {
+    async write(value: string, context: TransformContext): Promise<string> {
+      const plain = writableBytes(value, maxLength, 4 / 3);
+      const id = keys.current;
+      const aad = concat(contextBinding(LABEL, context), keyIdBinding(id));
+      const key = await keys.sealing();
+      const nonce = crypto.getRandomValues(new Uint8Array(GCM_NONCE_LENGTH));
+      const sealed = await aesGcmEncrypt(key, nonce, plain, aad);
+      return bounded(
+        `${FORMAT_VERSION}.${KIND}.${id}.${toBase64Url(nonce)}.${toBase64Url(sealed)}`,
+        maxLength,
+      );
+    },
+    async read(value: string, context: TransformContext): Promise<string | null> {
+      const result = await inspect(value, context);
+      return result.ok ? result.value : null;
+    },
+    inspect,
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * Keyrings: several keys with short ids, so that keys rotate without logging
+ * everybody out. The current key seals; every key in the ring verifies and
+ * decrypts; a value sealed under an older key reads fine and is reported
+ * stale, so the caller re-seals it under the current key on its next write.
+ *
+ * @module
+ */
+
+import { copy } from "../crypto/_bytes.ts";
+
+/** A key as given by the caller: a `CryptoKey`, or exactly 32 raw bytes. */
+export type KeyInput = CryptoKey | Uint8Array;
+
+/** The id of a key that is given alone (not in a {@linkcode Keyring}). */
+export const DEFAULT_KEY_ID = "0";
+
+/** What {@linkcode keyring} takes. */
+export interface KeyringOptions {
+  /** The id of the key that seals new values. It must be one of `keys`. */
+  readonly current: string;
+  /**
+   * Every key by id, the current one included. An id is 1 to 16 characters
+   * of `A-Z a-z 0-9 _ -`. Raw keys are exactly 32 bytes.
+   */
+  readonly keys: Readonly<Record<string, KeyInput>> | ReadonlyMap<string, KeyInput>;
+}
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
+const MAX_KEYS = 64;
+const RAW_KEY_LENGTH = 32;
+
+const entriesOf = new WeakMap<Keyring, ReadonlyMap<string, KeyInput>>();
+
+/**
+ * A fixed set of keys with ids and one current id. Create it with
+ * {@linkcode keyring}; give it to `hmac({ key })` or `encrypt({ key })`.
+ * A keyring holds its own copies of raw keys: changing the caller's arrays
+ * afterwards changes nothing. It is immutable: to rotate, build a new one.
+ */
+export class Keyring {
+  /** The id of the key that seals. */
+  readonly current: string;
+  /** Every key id, in the order given. */
+  readonly ids: readonly string[];
+
+  /**
+   * Checks and copies the keys. Prefer {@linkcode keyring}.
+   *
+   * @param options The current id and the keys.
+   * @throws {TypeError} When an id is not 1 to 16 characters of `A-Z a-z 0-9 _ -`,
+   *   a key is neither a `CryptoKey` nor a `Uint8Array`, or `current` is not one of the ids.
+   * @throws {RangeError} When a raw key is not 32 bytes, or there are no keys or more than 64.
+   */
+  constructor(options: KeyringOptions) {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("keyring() takes { current, keys }");
+    }
+    const source = options.keys;
+    if (source === null || typeof source !== "object") {
+      throw new TypeError("keyring keys must be a record or a Map of id to key");
+    }
+    const pairs: [string, unknown][] = source instanceof Map
+      ? [...source.entries()]
+      : Object.entries(source as Record<string, unknown>);
+    if (pairs.length === 0) throw new RangeError("a keyring needs at least one key");
+    if (pairs.length > MAX_KEYS) throw new RangeError(`a keyring holds at most ${MAX_KEYS} keys`);
+    const map = new Map<string, KeyInput>();
+    for (const [id, key] of pairs) {
+      if (typeof id !== "string" || !KEY_ID.test(id)) {
+        throw new TypeError("a key id is 1 to 16 characters of A-Z a-z 0-9 _ -");
+      }
+      map.set(id, checkKeyInput(key));
+    }
+    if (typeof options.current !== "string" || !map.has(options.current)) {
+      throw new TypeError("keyring current id must be one of its key ids");
+    }
+    this.current = options.current;
+    this.ids = Object.freeze([...map.keys()]);
+    entriesOf.set(this, map);
+    Object.freeze(this);
+  }
+
+  /**
+   * Says whether the ring holds a key with exactly this id.
+   *
+   * @param id A key id.
+   * @returns `true` when the id is in the ring.
+   *
+   * @example
+   * ```ts
+   * import { keyring } from "@tessera/session/cookie";
+   * import assert from "node:assert/strict";
+   *
+   * const ring = keyring({ current: "b", keys: { a: new Uint8Array(32), b: new Uint8Array(32) } });
+   * assert.equal(ring.has("a"), true);
+   * assert.equal(ring.has("A"), false);
+   * ```
+   */
+  has(id: string): boolean {
+    return entriesOf.get(this)!.has(id);
+  }
+}
+
+/**
+ * Creates a keyring: several keys with ids, one of them current. Give it to
+ * `hmac()` or `encrypt()` in place of a single key. Values sealed under any key
+ * of the ring read fine; those not sealed under the current key are reported
+ * `stale: true` by `inspect`, and a value naming an id that is not in the ring
+ * is refused with `cookie_unknown_key`. The key id travels in the value and is
+ * bound into the MAC or AAD, so it cannot be swapped.
+ *
+ * To rotate: add the new key, make it current, keep the old one until every
+ * cookie sealed under it has expired or been re-sealed, then drop it. A key
+ * given alone to `hmac()` or `encrypt()` has the id {@linkcode DEFAULT_KEY_ID}
+ * (`"0"`), so the first rotation keeps it under that id.
+ *
+ * Use different keys for `hmac()` and `encrypt()`: a ring of raw keys can be
+ * given to both, but then the same bytes serve two algorithms.
+ *
+ * @param options The current id and the keys (raw 32-byte arrays or `CryptoKey`s).
+ * @returns The keyring.
+ * @throws {TypeError} When an id is not 1 to 16 characters of `A-Z a-z 0-9 _ -`,
+ *   a key is neither a `CryptoKey` nor a `Uint8Array`, or `current` is not one of the ids.
+ * @throws {RangeError} When a raw key is not 32 bytes, or there are no keys or more than 64.
+ *
+ * @example Rotating a key without logging anybody out
+ * ```ts
+ * import { encrypt, keyring } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const oldKey = crypto.getRandomValues(new Uint8Array(32));
+ * const newKey = crypto.getRandomValues(new Uint8Array(32));
+ * const context = { name: "sid", purpose: "session" };
+ *
+ * const before = encrypt({ key: oldKey }); // id "0"
+ * const sealed = await before.write("hello", context);
+ *
+ * const after = encrypt({ key: keyring({ current: "1", keys: { "0": oldKey, "1": newKey } }) });
+ * assert.deepEqual(await after.inspect(sealed, context), { ok: true, value: "hello", stale: true });
+ *
+ * const retired = encrypt({ key: keyring({ current: "1", keys: { "1": newKey } }) });
+ * assert.deepEqual(await retired.inspect(sealed, context), { ok: false, code: "cookie_unknown_key" });
+ * ```
+ */
+export function keyring(options: KeyringOptions): Keyring {
+  return new Keyring(options);
+}
+
+/**
+ * Says whether a string has the syntax of a key id (1 to 16 characters of
+ * `A-Z a-z 0-9 _ -`).
+ *
+ * @internal
+ * @param id The candidate.
+ * @returns `true` when it does.
+ */
+export function isKeyId(id: string): boolean {
+  return KEY_ID.test(id);
+}
+
+function checkKeyInput(key: unknown): KeyInput {
+  if (key instanceof CryptoKey) return key;
+  if (key instanceof Uint8Array) {
+    if (key.length !== RAW_KEY_LENGTH) throw new RangeError("a raw key must be exactly 32 bytes");
+    return copy(key);
+  }
+  throw new TypeError("a key must be a CryptoKey or a Uint8Array of 32 bytes");
+}
+
+// ---------------------------------------------------------------------------
+// Key resolution for hmac() and encrypt(). Not re-exported by the cookie
+// module's public surface.
+
+/** The algorithms a key can be resolved for. */
+export type KeyAlgorithm = "HMAC" | "AES-GCM";
+
+/**
+ * Keys resolved for one algorithm: checked once, imported lazily once, and
+ * cached for the life of the transformer.
+ *
+ * @internal
+ */
+export interface ResolvedKeys {
+  /** The id that seals. */
+  readonly current: string;
+  /** The key that seals. */
+  sealing(): Promise<CryptoKey>;
+  /** The key with exactly this id, or `undefined`. */
+  opening(id: string): Promise<CryptoKey | undefined>;
+  /** Whether the ring holds exactly this id (no import needed). */
+  has(id: string): boolean;
+}
+
+const USAGES: Record<KeyAlgorithm, { seal: KeyUsage; open: KeyUsage }> = {
+  "HMAC": { seal: "sign", open: "verify" },
+  "AES-GCM": { seal: "encrypt", open: "decrypt" },
+};
+
+/**
+ * Checks a single key or a keyring for one algorithm, synchronously, and
+ * returns a lazy, cached importer. Raw keys are imported non-extractable on
+ * first use, once. A `CryptoKey` must have the algorithm (HMAC with SHA-256 and
+ * at least 256 bits, or 256-bit AES-GCM) and usages (the current key must seal;
+ * every key must open).
+ *
+ * @internal
+ * @param input A key or a keyring.
+ * @param algorithm The algorithm the transformer uses.
+ * @param option The option name used in error messages.
+ * @returns The resolved keys.
+ * @throws {TypeError} When the input or a `CryptoKey` does not fit.
+ * @throws {RangeError} When a raw key is not 32 bytes.
+ */
+export function resolveKeys(input: unknown, algorithm: KeyAlgorithm, option: string): ResolvedKeys {
+  let current: string;
+  let entries: ReadonlyMap<string, KeyInput>;
+  if (input instanceof Keyring) {
+    current = input.current;
+    entries = entriesOf.get(input)!;
+  } else if (input instanceof CryptoKey || input instanceof Uint8Array) {
+    current = DEFAULT_KEY_ID;
+    entries = new Map([[DEFAULT_KEY_ID, checkKeyInput(input)]]);
+  } else {
+    throw new TypeError(`${option} must be a CryptoKey, 32 raw bytes or a Keyring`);
+  }
+  for (const [id, key] of entries) {
+    if (key instanceof CryptoKey) checkCryptoKey(key, algorithm, id === current, option);
+  }
+
+  const pending = new Map<string, KeyInput>(entries);
+  const imported = new Map<string, Promise<CryptoKey>>();
+  const get = (id: string): Promise<CryptoKey> | undefined => {
+    const done = imported.get(id);
+    if (done !== undefined) return done;
+    const raw = pending.get(id);
+    if (raw === undefined) return undefined;
+    const promise = raw instanceof CryptoKey ? Promise.resolve(raw) : importRaw(raw, algorithm);
+    imported.set(id, promise);
+    pending.delete(id);
+    return promise;
+  };
+
+  return {
+    current,
+    sealing: () => get(current)!,
+    opening: (id) => get(id) ?? Promise.resolve(undefined),
+    has: (id) => entries.has(id),
+  };
+}
+
+function importRaw(raw: Uint8Array, algorithm: KeyAlgorithm): Promise<CryptoKey> {
+  const params = algorithm === "HMAC"
+    ? { name: "HMAC", hash: "SHA-256", length: 256 }
+    : { name: "AES-GCM", length: 256 };
+  const { seal, open } = USAGES[algorithm];
+  return crypto.subtle.importKey("raw", raw as Uint8Array<ArrayBuffer>, params, false, [
+    seal,
+    open,
+  ]);
+}
+
+function checkCryptoKey(
+  key: CryptoKey,
+  algorithm: KeyAlgorithm,
+  sealing: boolean,
+  option: string,
+): void {
+  const alg = key.algorithm as { name?: string; length?: number; hash?: { name?: string } };
+  if (key.type !== "secret" || alg.name !== algorithm) {
+    throw new TypeError(`${option} must be a secret ${algorithm} key`);
+  }
+  if (algorithm === "HMAC") {
+    if (alg.hash?.name !== "SHA-256") throw new TypeError(`${option} must be an HMAC-SHA256 key`);
+    if (typeof alg.length !== "number" || alg.length < 256) {
+      throw new RangeError(`${option} must be an HMAC key of at least 256 bits`);
+    }
+  } else if (alg.length !== 256) {
+    throw new RangeError(`${option} must be a 256-bit AES-GCM key`);
+  }
+  const { seal, open } = USAGES[algorithm];
+  if (!key.usages.includes(open) || (sealing && !key.usages.includes(seal))) {
+    throw new TypeError(
+      `${option} must allow "${open}"${sealing ? ` and, for the current key, "${seal}"` : ""}`,
+    );
+  }
+}
