@@ -15,9 +15,6 @@
  */
 
 export * from "./profile.ts";
-export * from "./replay_window.ts";
 export * from "./secure_session.ts";
 export * from "./session_events.ts";
 export * from "./tessera1.ts";
-export * from "./tessera1_channel.ts";
-export * from "./tessera1_handshake.ts";

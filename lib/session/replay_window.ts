@@ -9,7 +9,7 @@
 import { RecordError } from "../errors.ts";
 
 /** How many sequence numbers the window tracks (the highest included). */
-export const REPLAY_WINDOW_SIZE = 128;
+export const REPLAY_WINDOW_SIZE: number = 128;
 const SIZE = BigInt(REPLAY_WINDOW_SIZE);
 const MASK = (1n << SIZE) - 1n;
 
@@ -17,18 +17,6 @@ const MASK = (1n << SIZE) - 1n;
  * Tracks accepted sequence numbers. `check` is a cheap pre-test before
  * decryption; `accept` re-checks and marks atomically after authentication,
  * so two concurrent openings of the same record cannot both succeed.
- *
- * @example
- * ```ts
- * import { ReplayWindow } from "@tessera/session/session";
- * import assert from "node:assert/strict";
- *
- * const w = new ReplayWindow();
- * w.accept(5n, false);
- * assert.throws(() => w.accept(5n, false), { code: "record_replayed" });
- * w.accept(3n, false); // reordered, inside the window
- * assert.throws(() => w.accept(7n, true), { code: "record_out_of_order" }); // a stream wants 6
- * ```
  */
 export class ReplayWindow {
   /** The highest accepted sequence number, or -1n when none. */

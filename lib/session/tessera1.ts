@@ -5,6 +5,13 @@
  */
 
 import type { Profile } from "./profile.ts";
+export {
+  DEFAULT_RECORDS_PER_KEY,
+  RECORD_HEADER_LENGTH,
+  RECORD_OVERHEAD,
+  REPLAY_WINDOW_SIZE,
+} from "./tessera1_channel.ts";
+export { MAX_HANDSHAKE_MESSAGE } from "./tessera1_handshake.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
 import { Tessera1Handshake } from "./tessera1_handshake.ts";
 

@@ -17,18 +17,19 @@ import { Reader } from "../wire/reader.ts";
 import { deriveRecordKey, type RecordKey } from "./_tessera1_schedule.ts";
 import type { Channel, OpenedRecord, Role } from "./profile.ts";
 import { ReplayWindow } from "./replay_window.ts";
+export { REPLAY_WINDOW_SIZE } from "./replay_window.ts";
 import { MAX_ID_LENGTH } from "./profile.ts";
 
 /** Record type of application data. */
-export const RECORD_DATA = 0x17;
+export const RECORD_DATA: number = 0x17;
 /** Record type of an authenticated close. */
-export const RECORD_CLOSE = 0x15;
+export const RECORD_CLOSE: number = 0x15;
 /** Bytes of the record header: type, key id, sequence number. */
-export const RECORD_HEADER_LENGTH = 17;
+export const RECORD_HEADER_LENGTH: number = 17;
 /** Bytes a record adds to its plaintext: header and tag. */
-export const RECORD_OVERHEAD = RECORD_HEADER_LENGTH + 16;
+export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 16;
 /** Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5). */
-export const DEFAULT_RECORDS_PER_KEY = 23_726_566;
+export const DEFAULT_RECORDS_PER_KEY: number = 23_726_566;
 const KEY_ID_LENGTH = 8;
 const MAX_SEQ = (1n << 64n) - 1n;
 const RECEIVE_KEY_CACHE = 4;
@@ -63,14 +64,6 @@ function nonceFor(iv: Uint8Array, seq: bigint): Uint8Array {
 /**
  * An established tessera/1 channel. Created by the handshake or by
  * {@linkcode Tessera1Channel.import}; used through the {@linkcode Channel} interface.
- *
- * @example
- * ```ts
- * import { Tessera1Channel } from "@tessera/session/session";
- * import assert from "node:assert/strict";
- *
- * assert.equal(typeof Tessera1Channel.create, "function");
- * ```
  */
 export class Tessera1Channel implements Channel {
   readonly sessionId: Uint8Array;

@@ -27,17 +27,17 @@ import { ReplayWindow } from "./replay_window.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
 
 /** Message types. */
-export const CLIENT_HELLO = 0x01;
+export const CLIENT_HELLO: number = 0x01;
 /** ServerHello message type. */
-export const SERVER_HELLO = 0x02;
+export const SERVER_HELLO: number = 0x02;
 /** ClientFinished message type. */
-export const CLIENT_FINISHED = 0x03;
+export const CLIENT_FINISHED: number = 0x03;
 /** The protocol version byte of tessera/1. */
-export const VERSION = 0x01;
+export const VERSION: number = 0x01;
 /** ECDHE-P256 / ECDSA-P256-SHA256 / HKDF-SHA256 / AES-256-GCM. */
-export const SUITE_P256_AES256GCM = 0x0001;
+export const SUITE_P256_AES256GCM: number = 0x0001;
 /** The largest handshake message accepted, in bytes. */
-export const MAX_HANDSHAKE_MESSAGE = 4096;
+export const MAX_HANDSHAKE_MESSAGE: number = 4096;
 const MAX_SUITES = 16;
 const MAX_EXTENSIONS = 1024;
 const RANDOM_LENGTH = 32;
@@ -185,25 +185,6 @@ type Phase = "start" | "wait-server-hello" | "wait-client-hello" | "wait-finishe
 /**
  * One side of a tessera/1 handshake. Any failure is final: the object then
  * refuses every call with the same error code.
- *
- * @example
- * ```ts
- * import { Tessera1Handshake } from "@tessera/session/session";
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import assert from "node:assert/strict";
- *
- * const c = await generateIdentityKeyPair();
- * const s = await generateIdentityKeyPair();
- * const lookup = (id: Uint8Array) => id[0] === 0x63 ? c.publicKey : s.publicKey;
- * const base = { getPublicKeyForId: lookup, random: systemRandom, recordsPerKey: 1000, maxRecordSize: 65536 };
- * const client = new Tessera1Handshake("client", { ...base, id: new TextEncoder().encode("c"), privateKey: c.privateKey });
- * const server = new Tessera1Handshake("server", { ...base, id: new TextEncoder().encode("s"), privateKey: s.privateKey });
- * const hello = await client.start();
- * const reply = await server.receive(hello);
- * const fin = await client.receive(reply.send!);
- * const done = await server.receive(fin.send!);
- * assert.deepEqual(done.channel!.sessionId, fin.channel!.sessionId);
- * ```
  */
 export class Tessera1Handshake implements Handshake {
   #role: Role;

@@ -11,7 +11,7 @@ import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
 /** The default largest frame: 16 MiB plus record overhead. */
-export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024 + 64;
+export const DEFAULT_MAX_FRAME_SIZE: number = 16 * 1024 * 1024 + 64;
 const PREFIX = 4;
 
 /** A readable and writable byte stream, such as a `Deno.Conn`. */
