@@ -1,0 +1,174 @@
+/**
+ * Per-user revocation epochs: "log out everywhere" for client-side sessions.
+ *
+ * A client-side session cannot be deleted on the server: the data is the
+ * cookie. Instead each user has an epoch number. A session bound to a user
+ * records the user's epoch when it is sealed; `revoke(userId)` moves the
+ * epoch on, and every session sealed under an older epoch is refused with
+ * `cookie_revoked` on its next request.
+ *
+ * @module
+ */
+
+import { validUserId } from "./payload.ts";
+import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
+
+/** Keeps one revocation epoch per user. */
+export interface RevocationStore {
+  /**
+   * Returns the user's current epoch (0 for a user never revoked).
+   *
+   * @param userId The user id.
+   * @returns The epoch.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  epoch(userId: string): Promise<number>;
+  /**
+   * Moves the user's epoch on, revoking every session sealed before.
+   *
+   * @param userId The user id.
+   * @returns The new epoch.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  revoke(userId: string): Promise<number>;
+}
+
+/**
+ * Revocation epochs in a `Map` of this process, for tests, single-process
+ * apps and Bun.
+ *
+ * @example
+ * ```ts
+ * import { MemoryRevocationStore } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryRevocationStore();
+ * assert.equal(await store.epoch("ann"), 0);
+ * assert.equal(await store.revoke("ann"), 1);
+ * assert.equal(await store.epoch("ann"), 1);
+ * ```
+ */
+export class MemoryRevocationStore implements RevocationStore {
+  readonly #epochs = new Map<string, number>();
+
+  /**
+   * Returns the user's current epoch.
+   *
+   * @param userId The user id.
+   * @returns The epoch (0 when never revoked).
+   * @throws Nothing.
+   */
+  epoch(userId: string): Promise<number> {
+    return Promise.resolve(this.#epochs.get(userId) ?? 0);
+  }
+
+  /**
+   * Moves the user's epoch on.
+   *
+   * @param userId The user id.
+   * @returns The new epoch.
+   * @throws {TypeError} When `userId` is not a valid user id.
+   */
+  // deno-lint-ignore require-await
+  async revoke(userId: string): Promise<number> {
+    checkUserId(userId);
+    const next = (this.#epochs.get(userId) ?? 0) + 1;
+    this.#epochs.set(userId, next);
+    return next;
+  }
+}
+
+/** Options of {@linkcode KvRevocationStore}. */
+export interface KvRevocationStoreOptions {
+  /** The key prefix. Default `["tessera", "revocation"]`. */
+  readonly prefix?: Deno.KvKey;
+  /** Attempts for transient "database is locked" errors. Default 6. */
+  readonly retryAttempts?: number;
+  /** The first backoff in milliseconds, doubling per retry. Default 5. */
+  readonly retryBaseDelay?: number;
+}
+
+/**
+ * Revocation epochs in Deno KV, shared by every instance that opens the same
+ * database. `revoke` is an atomic 64-bit sum, so concurrent revocations never
+ * collapse into one.
+ *
+ * @example
+ * ```ts
+ * import { KvRevocationStore } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const kv = await Deno.openKv(":memory:");
+ * try {
+ *   const store = new KvRevocationStore(kv);
+ *   assert.equal(await store.epoch("ann"), 0);
+ *   await Promise.all([store.revoke("ann"), store.revoke("ann")]);
+ *   assert.equal(await store.epoch("ann"), 2);
+ * } finally {
+ *   kv.close();
+ * }
+ * ```
+ */
+export class KvRevocationStore implements RevocationStore {
+  readonly #kv: Deno.Kv;
+  readonly #prefix: Deno.KvKey;
+  readonly #retry: RetryPolicy;
+
+  /**
+   * Creates a store over an open KV database.
+   *
+   * @param kv The database, e.g. `await Deno.openKv()`.
+   * @param options Key prefix and retry policy.
+   * @throws {TypeError} When `kv` is missing.
+   * @throws {RangeError} When the retry options are out of range.
+   */
+  constructor(kv: Deno.Kv, options: KvRevocationStoreOptions = {}) {
+    if (kv === null || typeof kv !== "object" || typeof kv.atomic !== "function") {
+      throw new TypeError("KvRevocationStore needs an open Deno.Kv");
+    }
+    this.#kv = kv;
+    this.#prefix = [...(options.prefix ?? ["tessera", "revocation"])];
+    this.#retry = retryPolicy(options.retryAttempts, options.retryBaseDelay);
+  }
+
+  /**
+   * Returns the user's current epoch.
+   *
+   * @param userId The user id.
+   * @returns The epoch (0 when never revoked).
+   * @throws {CookieError} `session_storage_failed` when KV fails.
+   */
+  async epoch(userId: string): Promise<number> {
+    const entry = await withRetry(
+      this.#retry,
+      "read an epoch",
+      () => this.#kv.get<Deno.KvU64>([...this.#prefix, userId]),
+    );
+    return entry.value instanceof Deno.KvU64 ? Number(entry.value.value) : 0;
+  }
+
+  /**
+   * Moves the user's epoch on.
+   *
+   * @param userId The user id.
+   * @returns The new epoch.
+   * @throws {TypeError} When `userId` is not a valid user id.
+   * @throws {CookieError} `session_storage_failed` when KV fails.
+   */
+  async revoke(userId: string): Promise<number> {
+    checkUserId(userId);
+    await withRetry(this.#retry, "revoke", async () => {
+      const result = await this.#kv.atomic()
+        .sum([...this.#prefix, userId], 1n)
+        .commit();
+      if (!result.ok) throw new Error("database is busy");
+    });
+    return this.epoch(userId);
+  }
+}
+
+function checkUserId(userId: string): void {
+  if (typeof userId !== "string" || !validUserId(userId)) {
+    throw new TypeError("userId must be 1 to 256 characters without control characters");
+  }
+}

@@ -1,0 +1,471 @@
+/**
+ * The typed session object handed to a request handler.
+ *
+ * @module
+ */
+
+import type { CookieErrorCode } from "../errors.ts";
+import { type SessionPayload, validUserId } from "./payload.ts";
+
+/** What a {@linkcode Session} starts from. */
+export interface SessionInit {
+  /** The session's public id (server-side storage), or `null`. */
+  readonly id?: string | null;
+  /** The envelope read from the request, or `null` for a new session. */
+  readonly payload?: SessionPayload | null;
+  /** Why an incoming value was refused, or `null`. */
+  readonly reason?: CookieErrorCode | null;
+}
+
+type Op =
+  | { readonly kind: "set"; readonly key: string; readonly json: string }
+  | { readonly kind: "delete"; readonly key: string }
+  | { readonly kind: "update"; readonly key: string; readonly fn: (value: unknown) => unknown }
+  | { readonly kind: "clear" }
+  | { readonly kind: "user"; readonly userId: string | null }
+  | { readonly kind: "flash"; readonly key: string; readonly json: string }
+  | { readonly kind: "take"; readonly key: string };
+
+/** What the session wants done with it at the end of the request (internal). */
+export interface SessionStatus {
+  /** `destroy()` was called; `changed` then tells whether a new session was started after it. */
+  readonly destroyed: boolean;
+  /** `regenerate()` was called (and not undone by `destroy()`). */
+  readonly regenerated: boolean;
+  /** Data, flash values or the user changed. */
+  readonly changed: boolean;
+  /** The user changed. */
+  readonly userChanged: boolean;
+  /** The envelope the session was read from. */
+  readonly base: SessionPayload | null;
+}
+
+/** The parts of an envelope the session owns (internal). */
+export interface SessionContents {
+  readonly data: Record<string, unknown>;
+  readonly flash: Record<string, unknown>;
+  readonly userId: string | undefined;
+}
+
+let statusOf: (session: Session<object>) => SessionStatus;
+let contentsOf: (session: Session<object>) => SessionContents;
+let rebaseOf: (session: Session<object>, latest: SessionPayload) => boolean;
+let assignId: (session: Session<object>, id: string | null) => void;
+
+/**
+ * A request's session: typed data, flash values, the bound user, and the
+ * lifecycle operations `regenerate()` and `destroy()`.
+ *
+ * Values are stored as JSON: `set` copies a value in, `get` returns a fresh
+ * copy, so mutating a returned object changes nothing until it is `set`
+ * again. `undefined` deletes a key.
+ *
+ * Nothing is written unless something changed: a visitor whose session stays
+ * empty and unchanged gets no cookie.
+ *
+ * @typeParam T The shape of the data, e.g. `{ user: string; count: number }`.
+ *
+ * @example
+ * ```ts
+ * import { Session } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const session = new Session<{ count: number }>();
+ * assert.equal(session.isNew, true);
+ * session.set("count", 1);
+ * session.update("count", (n = 0) => n + 1);
+ * assert.equal(session.get("count"), 2);
+ * assert.equal(session.changed, true);
+ * ```
+ */
+export class Session<T extends object = Record<string, unknown>> {
+  #id: string | null;
+  readonly #reason: CookieErrorCode | null;
+  #base: SessionPayload | null;
+  #data = new Map<string, string>();
+  #flashIn = new Map<string, string>();
+  #flashOut = new Map<string, string>();
+  #userId: string | undefined;
+  #ops: Op[] = [];
+  #written = new Set<string>();
+  #reads: Set<string> | "all" = new Set();
+  #destroyed = false;
+  #regenerated = false;
+  #userChanged = false;
+
+  static {
+    statusOf = (s) => s.#status();
+    contentsOf = (s) => s.#contents();
+    rebaseOf = (s, latest) => s.#rebase(latest);
+    assignId = (s, id) => {
+      s.#id = id;
+    };
+  }
+
+  /**
+   * Creates a session. `sessions()` creates one per request; create one
+   * yourself to unit-test a handler.
+   *
+   * @param init The envelope read from the request, its id and the refusal reason.
+   * @throws Nothing.
+   */
+  constructor(init: SessionInit = {}) {
+    this.#id = init.id ?? null;
+    this.#reason = init.reason ?? null;
+    this.#base = init.payload ?? null;
+    this.#load(this.#base);
+  }
+
+  /**
+   * The session's public id with server-side storage: a hash of the secret
+   * in the cookie, safe to log and to show in "your sessions" lists. `null`
+   * for client-side sessions, and for a session created or regenerated in
+   * this request until the response is sent.
+   */
+  get id(): string | null {
+    return this.#id;
+  }
+
+  /** Why the incoming value was refused (tampered, expired, …), or `null`. Log it; do not show it. */
+  get reason(): CookieErrorCode | null {
+    return this.#reason;
+  }
+
+  /** `true` when the request carried no valid session. */
+  get isNew(): boolean {
+    return this.#base === null;
+  }
+
+  /** `true` when this request changed the session (data, flash, user, regenerate, destroy). */
+  get changed(): boolean {
+    return this.#ops.length > 0 || this.#destroyed || this.#regenerated;
+  }
+
+  /** The user the session is bound to by {@linkcode Session.setUser}, or `null`. */
+  get userId(): string | null {
+    return this.#userId ?? null;
+  }
+
+  /**
+   * Returns a copy of the value stored under `key`.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined`.
+   * @throws Nothing.
+   */
+  get<K extends keyof T & string>(key: K): T[K] | undefined {
+    this.#noteRead(key);
+    const json = this.#data.get(key);
+    return json === undefined ? undefined : JSON.parse(json);
+  }
+
+  /**
+   * Stores a copy of `value` under `key`; `undefined` deletes the key.
+   *
+   * @param key The key.
+   * @param value A JSON-serializable value.
+   * @returns Nothing.
+   * @throws {TypeError} When `value` cannot be serialized as JSON (a `BigInt`, a cycle).
+   */
+  set<K extends keyof T & string>(key: K, value: T[K] | undefined): void {
+    const json = JSON.stringify(value);
+    this.#do(json === undefined ? { kind: "delete", key } : { kind: "set", key, json });
+  }
+
+  /**
+   * Replaces the value under `key` with `fn(current)`. With server-side
+   * storage, when a concurrent request wrote the same session first, `fn` is
+   * applied again to the newer value, so counters and lists never lose an
+   * update. `fn` must be pure.
+   *
+   * @param key The key.
+   * @param fn Computes the new value from the current one (`undefined` when absent).
+   * @returns The new value.
+   * @throws {TypeError} When the new value cannot be serialized as JSON.
+   */
+  update<K extends keyof T & string>(
+    key: K,
+    fn: (current: T[K] | undefined) => T[K] | undefined,
+  ): T[K] | undefined {
+    this.#do({ kind: "update", key, fn: fn as (value: unknown) => unknown });
+    const json = this.#data.get(key);
+    return json === undefined ? undefined : JSON.parse(json);
+  }
+
+  /**
+   * Deletes `key`.
+   *
+   * @param key The key.
+   * @returns `true` when the key was present.
+   * @throws Nothing.
+   */
+  delete<K extends keyof T & string>(key: K): boolean {
+    const had = this.#data.has(key);
+    if (had) this.#do({ kind: "delete", key });
+    return had;
+  }
+
+  /**
+   * Tells whether `key` holds a value.
+   *
+   * @param key The key.
+   * @returns `true` when present.
+   * @throws Nothing.
+   */
+  has<K extends keyof T & string>(key: K): boolean {
+    this.#noteRead(key);
+    return this.#data.has(key);
+  }
+
+  /**
+   * Returns a copy of all data.
+   *
+   * @returns A new object with every key and value.
+   * @throws Nothing.
+   */
+  all(): Partial<T> {
+    this.#reads = "all";
+    return Object.fromEntries(
+      [...this.#data].map(([k, json]) => [k, JSON.parse(json)]),
+    ) as Partial<T>;
+  }
+
+  /**
+   * Deletes all data. The user binding and flash values stay; use
+   * {@linkcode Session.destroy} to end the session.
+   *
+   * @returns Nothing.
+   * @throws Nothing.
+   */
+  clear(): void {
+    if (this.#data.size > 0) this.#do({ kind: "clear" });
+  }
+
+  /**
+   * Leaves a one-time value for a later request (a "saved!" notice after a
+   * redirect). It is not visible in this request; a later request reads it
+   * once with {@linkcode Session.takeFlash}.
+   *
+   * @param key The key.
+   * @param value A JSON-serializable value.
+   * @returns Nothing.
+   * @throws {TypeError} When `value` cannot be serialized as JSON.
+   */
+  flash(key: string, value: unknown): void {
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new TypeError("a flash value must be serializable as JSON");
+    this.#do({ kind: "flash", key, json });
+  }
+
+  /**
+   * Reads and removes a flash value left by an earlier request.
+   *
+   * @param key The key.
+   * @returns The value, or `undefined` when there is none (or it was already taken).
+   * @throws Nothing.
+   */
+  takeFlash(key: string): unknown {
+    const json = this.#flashIn.get(key);
+    if (json === undefined) return undefined;
+    this.#do({ kind: "take", key });
+    return JSON.parse(json);
+  }
+
+  /**
+   * Binds the session to a user (or unbinds it with `null`). The user id is
+   * what "log out everywhere" and "list my sessions" act on. On login, call
+   * {@linkcode Session.regenerate} as well, so that an id planted before login
+   * is worthless.
+   *
+   * @param userId The user id (1 to 256 characters, no control characters), or `null`.
+   * @returns Nothing.
+   * @throws {TypeError} When `userId` is empty, too long or has control characters.
+   */
+  setUser(userId: string | null): void {
+    if (userId !== null && (typeof userId !== "string" || !validUserId(userId))) {
+      throw new TypeError("userId must be 1 to 256 characters without control characters");
+    }
+    if ((this.#userId ?? null) !== userId) this.#do({ kind: "user", userId });
+  }
+
+  /**
+   * Keeps the data but issues a new session: with server-side storage, a new
+   * random id (the old record is deleted); client-side, a fresh seal with
+   * new issued-at and expiry. Call it on login and on privilege changes.
+   *
+   * @returns Nothing.
+   * @throws Nothing.
+   */
+  regenerate(): void {
+    this.#regenerated = true;
+    this.#id = null;
+  }
+
+  /**
+   * Ends the session (logout): the data, flash values and user are dropped,
+   * the stored record is deleted and the cookie or header is cleared on this
+   * response. Anything set afterwards in the same request (say, a "logged
+   * out" flash) starts a new, separate session.
+   *
+   * @returns Nothing.
+   * @throws Nothing.
+   */
+  destroy(): void {
+    this.#destroyed = true;
+    this.#regenerated = false;
+    this.#userChanged = false;
+    this.#ops = [];
+    this.#reads = new Set();
+    this.#written.clear();
+    this.#id = null;
+    this.#load(null);
+  }
+
+  #load(payload: SessionPayload | null): void {
+    this.#data.clear();
+    this.#flashIn.clear();
+    this.#flashOut.clear();
+    this.#userId = payload?.userId;
+    if (payload === null) return;
+    for (const [k, v] of Object.entries(payload.data)) this.#data.set(k, JSON.stringify(v));
+    for (const [k, v] of Object.entries(payload.flash ?? {})) {
+      this.#flashIn.set(k, JSON.stringify(v));
+    }
+  }
+
+  #noteRead(key: string): void {
+    if (this.#reads !== "all" && !this.#written.has(key)) this.#reads.add(key);
+  }
+
+  #do(op: Op): void {
+    this.#apply(op);
+    this.#ops.push(op);
+  }
+
+  #apply(op: Op): void {
+    switch (op.kind) {
+      case "set":
+        this.#written.add(op.key);
+        this.#data.set(op.key, op.json);
+        break;
+      case "delete":
+        this.#written.add(op.key);
+        this.#data.delete(op.key);
+        break;
+      case "update": {
+        this.#written.add(op.key);
+        const current = this.#data.get(op.key);
+        const json = JSON.stringify(op.fn(current === undefined ? undefined : JSON.parse(current)));
+        if (json === undefined) this.#data.delete(op.key);
+        else this.#data.set(op.key, json);
+        break;
+      }
+      case "clear":
+        for (const key of this.#data.keys()) this.#written.add(key);
+        this.#data.clear();
+        break;
+      case "user":
+        this.#userChanged = true;
+        this.#userId = op.userId ?? undefined;
+        break;
+      case "flash":
+        this.#flashOut.set(op.key, op.json);
+        break;
+      case "take":
+        this.#flashIn.delete(op.key);
+        break;
+    }
+  }
+
+  #status(): SessionStatus {
+    return {
+      destroyed: this.#destroyed,
+      regenerated: this.#regenerated && !this.#destroyed,
+      changed: this.#ops.length > 0,
+      userChanged: this.#userChanged,
+      base: this.#base,
+    };
+  }
+
+  #contents(): SessionContents {
+    const parse = (m: Map<string, string>): Record<string, unknown> =>
+      Object.fromEntries([...m].map(([k, json]) => [k, JSON.parse(json)]));
+    return {
+      data: parse(this.#data),
+      flash: { ...parse(this.#flashIn), ...parse(this.#flashOut) },
+      userId: this.#userId,
+    };
+  }
+
+  /** Replays this request's operations on a newer envelope; `false` when that would lose an update. */
+  #rebase(latest: SessionPayload): boolean {
+    const before = new Map(Object.entries(this.#base?.data ?? {}));
+    const after = new Map(Object.entries(latest.data));
+    const same = (key: string): boolean =>
+      JSON.stringify(before.get(key)) === JSON.stringify(after.get(key));
+    if (this.#reads === "all") {
+      const keys = new Set([...before.keys(), ...after.keys()]);
+      for (const key of keys) if (!same(key)) return false;
+    } else {
+      for (const key of this.#reads) if (!same(key)) return false;
+    }
+    this.#base = latest;
+    this.#load(latest);
+    try {
+      for (const op of this.#ops) this.#apply(op);
+    } catch {
+      return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * Internal: what `sessions()` must do with a session at the end of a request.
+ *
+ * @internal
+ *
+ * @param session The session.
+ * @returns Its status.
+ */
+export function sessionStatus(session: Session<object>): SessionStatus {
+  return statusOf(session);
+}
+
+/**
+ * Internal: the data, flash values and user to seal or store.
+ *
+ * @internal
+ *
+ * @param session The session.
+ * @returns A snapshot.
+ */
+export function sessionContents(session: Session<object>): SessionContents {
+  return contentsOf(session);
+}
+
+/**
+ * Internal: replays the request's operations on a newer stored envelope after
+ * a write conflict.
+ *
+ * @internal
+ *
+ * @param session The session.
+ * @param latest The envelope now in storage.
+ * @returns `false` when a key the request read has changed meanwhile.
+ */
+export function rebaseSession(session: Session<object>, latest: SessionPayload): boolean {
+  return rebaseOf(session, latest);
+}
+
+/**
+ * Internal: sets the public id once a new or regenerated session is stored.
+ *
+ * @internal
+ *
+ * @param session The session.
+ * @param id The public id.
+ */
+export function setSessionId(session: Session<object>, id: string | null): void {
+  assignId(session, id);
+}

@@ -1,0 +1,103 @@
+/**
+ * The server-side storage interface: where sessions live when the cookie
+ * carries only an opaque id.
+ *
+ * @module
+ */
+
+import type { SessionPayload } from "./payload.ts";
+
+/** A session as read from storage, with the version its next write must match. */
+export interface StoredSession {
+  /** Always `true`. */
+  readonly ok: true;
+  /** The envelope, already checked for shape and expiry. */
+  readonly payload: SessionPayload;
+  /** An opaque version (a KV versionstamp); a write succeeds only while it is current. */
+  readonly version: string;
+}
+
+/** The outcome of {@linkcode SessionStorage.read}. */
+export type StorageReadResult =
+  | StoredSession
+  | {
+    readonly ok: false;
+    /**
+     * `cookie_revoked` when no such session exists (deleted, logged out,
+     * never existed), `cookie_expired` when it is past its absolute or idle
+     * expiry, `cookie_malformed` when the stored record does not parse.
+     */
+    readonly code: "cookie_revoked" | "cookie_expired" | "cookie_malformed";
+  };
+
+/** One live session of a user, as listed by {@linkcode SessionStorage.listByUser}. */
+export interface SessionSummary {
+  /** The session's public id (not the secret in the cookie). */
+  readonly id: string;
+  /** When the session was created or last regenerated (ms since the epoch). */
+  readonly issuedAt: number;
+  /** When it dies unless renewed (ms since the epoch). */
+  readonly expiresAt: number;
+}
+
+/** Options of {@linkcode SessionStorage.write}. */
+export interface StorageWriteOptions {
+  /** What the caller read before (its version must still be current), or `null` to create. */
+  readonly previous: StoredSession | null;
+  /** The current time (ms since the epoch), for the store's own time-to-live. */
+  readonly now: number;
+}
+
+/**
+ * Keeps session envelopes by id. Implementations check expiry themselves on
+ * every read (a store's own time-to-live may be lazy), keep an index by user
+ * id, and make `write` an atomic compare-and-set on the version.
+ */
+export interface SessionStorage {
+  /**
+   * Reads a session.
+   *
+   * @param id The session's public id.
+   * @param now The current time (ms since the epoch).
+   * @returns The session and its version, or why there is none.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  read(id: string, now: number): Promise<StorageReadResult>;
+  /**
+   * Writes a session if it is still at the version `previous` was read at
+   * (or still absent, when `previous` is `null`).
+   *
+   * @param id The session's public id.
+   * @param payload The new envelope.
+   * @param options What the caller read before (or `null` to create) and the time.
+   * @returns The new version, or `null` when another write came first.
+   * @throws {CookieError} `cookie_too_large` when the envelope exceeds the store's
+   *   value limit; `session_storage_failed` when the store fails.
+   */
+  write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null>;
+  /**
+   * Deletes a session (logout). Deleting a missing session is not an error.
+   *
+   * @param id The session's public id.
+   * @returns Nothing.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  delete(id: string): Promise<void>;
+  /**
+   * Lists a user's live sessions ("where am I logged in").
+   *
+   * @param userId The user id.
+   * @param now The current time (ms since the epoch).
+   * @returns The sessions, oldest first or in store order.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  listByUser(userId: string, now: number): Promise<SessionSummary[]>;
+  /**
+   * Deletes every session of a user ("log out everywhere").
+   *
+   * @param userId The user id.
+   * @returns How many sessions were deleted.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  deleteByUser(userId: string): Promise<number>;
+}

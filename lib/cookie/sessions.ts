@@ -1,0 +1,531 @@
+/**
+ * `sessions()`: cookie or header sessions around a plain `Deno.serve` handler
+ * (or a Bun.serve `fetch` handler).
+ *
+ * @module
+ */
+
+import { CookieError, type CookieErrorCode } from "../errors.ts";
+import { toBase64Url, utf8 } from "../crypto/_bytes.ts";
+import { randomBytes } from "../crypto/random.ts";
+import { sha256 } from "../crypto/sha256.ts";
+import { inspectWith } from "./compose.ts";
+import { cookieTransport } from "./cookie_transport.ts";
+import { decodePayload, encodePayload, type SessionPayload } from "./payload.ts";
+import type { RevocationStore } from "./revocation.ts";
+import { rebaseSession, Session, sessionContents, sessionStatus, setSessionId } from "./session.ts";
+import type { SessionStorage, SessionSummary, StoredSession } from "./session_storage.ts";
+import type { SessionTransport, TransportReadResult } from "./session_transport.ts";
+import type { SessionTransformer, TransformContext } from "./transformer.ts";
+
+const HOUR = 60 * 60 * 1000;
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Options of {@linkcode sessions}. */
+export interface SessionsOptions {
+  /**
+   * Protects the value on the wire. Required for client-side sessions (the
+   * data is the cookie): use an `encrypt` or `hmac` transformer. Optional
+   * with `storage`, where the cookie holds a 256-bit random token; a
+   * transformer then MACs the token too.
+   */
+  readonly transformer?: SessionTransformer;
+  /**
+   * Server-side storage ({@linkcode KvSessionStorage}, {@linkcode MemorySessionStorage}).
+   * Without it, sessions are client-side.
+   */
+  readonly storage?: SessionStorage;
+  /** Where the value travels. Default `cookieTransport()` (`__Host-session`, secure defaults). */
+  readonly transport?: SessionTransport;
+  /** The purpose bound into the transformer's protection. Default `"session"`. */
+  readonly purpose?: string;
+  /** Absolute lifetime in ms from login (or `regenerate()`). Default 7 days. */
+  readonly maxAge?: number;
+  /**
+   * Idle lifetime in ms: a session unused for this long dies. Default 24
+   * hours; at most `maxAge` (equal to `maxAge` turns idle expiry off).
+   */
+  readonly idleTimeout?: number;
+  /**
+   * Rolling renewal: extend the idle expiry of a session that is in use, even
+   * when it did not change. Default `true`. With `false` the idle expiry moves
+   * only when the session is written.
+   */
+  readonly rolling?: boolean;
+  /**
+   * Renew when less than this fraction of `idleTimeout` remains, so an active
+   * user stays logged in without a write on every request. Default `0.5`.
+   */
+  readonly renewThreshold?: number;
+  /** Per-user revocation epochs, for "log out everywhere" with client-side sessions. */
+  readonly revocation?: RevocationStore;
+  /** The clock, in ms since the Unix epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  /** How often a conflicting server-side write is replayed on the newer version. Default 5. */
+  readonly maxConflictRetries?: number;
+}
+
+/**
+ * A request handler that also receives the request's session. `info` is
+ * whatever the server passes second: `Deno.ServeHandlerInfo` for
+ * `Deno.serve`, the `Server` for Bun.serve.
+ */
+export type SessionHandler<T extends object, I> = (
+  request: Request,
+  info: I,
+  session: Session<T>,
+) => Response | Promise<Response>;
+
+/**
+ * What {@linkcode sessions} returns: call it on a handler to get a plain
+ * `(request, info) => Promise<Response>` handler; it also revokes and lists
+ * sessions.
+ */
+export interface SessionMiddleware<T extends object> {
+  /**
+   * Wraps a handler.
+   *
+   * @param handler The handler, called with the session as third argument.
+   * @returns A handler for `Deno.serve` or Bun.serve's `fetch`.
+   */
+  <I>(handler: SessionHandler<T, I>): (request: Request, info: I) => Promise<Response>;
+  /** `"server"` with storage, `"client"` without. */
+  readonly mode: "client" | "server";
+  /**
+   * Logs a user out everywhere: deletes all their stored sessions, or moves
+   * their revocation epoch on (client-side). The current request's session is
+   * included.
+   *
+   * @param userId The user id.
+   * @returns Nothing.
+   * @throws {TypeError} For client-side sessions without a `revocation` store.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  revokeUser(userId: string): Promise<void>;
+  /**
+   * Lists a user's live server-side sessions.
+   *
+   * @param userId The user id.
+   * @returns The sessions, with their public ids.
+   * @throws {TypeError} For client-side sessions, which the server cannot list.
+   * @throws {CookieError} `session_storage_failed` when the store fails.
+   */
+  listSessions(userId: string): Promise<SessionSummary[]>;
+}
+
+interface Loaded<T extends object> {
+  readonly session: Session<T>;
+  readonly read: TransportReadResult;
+  readonly reason: CookieErrorCode | null;
+  /** The transformer said the value was sealed under an old key. */
+  readonly stale: boolean;
+  /** Server-side: the token from the cookie, its id and what storage returned. */
+  readonly token: string | null;
+  readonly id: string | null;
+  readonly stored: StoredSession | null;
+}
+
+interface Settings {
+  readonly transformer: SessionTransformer | undefined;
+  readonly storage: SessionStorage | undefined;
+  readonly transport: SessionTransport;
+  readonly context: TransformContext;
+  readonly maxAge: number;
+  readonly idleTimeout: number;
+  readonly rolling: boolean;
+  readonly renewThreshold: number;
+  readonly revocation: RevocationStore | undefined;
+  readonly now: () => number;
+  readonly maxConflictRetries: number;
+}
+
+/**
+ * Creates session handling for `Deno.serve` (and Bun.serve). Options are
+ * checked once, here.
+ *
+ * Two modes:
+ * - **client-side** (no `storage`): the envelope (data, issued-at, expiries,
+ *   user, flash values) is sealed by the `transformer` into the cookie;
+ * - **server-side** (`storage`): the envelope lives in storage and the cookie
+ *   holds only a 256-bit random token (optionally MAC'ed by the transformer);
+ *   storage is keyed by the token's SHA-256, so a storage dump holds no usable
+ *   token.
+ *
+ * Every request gets a {@linkcode Session}. A missing, malformed, truncated,
+ * tampered, moved, unknown-key, expired, oversized, chunk-missing or revoked
+ * value gives an empty new session whose `reason` says why (for logs) and the
+ * bad cookie is cleared; it never causes an error response and never yields
+ * another session's data.
+ *
+ * A response carries Set-Cookie (or the header) only when needed: the session
+ * changed, was regenerated or destroyed, its idle expiry is due for renewal
+ * (less than `renewThreshold` of `idleTimeout` left), or the transformer read
+ * it under an old key (it is then re-sealed under the current key).
+ *
+ * Server-side writes are compare-and-set: when a concurrent request wrote the
+ * same session first, this request's changes are replayed on the newer
+ * version (`update()` functions run again). If this request had *read* a key
+ * that the other request changed, replaying could lose an update, so the
+ * wrapper throws `CookieError("session_conflict")` instead (the server's
+ * `onError` sees it; answer 409 there). Client-side sessions cannot detect
+ * concurrent writes: the browser keeps the last cookie.
+ *
+ * Errors the wrapper throws: `session_storage_failed` when storage fails
+ * after retries, `session_conflict` as above, `cookie_too_large` when the
+ * handler stored more than the transport's budget. Errors of the handler
+ * pass through untouched. A `101 Switching Protocols` response is returned
+ * as is (its headers are already sent), though storage is still written.
+ *
+ * @typeParam T The shape of the session data.
+ * @param options Transformer, storage, transport, lifetimes and clock.
+ * @returns The middleware: wrap a handler with it.
+ * @throws {TypeError} When client-side sessions have no transformer, an
+ *   option has the wrong type, or `revocation` is combined with `storage`.
+ * @throws {RangeError} When a lifetime or threshold is out of range.
+ *
+ * @example Client-side sessions around Deno.serve
+ * ```ts
+ * import { encrypt, sessions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32)); // load it from a secret store
+ * const withSession = sessions<{ count: number }>({ transformer: encrypt({ key }) });
+ * const handler = withSession((_req, _info, session) => {
+ *   const count = session.update("count", (n = 0) => n + 1);
+ *   return new Response(`count ${count}`);
+ * });
+ *
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+ * try {
+ *   const url = `http://127.0.0.1:${server.addr.port}/`;
+ *   const first = await fetch(url);
+ *   assert.equal(await first.text(), "count 1");
+ *   const cookie = first.headers.getSetCookie()[0]!.split(";")[0]!;
+ *   const second = await fetch(url, { headers: { cookie } });
+ *   assert.equal(await second.text(), "count 2");
+ * } finally {
+ *   await server.shutdown();
+ * }
+ * ```
+ */
+export function sessions<T extends object = Record<string, unknown>>(
+  options: SessionsOptions = {},
+): SessionMiddleware<T> {
+  const settings = validate(options);
+  const { storage, revocation } = settings;
+
+  const middleware = <I>(
+    handler: SessionHandler<T, I>,
+  ): (request: Request, info: I) => Promise<Response> => {
+    if (typeof handler !== "function") throw new TypeError("handler must be a function");
+    return async (request: Request, info: I): Promise<Response> => {
+      const loaded = await load<T>(settings, request);
+      const response = await handler(request, info, loaded.session);
+      const headers = new Headers();
+      if (storage === undefined) await commitClient(settings, loaded, headers);
+      else await commitServer(settings, storage, loaded, headers);
+      return withHeaders(response, headers);
+    };
+  };
+
+  return Object.assign(middleware, {
+    mode: storage === undefined ? "client" as const : "server" as const,
+    async revokeUser(userId: string): Promise<void> {
+      if (storage !== undefined) await storage.deleteByUser(userId);
+      else if (revocation !== undefined) await revocation.revoke(userId);
+      else throw new TypeError("client-side sessions need a revocation store to revoke a user");
+    },
+    listSessions(userId: string): Promise<SessionSummary[]> {
+      if (storage === undefined) {
+        return Promise.reject(new TypeError("client-side sessions cannot be listed"));
+      }
+      return storage.listByUser(userId, settings.now());
+    },
+  });
+}
+
+function validate(options: SessionsOptions): Settings {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("options must be an object");
+  }
+  const { transformer, storage, revocation } = options;
+  if (
+    transformer !== undefined &&
+    (typeof transformer?.write !== "function" || typeof transformer?.read !== "function")
+  ) {
+    throw new TypeError("transformer must have write() and read()");
+  }
+  if (storage !== undefined) {
+    for (const m of ["read", "write", "delete", "listByUser", "deleteByUser"] as const) {
+      if (typeof storage?.[m] !== "function") throw new TypeError(`storage must have ${m}()`);
+    }
+  } else if (transformer === undefined) {
+    throw new TypeError(
+      "client-side sessions need a transformer (encrypt or hmac); or pass storage",
+    );
+  }
+  if (revocation !== undefined) {
+    if (storage !== undefined) {
+      throw new TypeError("revocation is for client-side sessions; storage revokes by deleting");
+    }
+    if (typeof revocation?.epoch !== "function" || typeof revocation?.revoke !== "function") {
+      throw new TypeError("revocation must have epoch() and revoke()");
+    }
+  }
+  const transport = options.transport ?? cookieTransport();
+  if (typeof transport?.read !== "function" || typeof transport?.write !== "function") {
+    throw new TypeError("transport must have read() and write()");
+  }
+  const purpose = options.purpose ?? "session";
+  if (typeof purpose !== "string" || purpose.length === 0 || purpose.length > 64) {
+    throw new TypeError("purpose must be a string of 1 to 64 characters");
+  }
+  const maxAge = options.maxAge ?? 7 * 24 * HOUR;
+  if (!Number.isSafeInteger(maxAge) || maxAge < 1000) {
+    throw new RangeError("maxAge must be an integer number of ms, at least 1000");
+  }
+  const idleTimeout = options.idleTimeout ?? Math.min(24 * HOUR, maxAge);
+  if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1000 || idleTimeout > maxAge) {
+    throw new RangeError("idleTimeout must be an integer number of ms from 1000 to maxAge");
+  }
+  const renewThreshold = options.renewThreshold ?? 0.5;
+  if (!(renewThreshold >= 0 && renewThreshold <= 1)) {
+    throw new RangeError("renewThreshold must be from 0 to 1");
+  }
+  const now = options.now ?? Date.now;
+  if (typeof now !== "function") throw new TypeError("now must be a function");
+  const maxConflictRetries = options.maxConflictRetries ?? 5;
+  if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0) {
+    throw new RangeError("maxConflictRetries must be a non-negative integer");
+  }
+  return {
+    transformer,
+    storage,
+    transport,
+    context: Object.freeze({ name: transport.name, purpose }),
+    maxAge,
+    idleTimeout,
+    rolling: options.rolling ?? true,
+    renewThreshold,
+    revocation,
+    now,
+    maxConflictRetries,
+  };
+}
+
+async function load<T extends object>(s: Settings, request: Request): Promise<Loaded<T>> {
+  const read = await s.transport.read(request);
+  const fresh = (reason: CookieErrorCode | null): Loaded<T> => ({
+    session: new Session<T>({ reason }),
+    read,
+    reason,
+    stale: false,
+    token: null,
+    id: null,
+    stored: null,
+  });
+  if (read.value === null) return fresh(read.reason);
+
+  let inner = read.value;
+  let stale = false;
+  if (s.transformer !== undefined) {
+    const opened = await inspectWith(s.transformer, read.value, s.context);
+    if (!opened.ok) return fresh(opened.code);
+    inner = opened.value;
+    stale = opened.stale;
+  }
+  const now = s.now();
+
+  if (s.storage === undefined) {
+    const decoded = decodePayload(inner, now);
+    if (!decoded.ok) return fresh(decoded.code);
+    const { userId, epoch } = decoded.payload;
+    if (s.revocation !== undefined && userId !== undefined) {
+      if ((epoch ?? 0) < await s.revocation.epoch(userId)) return fresh("cookie_revoked");
+    }
+    const session = new Session<T>({ payload: decoded.payload });
+    return { session, read, reason: null, stale, token: null, id: null, stored: null };
+  }
+
+  if (!TOKEN.test(inner)) return fresh("cookie_malformed");
+  const id = await publicId(inner);
+  const stored = await s.storage.read(id, now);
+  if (!stored.ok) return fresh(stored.code);
+  const session = new Session<T>({ id, payload: stored.payload });
+  return { session, read, reason: null, stale, token: inner, id, stored };
+}
+
+/** Whether a session in use should have its idle expiry pushed out now. */
+function renewalDue(s: Settings, base: SessionPayload, now: number): boolean {
+  return s.rolling && base.idleExpiresAt < base.expiresAt &&
+    base.idleExpiresAt - now < s.idleTimeout * s.renewThreshold;
+}
+
+/** The envelope to write now; `startNew` restarts issued-at and the absolute expiry. */
+async function envelope<T extends object>(
+  s: Settings,
+  session: Session<T>,
+  startNew: boolean,
+  now: number,
+): Promise<SessionPayload> {
+  const status = sessionStatus(session);
+  const contents = sessionContents(session);
+  const base = startNew ? null : status.base;
+  const issuedAt = base?.issuedAt ?? now;
+  const expiresAt = base?.expiresAt ?? now + s.maxAge;
+  let epoch: number | undefined;
+  if (contents.userId !== undefined && s.revocation !== undefined) {
+    const kept = !status.userChanged && status.base?.userId === contents.userId;
+    epoch = kept && status.base?.epoch !== undefined
+      ? status.base.epoch
+      : await s.revocation.epoch(contents.userId);
+  }
+  return {
+    issuedAt,
+    expiresAt,
+    idleExpiresAt: Math.min(now + s.idleTimeout, expiresAt),
+    userId: contents.userId,
+    epoch,
+    data: contents.data,
+    flash: contents.flash,
+  };
+}
+
+function maxAgeSeconds(payload: SessionPayload, now: number): number {
+  return Math.max(1, Math.ceil((payload.expiresAt - now) / 1000));
+}
+
+async function clear(s: Settings, loaded: Loaded<object>, headers: Headers): Promise<void> {
+  if (loaded.read.present.length > 0) {
+    await s.transport.write(headers, null, { maxAge: 0, present: loaded.read.present });
+  }
+}
+
+async function commitClient<T extends object>(
+  s: Settings,
+  loaded: Loaded<T>,
+  headers: Headers,
+): Promise<void> {
+  const { session, read } = loaded;
+  const status = sessionStatus(session);
+  const now = s.now();
+  const startNew = status.base === null || status.destroyed || status.regenerated;
+  const write = status.changed || (status.regenerated && status.base !== null) || loaded.stale ||
+    (status.base !== null && !status.destroyed && renewalDue(s, status.base, now));
+  if (!write) {
+    if (status.destroyed || loaded.reason !== null) await clear(s, loaded, headers);
+    return;
+  }
+  const payload = await envelope(s, session, startNew, now);
+  const value = await s.transformer!.write(encodePayload(payload), s.context);
+  await s.transport.write(headers, value, {
+    maxAge: maxAgeSeconds(payload, now),
+    present: read.present,
+  });
+}
+
+async function commitServer<T extends object>(
+  s: Settings,
+  storage: SessionStorage,
+  loaded: Loaded<T>,
+  headers: Headers,
+): Promise<void> {
+  const { session, read } = loaded;
+  let status = sessionStatus(session);
+  const now = s.now();
+
+  // Logout, or a new session (first write, login) under a new token.
+  if (status.base === null || status.destroyed || status.regenerated) {
+    if (status.changed || (status.regenerated && status.base !== null)) {
+      const token = toBase64Url(randomBytes(32));
+      const id = await publicId(token);
+      const payload = await envelope(s, session, true, now);
+      if (await storage.write(id, payload, { previous: null, now: now }) === null) {
+        throw new CookieError("session_conflict", "a fresh session id was already taken");
+      }
+      setSessionId(session, id);
+      await sendToken(s, token, payload, now, read, headers);
+    } else if (status.destroyed || loaded.reason !== null) {
+      await clear(s, loaded, headers);
+    }
+    // The old record goes only once its successor (if any) is stored.
+    if (loaded.id !== null && (status.destroyed || status.regenerated)) {
+      await storage.delete(loaded.id);
+    }
+    return;
+  }
+
+  // An existing session: write if it changed or its idle expiry is due.
+  let previous = loaded.stored!;
+  if (status.changed || renewalDue(s, status.base, now)) {
+    for (let attempt = 0;; attempt++) {
+      const payload = await envelope(s, session, false, now);
+      if (await storage.write(loaded.id!, payload, { previous: previous, now: now }) !== null) {
+        break;
+      }
+      if (attempt >= s.maxConflictRetries) {
+        throw new CookieError("session_conflict", "the session kept changing under this request");
+      }
+      const latest = await storage.read(loaded.id!, now);
+      if (!latest.ok) {
+        // Deleted meanwhile (logout, log out everywhere): do not bring it back.
+        setSessionId(session, null);
+        await clear(s, loaded, headers);
+        return;
+      }
+      if (!rebaseSession(session, latest.payload)) {
+        throw new CookieError(
+          "session_conflict",
+          "a concurrent request changed session data this request had read",
+        );
+      }
+      previous = latest;
+      status = sessionStatus(session);
+    }
+  }
+  if (loaded.stale) await sendToken(s, loaded.token!, status.base!, now, read, headers);
+}
+
+async function sendToken(
+  s: Settings,
+  token: string,
+  payload: SessionPayload,
+  now: number,
+  read: TransportReadResult,
+  headers: Headers,
+): Promise<void> {
+  const value = s.transformer === undefined ? token : await s.transformer.write(token, s.context);
+  await s.transport.write(headers, value, {
+    maxAge: maxAgeSeconds(payload, now),
+    present: read.present,
+  });
+}
+
+/** The storage id of a token: its SHA-256, so storage never holds a usable token. */
+async function publicId(token: string): Promise<string> {
+  return toBase64Url(await sha256(utf8(token)));
+}
+
+/** Adds the collected headers to the response, copying it when its headers are immutable. */
+function withHeaders(response: Response, extra: Headers): Response {
+  const entries = [...extra];
+  if (entries.length === 0 || response.status === 101) return response;
+  const apply = (target: Headers): void => {
+    for (const [name, value] of entries) {
+      if (name === "set-cookie") target.append(name, value);
+      else target.set(name, value);
+    }
+  };
+  try {
+    apply(response.headers);
+    return response;
+  } catch {
+    const copy = new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    apply(copy.headers);
+    return copy;
+  }
+}
