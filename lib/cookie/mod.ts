@@ -98,3 +98,4 @@ export {
   sessions,
   type SessionsOptions,
 } from "./sessions.ts";
+export { fromIronSession, type FromIronSessionOptions } from "./iron_session_migration.ts";

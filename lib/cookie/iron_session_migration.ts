@@ -1,0 +1,79 @@
+/**
+ * Moving users from iron-session to tessera without logging them out.
+ *
+ * @module
+ */
+
+import { encodePayload } from "./payload.ts";
+
+/** Options of {@linkcode fromIronSession}. */
+export interface FromIronSessionOptions {
+  /** Absolute lifetime given to a migrated session, in ms. Default 7 days (as `sessions()`). */
+  readonly maxAge?: number;
+  /** Idle lifetime given to a migrated session, in ms. Default 24 hours (as `sessions()`). */
+  readonly idleTimeout?: number;
+  /** The clock, in ms since the Unix epoch. Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/**
+ * Builds the `upgrade` function of {@linkcode fallback} for iron-session
+ * cookies. iron-session seals the bare JSON of the session data; `sessions()`
+ * expects its own envelope (issued-at, expiries, data). The upgrade wraps the
+ * recovered object in a fresh envelope, so the user stays logged in and the
+ * session is re-sealed in tessera's format on the same response. Anything but
+ * a JSON object is refused (`cookie_malformed`).
+ *
+ * The iron seal itself was verified by `iron()` (HMAC-SHA256, TTL) before the
+ * upgrade runs.
+ *
+ * @param options Lifetimes for the migrated session and a clock.
+ * @returns The upgrade function.
+ * @throws {RangeError} When a lifetime is not a positive number of milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { cookieTransport, encrypt, fallback, fromIronSession, iron, sessions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const withSession = sessions<{ user: string }>({
+ *   transport: cookieTransport({ name: "myapp_session" }), // iron-session's cookieName
+ *   transformer: fallback(
+ *     encrypt({ key: crypto.getRandomValues(new Uint8Array(32)) }),
+ *     iron({ password: "the iron-session password, 32+ characters" }),
+ *     { upgrade: fromIronSession() },
+ *   ),
+ * });
+ * assert.equal(typeof withSession, "function");
+ * ```
+ */
+export function fromIronSession(
+  options: FromIronSessionOptions = {},
+): (value: string) => string | null {
+  const maxAge = options.maxAge ?? 7 * DAY;
+  const idleTimeout = options.idleTimeout ?? DAY;
+  const now = options.now ?? Date.now;
+  for (const [name, value] of [["maxAge", maxAge], ["idleTimeout", idleTimeout]] as const) {
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`${name} must be a positive number of milliseconds`);
+    }
+  }
+  return (value: string): string | null => {
+    let data: unknown;
+    try {
+      data = JSON.parse(value);
+    } catch {
+      return null;
+    }
+    if (data === null || typeof data !== "object" || Array.isArray(data)) return null;
+    const issuedAt = now();
+    return encodePayload({
+      issuedAt,
+      expiresAt: issuedAt + maxAge,
+      idleExpiresAt: issuedAt + Math.min(idleTimeout, maxAge),
+      data: data as Record<string, unknown>,
+    });
+  };
+}
