@@ -5,6 +5,7 @@
  *    API, exchange a few messages each way, update keys, save and restore the
  *    client, and close.
  * 2. The same over the callback API and an in-memory transport.
+ * 3. A cookie session round trip against a local `Deno.serve` on 127.0.0.1.
  *
  * Run it with `deno task demo`.
  *
@@ -13,6 +14,7 @@
 
 import { generateIdentityKeyPair, SecureSession } from "../mod.ts";
 import { memoryTransportPair } from "../lib/transport/mod.ts";
+import { cookieDemo } from "./cookie_demo.ts";
 
 const text = new TextEncoder();
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
@@ -155,5 +157,7 @@ export async function secureSessionDemo(): Promise<string[]> {
 if (import.meta.main) {
   const started = performance.now();
   for (const line of await secureSessionDemo()) console.log(line);
+  console.log("Cookie sessions (Deno.serve on 127.0.0.1, client-side, AES-256-GCM)");
+  for (const line of await cookieDemo()) console.log(`  ${line}`);
   console.log(`done in ${ms(started)}`);
 }

@@ -32,6 +32,11 @@ Deno.test("the demo task runs as the README says and reports every step", async 
       "server unwrap -> null, state closed",
       "negotiating -> established -> closed",
       'server got ["ping 1","ping 2"], client got "pong"',
+      "Cookie sessions",
+      "counter: 1, 2, 3",
+      "tampered cookie:",
+      "cookie_tampered",
+      "logout: cookie deleted",
     ]
   ) {
     assert.ok(out.includes(expected), `demo output lacks ${JSON.stringify(expected)}:\n${out}`);
