@@ -18,10 +18,10 @@ import {
   serializeCookie,
 } from "./_cookie_syntax.ts";
 import type {
-  SessionTransport,
+  HttpSessionTransport,
   TransportReadResult,
   TransportWriteOptions,
-} from "./session_transport.ts";
+} from "./http_session_transport.ts";
 
 /** Options of {@linkcode cookieTransport}. */
 export interface CookieTransportOptions {
@@ -111,7 +111,7 @@ const MAX_INFLATED = 64 * 1024;
  * assert.throws(() => cookieTransport({ name: "__Host-sid", domain: "example.com" }), TypeError);
  * ```
  */
-export function cookieTransport(options: CookieTransportOptions = {}): SessionTransport {
+export function cookieTransport(options: CookieTransportOptions = {}): HttpSessionTransport {
   const name = options.name ?? "__Host-session";
   const attributes: CookieAttributes = {
     path: options.path ?? "/",

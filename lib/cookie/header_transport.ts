@@ -8,10 +8,10 @@
 import { CookieError } from "../errors.ts";
 import { isCookieValue, isToken } from "./_cookie_syntax.ts";
 import type {
-  SessionTransport,
+  HttpSessionTransport,
   TransportReadResult,
   TransportWriteOptions,
-} from "./session_transport.ts";
+} from "./http_session_transport.ts";
 
 /** Options of {@linkcode headerTransport}. */
 export interface HeaderTransportOptions {
@@ -47,7 +47,7 @@ export interface HeaderTransportOptions {
  * assert.equal((await transport.read(request)).value, "abc");
  * ```
  */
-export function headerTransport(options: HeaderTransportOptions = {}): SessionTransport {
+export function headerTransport(options: HeaderTransportOptions = {}): HttpSessionTransport {
   const name = (options.name ?? "X-Session").toLowerCase();
   if (!isToken(name)) throw new TypeError("header name must be an RFC 7230 token");
   const maxLength = options.maxLength ?? 8192;

@@ -59,10 +59,10 @@ export {
 } from "./passphrase.ts";
 export { fallback, type FallbackOptions, iron, type IronOptions } from "./iron.ts";
 export type {
-  SessionTransport,
+  HttpSessionTransport,
   TransportReadResult,
   TransportWriteOptions,
-} from "./session_transport.ts";
+} from "./http_session_transport.ts";
 export type {
   SessionStorage,
   SessionSummary,

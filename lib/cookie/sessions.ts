@@ -15,7 +15,7 @@ import { decodePayload, encodePayload, type SessionPayload } from "./payload.ts"
 import type { RevocationStore } from "./revocation.ts";
 import { rebaseSession, Session, sessionContents, sessionStatus, setSessionId } from "./session.ts";
 import type { SessionStorage, SessionSummary, StoredSession } from "./session_storage.ts";
-import type { SessionTransport, TransportReadResult } from "./session_transport.ts";
+import type { HttpSessionTransport, TransportReadResult } from "./http_session_transport.ts";
 import type { SessionTransformer, TransformContext } from "./transformer.ts";
 
 const HOUR = 60 * 60 * 1000;
@@ -36,7 +36,7 @@ export interface SessionsOptions {
    */
   readonly storage?: SessionStorage;
   /** Where the value travels. Default `cookieTransport()` (`__Host-session`, secure defaults). */
-  readonly transport?: SessionTransport;
+  readonly transport?: HttpSessionTransport;
   /** The purpose bound into the transformer's protection. Default `"session"`. */
   readonly purpose?: string;
   /** Absolute lifetime in ms from login (or `regenerate()`). Default 7 days. */
@@ -128,7 +128,7 @@ interface Loaded<T extends object> {
 interface Settings {
   readonly transformer: SessionTransformer | undefined;
   readonly storage: SessionStorage | undefined;
-  readonly transport: SessionTransport;
+  readonly transport: HttpSessionTransport;
   readonly context: TransformContext;
   readonly maxAge: number;
   readonly idleTimeout: number;

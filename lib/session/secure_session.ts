@@ -499,9 +499,11 @@ export class SecureSession extends EventTarget {
       this.#setState("closed");
       return null;
     }
-    const record = await channel.sealClose();
+    // Closed before the close record is sealed: nothing can be sealed after it.
+    const sealing = channel.sealClose();
     this.#channel = null;
     this.#setState("closed");
+    const record = await sealing;
     if (record && this.#transport) await this.#queueSend(Promise.resolve(record));
     return record;
   }
@@ -672,7 +674,8 @@ export class SecureSession extends EventTarget {
   receive(): Promise<Uint8Array | null> {
     return this.#receiveLock.run(async () => {
       this.#requireTransport();
-      if (!this.#channel && this.#state !== "closed") await this.#drive(null);
+      this.#assertUsable();
+      if (!this.#channel) await this.#drive(null);
       const record = await this.#transportReceive();
       return this.#open(record, true);
     });

@@ -228,14 +228,13 @@ export class Tessera1Channel implements Channel {
     if (plaintext === null) {
       throw new RecordError("record_auth_failed", "record failed authentication");
     }
-    // Authenticated: now mark (throws if a concurrent opening of the same record won).
+    if (type === RECORD_CLOSE && plaintext.length !== 0) {
+      throw new RecordError("record_malformed", "close with a body");
+    }
+    // Authenticated and well-formed: now mark (throws if a concurrent opening of it won).
     this.#s.window.accept(seq, ordered);
     this.#rememberReceiveKey(name, { key, iv });
-    if (type === RECORD_CLOSE) {
-      if (plaintext.length !== 0) throw new RecordError("record_malformed", "close with a body");
-      return { kind: "close", data: plaintext };
-    }
-    return { kind: "data", data: plaintext };
+    return { kind: type === RECORD_CLOSE ? "close" : "data", data: plaintext };
   }
 
   #rememberReceiveKey(name: string, value: RecordKey): void {

@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import { CookieError } from "../../lib/errors.ts";
 import { cookieTransport } from "../../lib/cookie/cookie_transport.ts";
 import { parseCookieHeader } from "../../lib/cookie/_cookie_syntax.ts";
-import type { SessionTransport } from "../../lib/cookie/session_transport.ts";
+import type { HttpSessionTransport } from "../../lib/cookie/http_session_transport.ts";
 
 function request(cookie?: string): Request {
   return new Request("https://example.com/", cookie ? { headers: { cookie } } : {});
 }
 
 /** Writes `value`, then reads it back through the Cookie header a browser would send. */
-async function roundTrip(transport: SessionTransport, value: string): Promise<{
+async function roundTrip(transport: HttpSessionTransport, value: string): Promise<{
   setCookies: string[];
-  read: Awaited<ReturnType<SessionTransport["read"]>>;
+  read: Awaited<ReturnType<HttpSessionTransport["read"]>>;
 }> {
   const headers = new Headers();
   await transport.write(headers, value, { maxAge: 60, present: [] });

@@ -15,13 +15,13 @@ export interface TransportReadResult {
   readonly reason: CookieErrorCode | null;
   /**
    * Transport-specific names seen on the request (e.g. every chunk cookie),
-   * handed back to {@linkcode SessionTransport.write} so that stale parts are
+   * handed back to {@linkcode HttpSessionTransport.write} so that stale parts are
    * deleted.
    */
   readonly present: readonly string[];
 }
 
-/** Options of {@linkcode SessionTransport.write}. */
+/** Options of {@linkcode HttpSessionTransport.write}. */
 export interface TransportWriteOptions {
   /** Seconds until the value expires; the transport may pass it on (Max-Age). */
   readonly maxAge: number;
@@ -34,7 +34,7 @@ export interface TransportWriteOptions {
  * `read` once per request and `write` only when the response must change the
  * value.
  */
-export interface SessionTransport {
+export interface HttpSessionTransport {
   /** The cookie or header name; bound into transformer protection as `TransformContext.name`. */
   readonly name: string;
   /**
