@@ -15,9 +15,9 @@
  * import { HandshakeError, TesseraError } from "@tessera/session/errors";
  * import assert from "node:assert/strict";
  *
- * const err = new HandshakeError("unknown_peer", "peer id is not known");
+ * const err = new HandshakeError("handshake_unknown_peer", "peer id is not known");
  * assert.ok(err instanceof TesseraError);
- * assert.equal(err.code, "unknown_peer");
+ * assert.equal(err.code, "handshake_unknown_peer");
  * assert.equal(err.name, "HandshakeError");
  * ```
  *
