@@ -56,25 +56,29 @@ export function importAesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
  * assert.deepEqual(await aesGcmDecrypt(key, nonce, sealed, new Uint8Array(0)), new Uint8Array([1, 2]));
  * ```
  */
-export async function aesGcmEncrypt(
+export function aesGcmEncrypt(
   key: CryptoKey,
   nonce: Uint8Array,
   plaintext: Uint8Array,
   aad: Uint8Array,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  if (nonce.length !== GCM_NONCE_LENGTH) throw new RangeError("AES-GCM nonce must be 12 bytes");
-  return new Uint8Array(
-    await subtle.encrypt(
-      {
-        name: "AES-GCM",
-        iv: nonce as Uint8Array<ArrayBuffer>,
-        additionalData: aad as Uint8Array<ArrayBuffer>,
-        tagLength: 128,
-      },
-      key,
-      plaintext as Uint8Array<ArrayBuffer>,
-    ),
-  );
+  if (nonce.length !== GCM_NONCE_LENGTH) {
+    return Promise.reject(new RangeError("AES-GCM nonce must be 12 bytes"));
+  }
+  // The tag length is Web Crypto's default, 128 bits.
+  return subtle.encrypt(
+    {
+      name: "AES-GCM",
+      iv: nonce as Uint8Array<ArrayBuffer>,
+      additionalData: aad as Uint8Array<ArrayBuffer>,
+    },
+    key,
+    plaintext as Uint8Array<ArrayBuffer>,
+  ).then(toBytes);
+}
+
+function toBytes(buffer: ArrayBuffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(buffer);
 }
 
 /**
@@ -96,27 +100,30 @@ export async function aesGcmEncrypt(
  * assert.equal(await aesGcmDecrypt(key, new Uint8Array(12), new Uint8Array(20), new Uint8Array(0)), null);
  * ```
  */
-export async function aesGcmDecrypt(
+export function aesGcmDecrypt(
   key: CryptoKey,
   nonce: Uint8Array,
   sealed: Uint8Array,
   aad: Uint8Array,
 ): Promise<Uint8Array<ArrayBuffer> | null> {
-  if (nonce.length !== GCM_NONCE_LENGTH || sealed.length < GCM_TAG_LENGTH) return null;
-  try {
-    return new Uint8Array(
-      await subtle.decrypt(
-        {
-          name: "AES-GCM",
-          iv: nonce as Uint8Array<ArrayBuffer>,
-          additionalData: aad as Uint8Array<ArrayBuffer>,
-          tagLength: 128,
-        },
-        key,
-        sealed as Uint8Array<ArrayBuffer>,
-      ),
-    );
-  } catch {
-    return null;
+  if (nonce.length !== GCM_NONCE_LENGTH || sealed.length < GCM_TAG_LENGTH) {
+    return Promise.resolve(null);
   }
+  try {
+    return subtle.decrypt(
+      {
+        name: "AES-GCM",
+        iv: nonce as Uint8Array<ArrayBuffer>,
+        additionalData: aad as Uint8Array<ArrayBuffer>,
+      },
+      key,
+      sealed as Uint8Array<ArrayBuffer>,
+    ).then(toBytes, failed);
+  } catch {
+    return Promise.resolve(null);
+  }
+}
+
+function failed(): null {
+  return null;
 }

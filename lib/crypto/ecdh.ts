@@ -30,6 +30,45 @@ export function generateEphemeralKeyPair(): Promise<CryptoKeyPair> {
   return subtle.generateKey(ECDH_P256, false, ["deriveBits"]) as Promise<CryptoKeyPair>;
 }
 
+/** The DER tail of a P-256 PKCS#8 key that carries its public point: `[1] BIT STRING 04 ‖ X ‖ Y`. */
+const PKCS8_POINT_PREFIX = [0xa1, 0x44, 0x03, 0x42, 0x00, 0x04];
+
+/**
+ * Generates an ephemeral ECDH P-256 key pair together with its 65-byte public
+ * point. The point is read from the engine's PKCS#8 encoding when it carries
+ * one (some engines recompute the point on every raw export, which costs a
+ * scalar multiplication); otherwise it is exported raw. The private key is
+ * extractable only so that this works: it never leaves the handshake that
+ * created it, and the PKCS#8 bytes are zeroed at once.
+ *
+ * @returns The key pair and its uncompressed point `04 ‖ X ‖ Y`.
+ *
+ * @example
+ * ```ts
+ * import { generateEphemeralShare } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { point } = await generateEphemeralShare();
+ * assert.equal(point.length, 65);
+ * assert.equal(point[0], 4);
+ * ```
+ */
+export async function generateEphemeralShare(): Promise<
+  { pair: CryptoKeyPair; point: Uint8Array<ArrayBuffer> }
+> {
+  const pair = await subtle.generateKey(ECDH_P256, true, ["deriveBits"]) as CryptoKeyPair;
+  const der = new Uint8Array(await subtle.exportKey("pkcs8", pair.privateKey));
+  try {
+    const at = der.length - 70;
+    if (at > 0 && PKCS8_POINT_PREFIX.every((b, i) => der[at + i] === b)) {
+      return { pair, point: der.slice(at + 5) };
+    }
+  } finally {
+    der.fill(0);
+  }
+  return { pair, point: await exportPoint(pair.publicKey) };
+}
+
 /**
  * Exports an ECDH or ECDSA P-256 public key as a 65-byte uncompressed point.
  *

@@ -1,7 +1,7 @@
 // Where tessera/1 takes its randomness and ephemeral keys from. Private: only
 // the wire-format vector tests replace these, through `withEntropy`.
 
-import { generateEphemeralKeyPair } from "../crypto/ecdh.ts";
+import { exportPoint, generateEphemeralKeyPair, generateEphemeralShare } from "../crypto/ecdh.ts";
 import { type RandomSource, systemRandom } from "../crypto/random.ts";
 
 /** The sources in use. */
@@ -26,4 +26,11 @@ export async function withEntropy<T>(replacement: Entropy, fn: () => Promise<T>)
   } finally {
     Object.assign(current, saved);
   }
+}
+
+/** A fresh ephemeral key pair and its uncompressed point, from the sources in use. */
+export async function ephemeralShare(): Promise<{ pair: CryptoKeyPair; point: Uint8Array }> {
+  if (current.generateEphemeral === generateEphemeralKeyPair) return generateEphemeralShare();
+  const pair = await current.generateEphemeral();
+  return { pair, point: await exportPoint(pair.publicKey) };
 }

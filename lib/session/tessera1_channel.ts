@@ -54,11 +54,29 @@ export interface ChannelConfig {
   maxRecordSize: number;
 }
 
-function nonceFor(iv: Uint8Array, seq: bigint): Uint8Array {
+/** `iv ⊕ (00000000 ‖ seq)`, with `seq` taken as the 8 big-endian bytes of a record header. */
+function nonceFor(iv: Uint8Array, seqBytes: Uint8Array): Uint8Array {
   const nonce = iv.slice();
-  const s = u64(seq);
-  for (let i = 0; i < 8; i++) nonce[4 + i]! ^= s[i]!;
+  for (let i = 0; i < 8; i++) nonce[4 + i]! ^= seqBytes[i]!;
   return nonce;
+}
+
+function sealWith(
+  { key, iv }: RecordKey,
+  header: Uint8Array,
+  plaintext: Uint8Array,
+): Promise<Uint8Array> {
+  return aesGcmEncrypt(key, nonceFor(iv, header.subarray(9)), plaintext, header).then((sealed) => {
+    const out = new Uint8Array(RECORD_HEADER_LENGTH + sealed.length);
+    out.set(header);
+    out.set(sealed, RECORD_HEADER_LENGTH);
+    return out;
+  });
+}
+
+function sameId(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < KEY_ID_LENGTH; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -74,8 +92,12 @@ export class Tessera1Channel implements Channel {
   #receiveBase: CryptoKey;
   #sendKeyId = new Uint8Array(KEY_ID_LENGTH);
   #sendKey!: Promise<RecordKey>;
+  /** The current sending key once derived, so sealing skips a promise hop. */
+  #sendReady: RecordKey | null = null;
   #sendCount = 0;
   #receiveKeys = new Map<string, Promise<RecordKey>>();
+  /** The key id that last authenticated a record, and its key: the common case. */
+  #lastReceive: { id: Uint8Array; key: RecordKey } | null = null;
 
   private constructor(
     secrets: ChannelSecrets,
@@ -162,9 +184,15 @@ export class Tessera1Channel implements Channel {
   }
 
   rekey(): void {
-    this.#sendKeyId = randomBytes(KEY_ID_LENGTH, this.#config.random);
-    this.#sendKey = deriveRecordKey(this.#sendBase, this.#sendKeyId);
+    const keyId = randomBytes(KEY_ID_LENGTH, this.#config.random);
+    const derived = deriveRecordKey(this.#sendBase, keyId);
+    this.#sendKeyId = keyId;
+    this.#sendKey = derived;
+    this.#sendReady = null;
     this.#sendCount = 0;
+    derived.then((key) => {
+      if (this.#sendKey === derived) this.#sendReady = key;
+    }, () => {});
   }
 
   seal(plaintext: Uint8Array): Promise<Uint8Array> {
@@ -191,14 +219,11 @@ export class Tessera1Channel implements Channel {
     const header = new Uint8Array(RECORD_HEADER_LENGTH);
     header[0] = type;
     header.set(this.#sendKeyId, 1);
-    header.set(u64(seq), 9);
-    return this.#sendKey.then(async ({ key, iv }) => {
-      const sealed = await aesGcmEncrypt(key, nonceFor(iv, seq), plaintext, header);
-      const out = new Uint8Array(RECORD_HEADER_LENGTH + sealed.length);
-      out.set(header);
-      out.set(sealed, RECORD_HEADER_LENGTH);
-      return out;
-    });
+    new DataView(header.buffer).setBigUint64(9, seq);
+    const ready = this.#sendReady;
+    return ready
+      ? sealWith(ready, header, plaintext)
+      : this.#sendKey.then((key) => sealWith(key, header, plaintext));
   }
 
   async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
@@ -214,14 +239,14 @@ export class Tessera1Channel implements Channel {
     }
     const header = record.subarray(0, RECORD_HEADER_LENGTH);
     const keyId = record.subarray(1, 9);
+    const seqBytes = record.subarray(9, RECORD_HEADER_LENGTH);
     const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
     this.#s.window.check(seq, ordered);
-    const name = toHex(keyId);
-    const { key, iv } = await (this.#receiveKeys.get(name) ??
-      deriveRecordKey(this.#receiveBase, keyId.slice()));
+    const last = this.#lastReceive;
+    const recordKey = last && sameId(last.id, keyId) ? last.key : await this.#receiveKey(keyId);
     const plaintext = await aesGcmDecrypt(
-      key,
-      nonceFor(iv, seq),
+      recordKey.key,
+      nonceFor(recordKey.iv, seqBytes),
       record.subarray(RECORD_HEADER_LENGTH),
       header,
     );
@@ -233,15 +258,22 @@ export class Tessera1Channel implements Channel {
     }
     // Authenticated and well-formed: now mark (throws if a concurrent opening of it won).
     this.#s.window.accept(seq, ordered);
-    this.#rememberReceiveKey(name, { key, iv });
+    if (recordKey !== last?.key) this.#rememberReceiveKey(keyId.slice(), recordKey);
     return { kind: type === RECORD_CLOSE ? "close" : "data", data: plaintext };
   }
 
-  #rememberReceiveKey(name: string, value: RecordKey): void {
+  /** The key of a key id: cached, or derived (and cached only once it authenticates a record). */
+  #receiveKey(keyId: Uint8Array): Promise<RecordKey> {
+    return this.#receiveKeys.get(toHex(keyId)) ?? deriveRecordKey(this.#receiveBase, keyId.slice());
+  }
+
+  #rememberReceiveKey(keyId: Uint8Array, value: RecordKey): void {
+    const name = toHex(keyId);
     const cache = this.#receiveKeys;
     cache.delete(name);
     cache.set(name, Promise.resolve(value));
     if (cache.size > RECEIVE_KEY_CACHE) cache.delete(cache.keys().next().value!);
+    this.#lastReceive = { id: keyId, key: value };
   }
 
   exportState(): Uint8Array {

@@ -8,14 +8,14 @@
 
 import { concat, u16, utf8 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
-import { ecdhSecret, exportPoint, importEcdhPoint } from "../crypto/ecdh.ts";
+import { ecdhSecret, importEcdhPoint } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import { signP256, toVerifyKey, verifyP256 } from "../crypto/identity.ts";
 import { randomBytes } from "../crypto/random.ts";
 import { sha256 } from "../crypto/sha256.ts";
 import { HandshakeError, type HandshakeErrorCode, TesseraError } from "../errors.ts";
 import { Reader } from "../wire/reader.ts";
-import { entropy } from "./_entropy.ts";
+import { ephemeralShare } from "./_entropy.ts";
 import {
   deriveHandshakeKeys,
   deriveTrafficSecrets,
@@ -214,8 +214,8 @@ export class Tessera1Handshake implements Handshake {
       if (this.#phase !== "start") {
         throw fail("handshake_unexpected", "start() is only valid once, on the client");
       }
-      this.#ephemeral = await entropy().generateEphemeral();
-      const share = await exportPoint(this.#ephemeral.publicKey);
+      const { pair, point: share } = await ephemeralShare();
+      this.#ephemeral = pair;
       this.#clientHello = concat(
         new Uint8Array([CLIENT_HELLO, VERSION, 1]),
         u16(SUITE_P256_AES256GCM),
@@ -284,8 +284,8 @@ export class Tessera1Handshake implements Handshake {
     }
     const config = this.#config;
     // Independent operations run concurrently; nothing is sent unless all succeed.
-    const [ephemeral, peerShare] = await Promise.all([
-      entropy().generateEphemeral(),
+    const [{ pair: ephemeral, point }, peerShare] = await Promise.all([
+      ephemeralShare(),
       importShare(hello.share),
     ]);
     this.#ephemeral = ephemeral;
@@ -293,7 +293,7 @@ export class Tessera1Handshake implements Handshake {
       new Uint8Array([SERVER_HELLO, VERSION]),
       u16(SUITE_P256_AES256GCM),
       randomBytes(RANDOM_LENGTH, config.random),
-      await exportPoint(ephemeral.publicKey),
+      point,
       u16(0),
     );
     const idPart = concat(u16(config.id.length), config.id);
@@ -345,12 +345,28 @@ export class Tessera1Handshake implements Handshake {
     const auth = parseAuth(opened);
     const peerPart = concat(u16(auth.id.length), auth.id);
     const idPart = concat(u16(config.id.length), config.id);
-    // Sign while the server is being verified; the signature is sent only if it verifies.
-    const signing = signP256(
-      config.privateKey,
-      concat(CLIENT_SIGNATURE_CONTEXT, hello, message, idPart),
-    );
-    signing.catch(() => {});
+    // Build the whole reply while the server is being verified; it is sent only if it verifies.
+    const replying = (async () => {
+      const signature = await signP256(
+        config.privateKey,
+        concat(CLIENT_SIGNATURE_CONTEXT, hello, message, idPart),
+      );
+      const mac = await hmacSign(keys.clientFinished, concat(hello, message, idPart, signature));
+      const head = new Uint8Array([CLIENT_FINISHED, VERSION]);
+      const finished = concat(
+        head,
+        await aesGcmEncrypt(keys.clientKey, keys.clientIv, concat(idPart, signature, mac), head),
+      );
+      const channel = await establish(
+        "client",
+        config,
+        keys,
+        concat(hello, message, finished),
+        auth.id,
+      );
+      return { finished, channel };
+    })();
+    replying.catch(() => {});
     await checkPeer(
       config,
       auth.id,
@@ -360,20 +376,7 @@ export class Tessera1Handshake implements Handshake {
       auth.mac,
       concat(hello, plain, peerPart, auth.signature),
     );
-    const signature = await signing;
-    const mac = await hmacSign(keys.clientFinished, concat(hello, message, idPart, signature));
-    const head = new Uint8Array([CLIENT_FINISHED, VERSION]);
-    const finished = concat(
-      head,
-      await aesGcmEncrypt(keys.clientKey, keys.clientIv, concat(idPart, signature, mac), head),
-    );
-    const channel = await establish(
-      "client",
-      config,
-      keys,
-      concat(hello, message, finished),
-      auth.id,
-    );
+    const { finished, channel } = await replying;
     this.#phase = "done";
     this.#ephemeral = null;
     return { send: finished, channel };
