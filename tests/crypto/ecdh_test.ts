@@ -3,6 +3,7 @@ import {
   ecdhSecret,
   exportPoint,
   generateEphemeralKeyPair,
+  generateEphemeralShare,
   importEcdhPoint,
 } from "../../lib/crypto/ecdh.ts";
 import { exportPublicKey, importPublicKey } from "../../lib/crypto/identity.ts";
@@ -126,4 +127,21 @@ Deno.test("importPublicKey() takes Wycheproof peer JWKs to the expected ECDH sec
     }
   }
   assert.deepEqual(counts, { valid: 330, invalid: 23, wrongCurve: 5 });
+});
+
+Deno.test("generateEphemeralShare() returns the same point as a raw export, fresh each time", async () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const { pair, point } = await generateEphemeralShare();
+    assert.equal(point.length, 65);
+    assert.deepEqual(point, await exportPoint(pair.publicKey));
+    seen.add(toHex(point));
+    // The pair works for ECDH with the point it announced.
+    const peer = await generateEphemeralKeyPair();
+    assert.deepEqual(
+      await ecdhSecret(pair.privateKey, await importEcdhPoint(await exportPoint(peer.publicKey))),
+      await ecdhSecret(peer.privateKey, await importEcdhPoint(point)),
+    );
+  }
+  assert.equal(seen.size, 20);
 });

@@ -469,3 +469,18 @@ Deno.test("importPublicKey() and verifyP256() agree with every Wycheproof P1363 
   assert.deepEqual(counts, { valid: 173, invalid: 89, groups: 112, jwkGroups: counts.jwkGroups });
   assert.ok(counts.jwkGroups > 0);
 });
+
+Deno.test("toVerifyKey() turns a generated public CryptoKey into an equivalent verify key", async () => {
+  const raw = await crypto.subtle.generateKey(
+    { name: "ECDSA", namedCurve: "P-256" },
+    false,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  const data = new Uint8Array([1, 2, 3]);
+  const signature = await signP256(raw.privateKey, data);
+  const key = await toVerifyKey(raw.publicKey);
+  assert.equal(await toVerifyKey(raw.publicKey), key, "the re-imported key is cached");
+  assert.equal(key.type, "public");
+  assert.ok(await verifyP256(key, signature, data));
+  assert.equal(await verifyP256(key, signature, new Uint8Array([1, 2, 4])), false);
+});
