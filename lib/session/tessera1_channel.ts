@@ -31,7 +31,8 @@ export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 16;
 /** Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5). */
 export const DEFAULT_RECORDS_PER_KEY: number = 23_726_566;
 const KEY_ID_LENGTH = 8;
-const MAX_SEQ = (1n << 64n) - 1n;
+/** The highest sequence number in use: 2^64 − 2 (2^64 − 1 is never sealed nor accepted). */
+const MAX_SEQ = (1n << 64n) - 2n;
 const RECEIVE_KEY_CACHE = 4;
 const STATE_VERSION = 1;
 
@@ -241,6 +242,7 @@ export class Tessera1Channel implements Channel {
     const keyId = record.subarray(1, 9);
     const seqBytes = record.subarray(9, RECORD_HEADER_LENGTH);
     const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
+    if (seq > MAX_SEQ) throw new RecordError("record_malformed", "sequence number out of range");
     this.#s.window.check(seq, ordered);
     const last = this.#lastReceive;
     const recordKey = last && sameId(last.id, keyId) ? last.key : await this.#receiveKey(keyId);

@@ -181,7 +181,7 @@ const RECORD_CASES = [
   {
     secret: pattern(32, 0x33),
     keyId: new Uint8Array(8),
-    seq: (1n << 64n) - 1n,
+    seq: (1n << 64n) - 2n,
     close: false,
     text: "the last sequence number",
   },
