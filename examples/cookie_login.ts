@@ -71,8 +71,9 @@ export async function startCookieLogin(
       case "/login": {
         const form = await req.formData();
         const user = String(form.get("user") ?? "").trim();
-        if (user.length === 0 || user.length > 64) {
-          session.flash("notice", "Pick a name of 1 to 64 characters.");
+        // deno-lint-ignore no-control-regex
+        if (user.length === 0 || user.length > 64 || /[\x00-\x1f\x7f]/.test(user)) {
+          session.flash("notice", "Pick a name of 1 to 64 printable characters.");
           return redirect();
         }
         session.regenerate(); // a fresh id at login: an id planted earlier is worthless

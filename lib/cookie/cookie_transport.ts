@@ -254,10 +254,12 @@ function validate(name: string, a: CookieAttributes): void {
   if (!["Strict", "Lax", "None"].includes(a.sameSite)) {
     throw new TypeError("sameSite must be 'Strict', 'Lax' or 'None'");
   }
-  if (name.startsWith("__Host-") && (!a.secure || a.path !== "/" || a.domain !== undefined)) {
+  // Browsers match the prefixes without regard to case (RFC 6265bis).
+  const lower = name.toLowerCase();
+  if (lower.startsWith("__host-") && (!a.secure || a.path !== "/" || a.domain !== undefined)) {
     throw new TypeError("a __Host- cookie must be Secure, have Path=/ and no Domain");
   }
-  if (name.startsWith("__Secure-") && !a.secure) {
+  if (lower.startsWith("__secure-") && !a.secure) {
     throw new TypeError("a __Secure- cookie must be Secure");
   }
   if (a.sameSite === "None" && !a.secure) throw new TypeError("SameSite=None requires Secure");

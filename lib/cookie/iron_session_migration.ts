@@ -27,7 +27,8 @@ const DAY = 24 * 60 * 60 * 1000;
  * a JSON object is refused (`cookie_malformed`).
  *
  * The iron seal itself was verified by `iron()` (HMAC-SHA256, TTL) before the
- * upgrade runs.
+ * upgrade runs. The migrated session starts a fresh lifetime (`maxAge`,
+ * `idleTimeout`); the seal's own TTL only decides whether it is still accepted.
  *
  * @param options Lifetimes for the migrated session and a clock.
  * @returns The upgrade function.

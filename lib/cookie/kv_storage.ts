@@ -127,7 +127,7 @@ export class KvSessionStorage implements SessionStorage {
   write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null> {
     const { previous, now } = options;
     const wire = toWire(payload);
-    if (JSON.stringify(wire).length > MAX_PAYLOAD_LENGTH - 2048) {
+    if (new TextEncoder().encode(JSON.stringify(wire)).length > MAX_PAYLOAD_LENGTH - 2048) {
       return Promise.reject(new CookieError("cookie_too_large", "session data exceeds KV's limit"));
     }
     const expireIn = Math.max(1, payload.idleExpiresAt - now) + EXPIRE_GRACE;

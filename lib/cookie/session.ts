@@ -409,6 +409,13 @@ export class Session<T extends object = Record<string, unknown>> {
     } else {
       for (const key of this.#reads) if (!same(key)) return false;
     }
+    // A flash value this request took must still be there: else another request took it too.
+    for (const op of this.#ops) {
+      if (op.kind !== "take") continue;
+      if (JSON.stringify(this.#base?.flash?.[op.key]) !== JSON.stringify(latest.flash?.[op.key])) {
+        return false;
+      }
+    }
     this.#base = latest;
     this.#load(latest);
     try {

@@ -162,6 +162,11 @@ interface Settings {
  * (less than `renewThreshold` of `idleTimeout` left), or the transformer read
  * it under an old key (it is then re-sealed under the current key).
  *
+ * A server-side session that gets bound to a user (`setUser`) is moved to a
+ * new token even when the handler did not call `regenerate()`, so a token
+ * planted before login never becomes the user's session. The configured
+ * `maxAge` also bounds sessions issued under an older, longer setting.
+ *
  * Server-side writes are compare-and-set: when a concurrent request wrote the
  * same session first, this request's changes are replayed on the newer
  * version (`update()` functions run again). If this request had *read* a key
@@ -339,6 +344,8 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   if (s.storage === undefined) {
     const decoded = decodePayload(inner, now);
     if (!decoded.ok) return fresh(decoded.code);
+    // The configured maxAge bounds sessions sealed under an older, longer setting too.
+    if (now >= decoded.payload.issuedAt + s.maxAge) return fresh("cookie_expired");
     const { userId, epoch } = decoded.payload;
     if (s.revocation !== undefined && userId !== undefined) {
       if ((epoch ?? 0) < await s.revocation.epoch(userId)) return fresh("cookie_revoked");
@@ -348,9 +355,13 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   }
 
   if (!TOKEN.test(inner)) return fresh("cookie_malformed");
-  const id = await publicId(inner);
+  const id = await publicId(inner, s.context);
   const stored = await s.storage.read(id, now);
   if (!stored.ok) return fresh(stored.code);
+  if (now >= stored.payload.issuedAt + s.maxAge) {
+    await s.storage.delete(id);
+    return fresh("cookie_expired");
+  }
   const session = new Session<T>({ id, payload: stored.payload });
   return { session, read, reason: null, stale, token: inner, id, stored };
 }
@@ -434,11 +445,16 @@ async function commitServer<T extends object>(
   let status = sessionStatus(session);
   const now = s.now();
 
+  // A session newly bound to a user gets a new token even without regenerate():
+  // a token planted before login must not become the user's session (fixation).
+  const userId = sessionContents(session).userId;
+  const rebind = status.base !== null && !status.destroyed && userId !== undefined &&
+    userId !== status.base.userId;
   // Logout, or a new session (first write, login) under a new token.
-  if (status.base === null || status.destroyed || status.regenerated) {
+  if (status.base === null || status.destroyed || status.regenerated || rebind) {
     if (status.changed || (status.regenerated && status.base !== null)) {
       const token = toBase64Url(randomBytes(32));
-      const id = await publicId(token);
+      const id = await publicId(token, s.context);
       const payload = await envelope(s, session, true, now);
       if (await storage.write(id, payload, { previous: null, now: now }) === null) {
         throw new CookieError("session_conflict", "a fresh session id was already taken");
@@ -449,7 +465,7 @@ async function commitServer<T extends object>(
       await clear(s, loaded, headers);
     }
     // The old record goes only once its successor (if any) is stored.
-    if (loaded.id !== null && (status.destroyed || status.regenerated)) {
+    if (loaded.id !== null && (status.destroyed || status.regenerated || rebind)) {
       await storage.delete(loaded.id);
     }
     return;
@@ -468,9 +484,9 @@ async function commitServer<T extends object>(
       }
       const latest = await storage.read(loaded.id!, now);
       if (!latest.ok) {
-        // Deleted meanwhile (logout, log out everywhere): do not bring it back.
+        // Deleted meanwhile (logout, log out everywhere, or a login that replaced it): do not
+        // bring it back, and leave the cookie alone: it may already name the successor.
         setSessionId(session, null);
-        await clear(s, loaded, headers);
         return;
       }
       if (!rebaseSession(session, latest.payload)) {
@@ -501,15 +517,20 @@ async function sendToken(
   });
 }
 
-/** The storage id of a token: its SHA-256, so storage never holds a usable token. */
-async function publicId(token: string): Promise<string> {
-  return toBase64Url(await sha256(utf8(token)));
+/**
+ * The storage id of a token: SHA-256 over the purpose, the cookie name and the token, so
+ * storage never holds a usable token and a token cannot be moved to another cookie or purpose.
+ */
+async function publicId(token: string, context: TransformContext): Promise<string> {
+  return toBase64Url(await sha256(utf8(`${context.purpose}\0${context.name}\0${token}`)));
 }
 
 /** Adds the collected headers to the response, copying it when its headers are immutable. */
 function withHeaders(response: Response, extra: Headers): Response {
   const entries = [...extra];
-  if (entries.length === 0 || response.status === 101) return response;
+  if (entries.length === 0 || !(response instanceof Response) || response.status === 101) {
+    return response;
+  }
   const apply = (target: Headers): void => {
     for (const [name, value] of entries) {
       if (name === "set-cookie") target.append(name, value);

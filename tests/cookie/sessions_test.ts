@@ -330,11 +330,14 @@ Deno.test("a concurrent write to a key this request read is reported as session_
   const mw = sessions<Data>({ storage });
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
+  let entered!: () => void;
+  const slowLoaded = new Promise<void>((resolve) => entered = resolve);
   const handler = mw(async (req: Request, _info: unknown, session: Session<Data>) => {
     const path = new URL(req.url).pathname;
     if (path === "/login") session.set("count", 0);
     if (path === "/slow") {
       const n = session.get("count") ?? 0; // read, then write from the stale read
+      entered();
       await gate;
       session.set("count", n + 1);
     }
@@ -347,6 +350,7 @@ Deno.test("a concurrent write to a key this request read is reported as session_
   const req = (path: string): Request => new Request(`https://x${path}`, { headers: { cookie } });
 
   const slow = handler(req("/slow"), {});
+  await slowLoaded; // /slow has loaded the session before /fast writes it
   assert.equal(await (await handler(req("/fast"), {})).text(), "10");
   release();
   await assert.rejects(
