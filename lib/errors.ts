@@ -24,7 +24,26 @@
  * @module
  */
 
-/** Codes of {@linkcode HandshakeError}: the handshake failed and the session is unusable. */
+/**
+ * Codes of {@linkcode HandshakeError}: the handshake failed and the session is unusable.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { HandshakeError, type HandshakeErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => null });
+ * let code: HandshakeErrorCode | undefined;
+ * try {
+ *   await server.negotiate(new Uint8Array([9, 9, 9]));
+ * } catch (err) {
+ *   if (err instanceof HandshakeError) code = err.code; // narrowed to HandshakeErrorCode
+ * }
+ * assert.equal(code, "handshake_unexpected");
+ * ```
+ */
 export type HandshakeErrorCode =
   /** A handshake message is truncated, oversized or has an invalid field. */
   | "handshake_malformed"
@@ -49,7 +68,26 @@ export type HandshakeErrorCode =
   /** A resumption attempt was refused and no full handshake was possible. */
   | "handshake_resumption_refused";
 
-/** Codes of {@linkcode RecordError}: one record was refused; the session stays usable. */
+/**
+ * Codes of {@linkcode RecordError}: one record was refused; the session stays usable.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, RecordError, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const record = await client.wrap(new Uint8Array([1]));
+ * await server.unwrap(record);
+ * const err = await server.unwrap(record).catch((e: unknown) => e);
+ * assert.ok(err instanceof RecordError);
+ * assert.equal(err.code, "record_replayed"); // a RecordErrorCode; the session stays usable
+ * ```
+ */
 export type RecordErrorCode =
   /** The record is shorter than its header and tag, or its header is invalid. */
   | "record_malformed"
@@ -66,7 +104,26 @@ export type RecordErrorCode =
   /** The sending direction exhausted its 2^64 sequence numbers. */
   | "record_sequence_exhausted";
 
-/** Codes of {@linkcode SessionStateError}: the call does not fit the session's state. */
+/**
+ * Codes of {@linkcode SessionStateError}: the call does not fit the session's state.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { SessionStateError, type SessionStateErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const session = new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null });
+ * let code: SessionStateErrorCode | undefined;
+ * try {
+ *   session.rekey();
+ * } catch (err) {
+ *   if (err instanceof SessionStateError) code = err.code;
+ * }
+ * assert.equal(code, "session_not_established");
+ * ```
+ */
 export type SessionStateErrorCode =
   /** The session has not completed its handshake. */
   | "session_not_established"
@@ -79,7 +136,25 @@ export type SessionStateErrorCode =
   /** The protocol profile does not support this operation. */
   | "session_unsupported";
 
-/** Codes of {@linkcode KeyError}: a key could not be imported, exported or used. */
+/**
+ * Codes of {@linkcode KeyError}: a key could not be imported, exported or used.
+ *
+ * @example
+ * ```ts
+ * import { exportPrivateKey, generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { KeyError, type KeyErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair(); // non-extractable
+ * let code: KeyErrorCode | undefined;
+ * try {
+ *   await exportPrivateKey(privateKey, "pkcs8");
+ * } catch (err) {
+ *   if (err instanceof KeyError) code = err.code;
+ * }
+ * assert.equal(code, "key_not_extractable");
+ * ```
+ */
 export type KeyErrorCode =
   /** Key bytes or JWK fields are malformed or describe an invalid point. */
   | "key_invalid"
@@ -90,7 +165,24 @@ export type KeyErrorCode =
   /** A signature is not a valid encoding. */
   | "signature_malformed";
 
-/** Codes of {@linkcode SavedStateError}: a saved session could not be restored. */
+/**
+ * Codes of {@linkcode SavedStateError}: a saved session could not be restored.
+ *
+ * @example
+ * ```ts
+ * import { SecureSession } from "@tessera/session";
+ * import { SavedStateError, type SavedStateErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * let code: SavedStateErrorCode | undefined;
+ * try {
+ *   await SecureSession.restore(new TextEncoder().encode("garbage"), new Uint8Array(32));
+ * } catch (err) {
+ *   if (err instanceof SavedStateError) code = err.code;
+ * }
+ * assert.equal(code, "state_malformed");
+ * ```
+ */
 export type SavedStateErrorCode =
   /** The bytes are not a saved tessera session. */
   | "state_malformed"
@@ -99,7 +191,25 @@ export type SavedStateErrorCode =
   /** Authentication failed: a wrong wrapping key or tampered bytes. */
   | "state_auth_failed";
 
-/** Codes of {@linkcode TransportError}: the underlying transport failed. */
+/**
+ * Codes of {@linkcode TransportError}: the underlying transport failed.
+ *
+ * @example
+ * ```ts
+ * import { TransportError, type TransportErrorCode } from "@tessera/session/errors";
+ * import { framedStreamTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const transport = framedStreamTransport(new TransformStream(), { maxFrameSize: 4 });
+ * let code: TransportErrorCode | undefined;
+ * try {
+ *   await transport.send(new Uint8Array(5));
+ * } catch (err) {
+ *   if (err instanceof TransportError) code = err.code;
+ * }
+ * assert.equal(code, "transport_frame_too_large");
+ * ```
+ */
 export type TransportErrorCode =
   /** The transport ended before a whole message arrived. */
   | "transport_closed"
@@ -108,7 +218,20 @@ export type TransportErrorCode =
   /** The caller's `send` or `receive` callback threw. */
   | "transport_failed";
 
-/** Codes of {@linkcode TicketError}: a resumption ticket was refused. */
+/**
+ * Codes of {@linkcode TicketError}: a resumption ticket was refused.
+ *
+ * @example
+ * ```ts
+ * import { TicketError, type TicketErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const err: unknown = new TicketError("ticket_expired", "the ticket is past its lifetime");
+ * assert.ok(err instanceof TicketError);
+ * const code: TicketErrorCode = err.code;
+ * assert.equal(code, "ticket_expired");
+ * ```
+ */
 export type TicketErrorCode =
   /** No such ticket in the store. */
   | "ticket_unknown"
@@ -121,7 +244,25 @@ export type TicketErrorCode =
   /** The ticket store failed or stayed busy after bounded retries. */
   | "ticket_store_unavailable";
 
-/** Codes of {@linkcode CookieError}: a cookie or header session value was refused. */
+/**
+ * Codes of {@linkcode CookieError}: a cookie or header session value was refused.
+ *
+ * @example
+ * ```ts
+ * import { headerTransport } from "@tessera/session/cookie";
+ * import { CookieError, type CookieErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const transport = headerTransport({ maxLength: 4 });
+ * let code: CookieErrorCode | undefined;
+ * try {
+ *   await transport.write(new Headers(), "12345", { maxAge: 60, present: [] });
+ * } catch (err) {
+ *   if (err instanceof CookieError) code = err.code;
+ * }
+ * assert.equal(code, "cookie_too_large");
+ * ```
+ */
 export type CookieErrorCode =
   /** The value does not parse (bad encoding, missing fields). */
   | "cookie_malformed"
@@ -144,14 +285,44 @@ export type CookieErrorCode =
   /** The session storage failed. */
   | "session_storage_failed";
 
-/** Codes of {@linkcode ThemisError}: the Themis-compatible profile refused input. */
+/**
+ * Codes of {@linkcode ThemisError}: the Themis-compatible profile refused input.
+ *
+ * @example
+ * ```ts
+ * import { ThemisError, type ThemisErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const err: unknown = new ThemisError("themis_out_of_window", "message outside the window");
+ * assert.ok(err instanceof ThemisError);
+ * const code: ThemisErrorCode = err.code;
+ * assert.equal(code, "themis_out_of_window");
+ * ```
+ */
 export type ThemisErrorCode =
   /** A Soter container has a wrong tag, size or CRC. */
   | "themis_container_invalid"
   /** A Themis data message is outside the sequence or time window. */
   | "themis_out_of_window";
 
-/** Every code tessera throws: a closed union, stable across minor versions. */
+/**
+ * Every code tessera throws: a closed union, stable across minor versions.
+ *
+ * @example
+ * ```ts
+ * import { importPublicKey } from "@tessera/session/crypto";
+ * import { TesseraError, type TesseraErrorCode } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * let code: TesseraErrorCode | undefined;
+ * try {
+ *   await importPublicKey(new Uint8Array(3));
+ * } catch (err) {
+ *   if (err instanceof TesseraError) code = err.code; // match on the code, never the message
+ * }
+ * assert.equal(code, "key_invalid");
+ * ```
+ */
 export type TesseraErrorCode =
   | HandshakeErrorCode
   | RecordErrorCode

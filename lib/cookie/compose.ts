@@ -16,14 +16,60 @@ import type { SessionTransformer, TransformContext, TransformResult } from "./tr
  * The largest protected value a built-in transformer reads or writes by
  * default: 16 KiB of characters. Longer input is refused before it is split,
  * decoded or passed to any crypto.
+ *
+ * @example
+ * ```ts
+ * import { hmac, MAX_SEALED_LENGTH } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_SEALED_LENGTH, 16384);
+ * const signer = hmac({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const context = { name: "sid", purpose: "session" };
+ * const tooLong = "x".repeat(MAX_SEALED_LENGTH + 1);
+ * const refused = { ok: false, code: "cookie_too_large" };
+ * assert.deepEqual(await signer.inspect(tooLong, context), refused);
+ * await assert.rejects(signer.write(tooLong, context), { code: "cookie_too_large" });
+ * ```
  */
 export const MAX_SEALED_LENGTH = 16384;
 
-/** The format version every built-in tessera transformer writes first. */
+/**
+ * The format version every built-in tessera transformer writes first.
+ *
+ * @example
+ * ```ts
+ * import { digest, FORMAT_VERSION } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const checksum = digest();
+ * const context = { name: "prefs", purpose: "ui" };
+ * const value = await checksum.write("dark", context);
+ * assert.equal(value.split(".")[0], FORMAT_VERSION);
+ * const future = value.replace(`${FORMAT_VERSION}.`, "t2.");
+ * assert.deepEqual(await checksum.inspect(future, context), {
+ *   ok: false,
+ *   code: "cookie_unsupported_version",
+ * });
+ * ```
+ */
 export const FORMAT_VERSION = "t1";
 
 /**
  * A transformer whose `inspect` is always present, as every built-in one's is.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, hmac, type InspectingTransformer } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const key = () => crypto.getRandomValues(new Uint8Array(32));
+ * const transformers: InspectingTransformer[] = [hmac({ key: key() }), encrypt({ key: key() })];
+ * const context = { name: "sid", purpose: "session" };
+ * for (const t of transformers) {
+ *   // `inspect` needs no existence check here
+ *   assert.deepEqual(await t.inspect("garbage", context), { ok: false, code: "cookie_malformed" });
+ * }
+ * ```
  */
 export type InspectingTransformer = SessionTransformer & {
   /**

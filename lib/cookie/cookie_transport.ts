@@ -23,7 +23,21 @@ import type {
   TransportWriteOptions,
 } from "./http_session_transport.ts";
 
-/** Options of {@linkcode cookieTransport}. */
+/**
+ * Options of {@linkcode cookieTransport}.
+ *
+ * @example
+ * ```ts
+ * import { cookieTransport, type CookieTransportOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: CookieTransportOptions = { name: "sid", sameSite: "Strict", persistent: false };
+ * const transport = cookieTransport(options);
+ * const headers = new Headers();
+ * await transport.write(headers, "abc", { maxAge: 60, present: [] });
+ * assert.equal(headers.get("set-cookie"), "sid=abc; Path=/; Secure; HttpOnly; SameSite=Strict");
+ * ```
+ */
 export interface CookieTransportOptions {
   /**
    * The cookie name, an RFC 6265 token. Default `"__Host-session"`: the

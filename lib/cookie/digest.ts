@@ -25,7 +25,22 @@ import {
   writableBytes,
 } from "./compose.ts";
 
-/** What {@linkcode digest} takes. */
+/**
+ * What {@linkcode digest} takes.
+ *
+ * @example
+ * ```ts
+ * import { digest, type DigestOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DigestOptions = { salt: "my-app", maxLength: 1024 };
+ * const checksum = digest(options);
+ * const context = { name: "prefs", purpose: "ui" };
+ * const value = await checksum.write("dark", context);
+ * assert.equal(await checksum.read(value, context), "dark");
+ * assert.equal(await digest({ salt: "other-app" }).read(value, context), null);
+ * ```
+ */
 export interface DigestOptions {
   /**
    * A salt hashed in front of every value, as a string or bytes (at most 1024

@@ -26,7 +26,22 @@ import {
 } from "./compose.ts";
 import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
 
-/** What {@linkcode encrypt} takes. */
+/**
+ * What {@linkcode encrypt} takes.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, type EncryptOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const options: EncryptOptions = { key, maxLength: 1024 };
+ * const sealer = encrypt(options);
+ * const context = { name: "sid", purpose: "session" };
+ * assert.equal(await sealer.read(await sealer.write("hi", context), context), "hi");
+ * await assert.rejects(sealer.write("x".repeat(1024), context), { code: "cookie_too_large" });
+ * ```
+ */
 export interface EncryptOptions {
   /**
    * The key: 32 raw bytes, a 256-bit AES-GCM `CryptoKey` (`encrypt` and

@@ -13,7 +13,21 @@ import type {
   TransportWriteOptions,
 } from "./http_session_transport.ts";
 
-/** Options of {@linkcode headerTransport}. */
+/**
+ * Options of {@linkcode headerTransport}.
+ *
+ * @example
+ * ```ts
+ * import { headerTransport, type HeaderTransportOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: HeaderTransportOptions = { name: "X-Api-Session", maxLength: 16 };
+ * const transport = headerTransport(options);
+ * assert.equal(transport.name, "x-api-session");
+ * const long = new Request("http://x/", { headers: { "x-api-session": "x".repeat(17) } });
+ * assert.equal((await transport.read(long)).reason, "cookie_too_large");
+ * ```
+ */
 export interface HeaderTransportOptions {
   /** The header name, an RFC 7230 token, compared case-insensitively. Default `"X-Session"`. */
   readonly name?: string;

@@ -20,7 +20,23 @@ import {
 } from "./compose.ts";
 import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
 
-/** What {@linkcode hmac} takes. */
+/**
+ * What {@linkcode hmac} takes.
+ *
+ * @example
+ * ```ts
+ * import { hmac, type HmacOptions, keyring } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const keys = { k1: crypto.getRandomValues(new Uint8Array(32)) };
+ * const options: HmacOptions = { key: keyring({ current: "k1", keys }), maxLength: 1024 };
+ * const signer = hmac(options);
+ * const context = { name: "sid", purpose: "session" };
+ * const signed = await signer.write("hi", context);
+ * assert.ok(signed.startsWith("t1.m.k1."));
+ * assert.equal(await signer.read(signed, context), "hi");
+ * ```
+ */
 export interface HmacOptions {
   /**
    * The key: 32 raw bytes, an HMAC-SHA256 `CryptoKey` (at least 256 bits; `sign`

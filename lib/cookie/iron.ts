@@ -18,7 +18,24 @@ import {
   writableBytes,
 } from "./compose.ts";
 
-/** What {@linkcode iron} takes. */
+/**
+ * What {@linkcode iron} takes.
+ *
+ * @example
+ * ```ts
+ * import { iron, type IronOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const oldPassword = "an old password of at least 32 characters";
+ * const newPassword = "a new password of at least 32 characters!";
+ * const context = { name: "iron-session", purpose: "session" };
+ * const sealed = await iron({ password: { 1: oldPassword } }).write("hi", context);
+ * const options: IronOptions = { password: { 1: oldPassword, 2: newPassword }, ttl: 3600 };
+ * const rotated = iron(options);
+ * assert.deepEqual(await rotated.inspect(sealed, context), { ok: true, value: "hi", stale: true });
+ * assert.ok((await rotated.write("hi", context)).startsWith("Fe26.2*2*"));
+ * ```
+ */
 export interface IronOptions {
   /**
    * The password (at least 32 characters), or passwords by id, as in
@@ -49,7 +66,27 @@ export interface IronOptions {
   readonly maxLength?: number;
 }
 
-/** What {@linkcode fallback} takes besides the two transformers. */
+/**
+ * What {@linkcode fallback} takes besides the two transformers.
+ *
+ * @example
+ * ```ts
+ * import { digest, encrypt, fallback, type FallbackOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const legacy = digest({ salt: "old-app" });
+ * const options: FallbackOptions = { upgrade: (value) => JSON.stringify({ theme: value }) };
+ * const primary = encrypt({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const sealer = fallback(primary, legacy, options);
+ * const context = { name: "prefs", purpose: "ui" };
+ * const old = await legacy.write("dark", context);
+ * assert.deepEqual(await sealer.inspect(old, context), {
+ *   ok: true,
+ *   value: '{"theme":"dark"}',
+ *   stale: true,
+ * });
+ * ```
+ */
 export interface FallbackOptions {
   /**
    * Turns a value recovered by the legacy transformer into what the primary

@@ -6,7 +6,28 @@
 
 import { encodePayload } from "./payload.ts";
 
-/** Options of {@linkcode fromIronSession}. */
+/**
+ * Options of {@linkcode fromIronSession}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   decodePayload,
+ *   fromIronSession,
+ *   type FromIronSessionOptions,
+ * } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: FromIronSessionOptions = { maxAge: 60_000, idleTimeout: 10_000, now: () => 1000 };
+ * const upgrade = fromIronSession(options);
+ * const result = decodePayload(upgrade('{"user":42}')!, 1000);
+ * assert.ok(result.ok);
+ * assert.equal(result.payload.expiresAt, 61_000);
+ * assert.equal(result.payload.idleExpiresAt, 11_000);
+ * assert.deepEqual(result.payload.data, { user: 42 });
+ * assert.equal(upgrade("[1, 2]"), null); // not a JSON object
+ * ```
+ */
 export interface FromIronSessionOptions {
   /** Absolute lifetime given to a migrated session, in ms. Default 7 days (as `sessions()`). */
   readonly maxAge?: number;

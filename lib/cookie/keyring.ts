@@ -9,13 +9,62 @@
 
 import { copy } from "../crypto/_bytes.ts";
 
-/** A key as given by the caller: a `CryptoKey`, or exactly 32 raw bytes. */
+/**
+ * A key as given by the caller: a `CryptoKey`, or exactly 32 raw bytes.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, type KeyInput, keyring } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const raw: KeyInput = crypto.getRandomValues(new Uint8Array(32));
+ * const aes = { name: "AES-GCM", length: 256 };
+ * const imported: KeyInput = await crypto.subtle.generateKey(aes, false, ["encrypt", "decrypt"]);
+ * const sealer = encrypt({ key: keyring({ current: "b", keys: { a: raw, b: imported } }) });
+ * const context = { name: "sid", purpose: "session" };
+ * assert.equal(await sealer.read(await sealer.write("hi", context), context), "hi");
+ * assert.throws(() => keyring({ current: "a", keys: { a: new Uint8Array(16) } }), RangeError);
+ * ```
+ */
 export type KeyInput = CryptoKey | Uint8Array;
 
-/** The id of a key that is given alone (not in a {@linkcode Keyring}). */
+/**
+ * The id of a key that is given alone (not in a {@linkcode Keyring}).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_KEY_ID, hmac } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_KEY_ID, "0");
+ * const signer = hmac({ key: crypto.getRandomValues(new Uint8Array(32)) }); // a key given alone
+ * const signed = await signer.write("hi", { name: "sid", purpose: "session" });
+ * assert.equal(signed.split(".")[2], DEFAULT_KEY_ID); // t1.m.<key id>.<value>.<MAC>
+ * ```
+ */
 export const DEFAULT_KEY_ID = "0";
 
-/** What {@linkcode keyring} takes. */
+/**
+ * What {@linkcode keyring} takes.
+ *
+ * @example
+ * ```ts
+ * import { keyring, type KeyringOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: KeyringOptions = {
+ *   current: "2025",
+ *   keys: new Map([
+ *     ["2024", crypto.getRandomValues(new Uint8Array(32))],
+ *     ["2025", crypto.getRandomValues(new Uint8Array(32))],
+ *   ]),
+ * };
+ * const ring = keyring(options);
+ * assert.equal(ring.current, "2025");
+ * assert.deepEqual(ring.ids, ["2024", "2025"]);
+ * assert.throws(() => keyring({ ...options, current: "2023" }), TypeError);
+ * ```
+ */
 export interface KeyringOptions {
   /** The id of the key that seals new values. It must be one of `keys`. */
   readonly current: string;
@@ -37,6 +86,21 @@ const entriesOf = new WeakMap<Keyring, ReadonlyMap<string, KeyInput>>();
  * {@linkcode keyring}; give it to `hmac({ key })` or `encrypt({ key })`.
  * A keyring holds its own copies of raw keys: changing the caller's arrays
  * afterwards changes nothing. It is immutable: to rotate, build a new one.
+ *
+ * @example
+ * ```ts
+ * import { hmac, Keyring, keyring } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const ring = keyring({ current: "a", keys: { a: key } });
+ * assert.ok(ring instanceof Keyring);
+ * assert.ok(Object.isFrozen(ring));
+ * const context = { name: "sid", purpose: "session" };
+ * const signed = await hmac({ key: ring }).write("hi", context);
+ * key.fill(0); // the ring holds its own copy
+ * assert.equal(await hmac({ key: ring }).read(signed, context), "hi");
+ * ```
  */
 export class Keyring {
   /** The id of the key that seals. */

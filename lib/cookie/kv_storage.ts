@@ -16,7 +16,26 @@ import type {
 } from "./session_storage.ts";
 import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
 
-/** Options of {@linkcode KvSessionStorage}. */
+/**
+ * Options of {@linkcode KvSessionStorage}.
+ *
+ * @example
+ * ```ts
+ * import { KvSessionStorage, type KvSessionStorageOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const kv = await Deno.openKv(":memory:");
+ * try {
+ *   const options: KvSessionStorageOptions = { prefix: ["myapp", "sessions"], retryAttempts: 3 };
+ *   const storage = new KvSessionStorage(kv, options);
+ *   const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} };
+ *   await storage.write("id1", payload, { previous: null, now: 0 });
+ *   assert.notEqual((await kv.get(["myapp", "sessions", "s", "id1"])).value, null);
+ * } finally {
+ *   kv.close();
+ * }
+ * ```
+ */
 export interface KvSessionStorageOptions {
   /** The key prefix of every record. Default `["tessera", "session"]`. */
   readonly prefix?: Deno.KvKey;

@@ -14,7 +14,24 @@ import type {
   StorageWriteOptions,
 } from "./session_storage.ts";
 
-/** Options of {@linkcode MemorySessionStorage}. */
+/**
+ * Options of {@linkcode MemorySessionStorage}.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type MemorySessionStorageOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: MemorySessionStorageOptions = { maxSessions: 1 };
+ * const storage = new MemorySessionStorage(options);
+ * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} };
+ * await storage.write("a", payload, { previous: null, now: 0 });
+ * await assert.rejects(storage.write("b", payload, { previous: null, now: 10 }), {
+ *   code: "session_storage_failed",
+ * });
+ * assert.ok(await storage.write("b", payload, { previous: null, now: 60 })); // "a" expired at 50
+ * ```
+ */
 export interface MemorySessionStorageOptions {
   /**
    * The most sessions kept. When full, expired sessions are dropped; if it is

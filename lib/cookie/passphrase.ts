@@ -10,20 +10,87 @@
 
 import { utf8 } from "../crypto/_bytes.ts";
 
-/** The shortest passphrase accepted, in Unicode code points. */
+/**
+ * The shortest passphrase accepted, in Unicode code points.
+ *
+ * @example
+ * ```ts
+ * import { deriveKeyFromPassphrase, MIN_PASSPHRASE_LENGTH } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MIN_PASSPHRASE_LENGTH, 16);
+ * const short = "x".repeat(MIN_PASSPHRASE_LENGTH - 1);
+ * await assert.rejects(deriveKeyFromPassphrase(short, "my-app/cookie-key"), RangeError);
+ * ```
+ */
 export const MIN_PASSPHRASE_LENGTH = 16;
-/** The fewest PBKDF2-SHA256 iterations accepted. */
+/**
+ * The fewest PBKDF2-SHA256 iterations accepted.
+ *
+ * @example
+ * ```ts
+ * import { deriveKeyFromPassphrase, MIN_PBKDF2_ITERATIONS } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MIN_PBKDF2_ITERATIONS, 100_000);
+ * const [passphrase, salt] = ["correct horse battery staple", "my-app/cookie-key"];
+ * const iterations = MIN_PBKDF2_ITERATIONS - 1;
+ * await assert.rejects(deriveKeyFromPassphrase(passphrase, salt, { iterations }), RangeError);
+ * ```
+ */
 export const MIN_PBKDF2_ITERATIONS = 100_000;
-/** The default number of PBKDF2-SHA256 iterations (OWASP's 2023 advice). */
+/**
+ * The default number of PBKDF2-SHA256 iterations (OWASP's 2023 advice).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PBKDF2_ITERATIONS, deriveKeyFromPassphrase } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_PBKDF2_ITERATIONS, 600_000);
+ * const [passphrase, salt] = ["correct horse battery staple", "my-app/cookie-key"];
+ * const byDefault = await deriveKeyFromPassphrase(passphrase, salt);
+ * const explicit = await deriveKeyFromPassphrase(passphrase, salt, {
+ *   iterations: DEFAULT_PBKDF2_ITERATIONS,
+ * });
+ * assert.deepEqual(byDefault, explicit);
+ * ```
+ */
 export const DEFAULT_PBKDF2_ITERATIONS = 600_000;
-/** The shortest salt accepted, in bytes. */
+/**
+ * The shortest salt accepted, in bytes.
+ *
+ * @example
+ * ```ts
+ * import { deriveKeyFromPassphrase, MIN_SALT_LENGTH } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MIN_SALT_LENGTH, 16);
+ * const salt = new Uint8Array(MIN_SALT_LENGTH - 1);
+ * await assert.rejects(deriveKeyFromPassphrase("correct horse battery staple", salt), RangeError);
+ * ```
+ */
 export const MIN_SALT_LENGTH = 16;
 
 const MAX_PBKDF2_ITERATIONS = 10_000_000;
 const MAX_PASSPHRASE_BYTES = 1024;
 const MAX_SALT_LENGTH = 1024;
 
-/** What {@linkcode deriveKeyFromPassphrase} takes besides the passphrase and salt. */
+/**
+ * What {@linkcode deriveKeyFromPassphrase} takes besides the passphrase and salt.
+ *
+ * @example
+ * ```ts
+ * import { deriveKeyFromPassphrase, type PassphraseOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const [passphrase, salt] = ["correct horse battery staple", "my-app/cookie-key"];
+ * const options: PassphraseOptions = { iterations: 100_000 };
+ * const key = await deriveKeyFromPassphrase(passphrase, salt, options);
+ * assert.equal(key.length, 32);
+ * assert.deepEqual(await deriveKeyFromPassphrase(passphrase, salt, options), key); // deterministic
+ * ```
+ */
 export interface PassphraseOptions {
   /**
    * PBKDF2-SHA256 iterations: at least {@linkcode MIN_PBKDF2_ITERATIONS}

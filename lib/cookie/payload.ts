@@ -13,16 +13,77 @@
 
 import type { CookieErrorCode } from "../errors.ts";
 
-/** The envelope format version this build writes and reads. */
+/**
+ * The envelope format version this build writes and reads.
+ *
+ * @example
+ * ```ts
+ * import { checkPayload, PAYLOAD_VERSION, toWire } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(PAYLOAD_VERSION, 1);
+ * const wire = toWire({ issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} });
+ * assert.equal(wire.v, PAYLOAD_VERSION);
+ * assert.deepEqual(checkPayload({ ...wire, v: PAYLOAD_VERSION + 1 }, 10), {
+ *   ok: false,
+ *   code: "cookie_unsupported_version",
+ * });
+ * ```
+ */
 export const PAYLOAD_VERSION = 1;
 
-/** The longest encoded envelope {@linkcode decodePayload} looks at, in characters. */
+/**
+ * The longest encoded envelope {@linkcode decodePayload} looks at, in characters.
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, MAX_PAYLOAD_LENGTH } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_PAYLOAD_LENGTH, 64 * 1024);
+ * const huge = " ".repeat(MAX_PAYLOAD_LENGTH + 1);
+ * assert.deepEqual(decodePayload(huge, 0), { ok: false, code: "cookie_too_large" });
+ * ```
+ */
 export const MAX_PAYLOAD_LENGTH = 64 * 1024;
 
-/** The longest user id an envelope may carry, in characters. */
+/**
+ * The longest user id an envelope may carry, in characters.
+ *
+ * @example
+ * ```ts
+ * import { MAX_USER_ID_LENGTH, Session } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_USER_ID_LENGTH, 256);
+ * const session = new Session();
+ * session.setUser("u".repeat(MAX_USER_ID_LENGTH));
+ * assert.throws(() => session.setUser("u".repeat(MAX_USER_ID_LENGTH + 1)), TypeError);
+ * ```
+ */
 export const MAX_USER_ID_LENGTH = 256;
 
-/** A session envelope. Times are milliseconds since the Unix epoch. */
+/**
+ * A session envelope. Times are milliseconds since the Unix epoch.
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, encodePayload, type SessionPayload } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const payload: SessionPayload = {
+ *   issuedAt: 0,
+ *   expiresAt: 7_000,
+ *   idleExpiresAt: 3_000,
+ *   userId: "ann",
+ *   data: { theme: "dark" },
+ * };
+ * const result = decodePayload(encodePayload(payload), 1_000);
+ * assert.ok(result.ok);
+ * assert.equal(result.payload.userId, "ann");
+ * assert.deepEqual(result.payload.data, { theme: "dark" });
+ * ```
+ */
 export interface SessionPayload {
   /** When the session was created (or last regenerated). */
   readonly issuedAt: number;
@@ -40,7 +101,21 @@ export interface SessionPayload {
   readonly flash?: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** The outcome of {@linkcode decodePayload} and {@linkcode checkPayload}. */
+/**
+ * The outcome of {@linkcode decodePayload} and {@linkcode checkPayload}.
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, encodePayload, type PayloadResult } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const describe = (result: PayloadResult): string =>
+ *   result.ok ? `data ${JSON.stringify(result.payload.data)}` : `refused: ${result.code}`;
+ * const text = encodePayload({ issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: { n: 1 } });
+ * assert.equal(describe(decodePayload(text, 10)), 'data {"n":1}');
+ * assert.equal(describe(decodePayload(text, 60)), "refused: cookie_expired");
+ * ```
+ */
 export type PayloadResult =
   | { readonly ok: true; readonly payload: SessionPayload }
   | { readonly ok: false; readonly code: CookieErrorCode };

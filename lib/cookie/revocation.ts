@@ -13,7 +13,33 @@
 import { validUserId } from "./payload.ts";
 import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
 
-/** Keeps one revocation epoch per user. */
+/**
+ * Keeps one revocation epoch per user.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   encrypt,
+ *   MemoryRevocationStore,
+ *   type RevocationStore,
+ *   sessions,
+ * } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const revocation: RevocationStore = new MemoryRevocationStore();
+ * const transformer = encrypt({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const withSession = sessions({ transformer, revocation });
+ * const handler = withSession((req, _info, session) => {
+ *   if (req.url.endsWith("/login")) session.setUser("ann");
+ *   return new Response(session.reason ?? "ok");
+ * });
+ * const login = await handler(new Request("https://example.com/login"), {});
+ * const cookie = login.headers.getSetCookie()[0]!.split(";")[0]!;
+ * await withSession.revokeUser("ann"); // moves ann's epoch on
+ * const next = await handler(new Request("https://example.com/", { headers: { cookie } }), {});
+ * assert.equal(await next.text(), "cookie_revoked");
+ * ```
+ */
 export interface RevocationStore {
   /**
    * Returns the user's current epoch (0 for a user never revoked).
@@ -78,7 +104,26 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 }
 
-/** Options of {@linkcode KvRevocationStore}. */
+/**
+ * Options of {@linkcode KvRevocationStore}.
+ *
+ * @example
+ * ```ts
+ * import { KvRevocationStore, type KvRevocationStoreOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const kv = await Deno.openKv(":memory:");
+ * try {
+ *   const options: KvRevocationStoreOptions = { prefix: ["myapp", "revocation"] };
+ *   const store = new KvRevocationStore(kv, options);
+ *   assert.equal(await store.revoke("ann"), 1);
+ *   const entries = await Array.fromAsync(kv.list({ prefix: ["myapp", "revocation"] }));
+ *   assert.equal(entries.length, 1);
+ * } finally {
+ *   kv.close();
+ * }
+ * ```
+ */
 export interface KvRevocationStoreOptions {
   /** The key prefix. Default `["tessera", "revocation"]`. */
   readonly prefix?: Deno.KvKey;

@@ -7,7 +7,27 @@
 import type { CookieErrorCode } from "../errors.ts";
 import { type SessionPayload, validUserId } from "./payload.ts";
 
-/** What a {@linkcode Session} starts from. */
+/**
+ * What a {@linkcode Session} starts from.
+ *
+ * @example
+ * ```ts
+ * import { Session, type SessionInit } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const init: SessionInit = {
+ *   id: "public-id",
+ *   payload: { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, userId: "ann", data: { n: 1 } },
+ * };
+ * const session = new Session<{ n: number }>(init);
+ * assert.equal(session.isNew, false);
+ * assert.equal(session.userId, "ann");
+ * assert.equal(session.get("n"), 1);
+ * const refused = new Session({ reason: "cookie_expired" });
+ * assert.equal(refused.isNew, true);
+ * assert.equal(refused.reason, "cookie_expired");
+ * ```
+ */
 export interface SessionInit {
   /** The session's public id (server-side storage), or `null`. */
   readonly id?: string | null;

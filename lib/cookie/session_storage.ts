@@ -7,7 +7,26 @@
 
 import type { SessionPayload } from "./payload.ts";
 
-/** A session as read from storage, with the version its next write must match. */
+/**
+ * A session as read from storage, with the version its next write must match.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type StoredSession } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemorySessionStorage();
+ * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: { n: 1 } };
+ * await storage.write("id1", payload, { previous: null, now: 0 });
+ * const read = await storage.read("id1", 10);
+ * assert.ok(read.ok);
+ * const stored: StoredSession = read;
+ * const next = { ...payload, data: { n: 2 } };
+ * assert.ok(await storage.write("id1", next, { previous: stored, now: 10 }));
+ * // `stored` is now an old version: a second write from it loses.
+ * assert.equal(await storage.write("id1", next, { previous: stored, now: 10 }), null);
+ * ```
+ */
 export interface StoredSession {
   /** Always `true`. */
   readonly ok: true;
@@ -17,7 +36,20 @@ export interface StoredSession {
   readonly version: string;
 }
 
-/** The outcome of {@linkcode SessionStorage.read}. */
+/**
+ * The outcome of {@linkcode SessionStorage.read}.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type StorageReadResult } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemorySessionStorage();
+ * const result: StorageReadResult = await storage.read("no-such-session", Date.now());
+ * if (result.ok) assert.fail("unexpected session");
+ * assert.equal(result.code, "cookie_revoked");
+ * ```
+ */
 export type StorageReadResult =
   | StoredSession
   | {
@@ -30,7 +62,21 @@ export type StorageReadResult =
     readonly code: "cookie_revoked" | "cookie_expired" | "cookie_malformed";
   };
 
-/** One live session of a user, as listed by {@linkcode SessionStorage.listByUser}. */
+/**
+ * One live session of a user, as listed by {@linkcode SessionStorage.listByUser}.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type SessionSummary } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemorySessionStorage();
+ * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, userId: "ann", data: {} };
+ * await storage.write("id1", payload, { previous: null, now: 0 });
+ * const sessions: SessionSummary[] = await storage.listByUser("ann", 10);
+ * assert.deepEqual(sessions, [{ id: "id1", issuedAt: 0, expiresAt: 50 }]); // idle expiry
+ * ```
+ */
 export interface SessionSummary {
   /** The session's public id (not the secret in the cookie). */
   readonly id: string;
@@ -40,7 +86,21 @@ export interface SessionSummary {
   readonly expiresAt: number;
 }
 
-/** Options of {@linkcode SessionStorage.write}. */
+/**
+ * Options of {@linkcode SessionStorage.write}.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type StorageWriteOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemorySessionStorage();
+ * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} };
+ * const create: StorageWriteOptions = { previous: null, now: 0 };
+ * assert.equal(typeof await storage.write("id1", payload, create), "string");
+ * assert.equal(await storage.write("id1", payload, create), null); // no longer absent
+ * ```
+ */
 export interface StorageWriteOptions {
   /** What the caller read before (its version must still be current), or `null` to create. */
   readonly previous: StoredSession | null;
@@ -52,6 +112,21 @@ export interface StorageWriteOptions {
  * Keeps session envelopes by id. Implementations check expiry themselves on
  * every read (a store's own time-to-live may be lazy), keep an index by user
  * id, and make `write` an atomic compare-and-set on the version.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type SessionStorage, sessions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const storage: SessionStorage = new MemorySessionStorage();
+ * const handler = sessions({ storage })((_req, _info, session) => {
+ *   session.setUser("ann");
+ *   return new Response("ok");
+ * });
+ * await handler(new Request("https://example.com/"), {});
+ * assert.equal((await storage.listByUser("ann", Date.now())).length, 1);
+ * assert.equal(await storage.deleteByUser("ann"), 1);
+ * ```
  */
 export interface SessionStorage {
   /**

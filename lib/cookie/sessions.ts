@@ -21,7 +21,29 @@ import type { SessionTransformer, TransformContext } from "./transformer.ts";
 const HOUR = 60 * 60 * 1000;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
-/** Options of {@linkcode sessions}. */
+/**
+ * Options of {@linkcode sessions}.
+ *
+ * @example
+ * ```ts
+ * import { headerTransport, hmac, sessions, type SessionsOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SessionsOptions = {
+ *   transformer: hmac({ key: crypto.getRandomValues(new Uint8Array(32)) }),
+ *   transport: headerTransport(),
+ *   idleTimeout: 60_000,
+ * };
+ * const handler = sessions(options)((_req, _info, session) => {
+ *   session.set("n", 1);
+ *   return new Response("ok");
+ * });
+ * const response = await handler(new Request("https://example.com/"), {});
+ * assert.ok(response.headers.get("x-session")!.startsWith("t1.m.0."));
+ * // An idle timeout longer than the absolute lifetime is refused.
+ * assert.throws(() => sessions({ ...options, maxAge: 30_000 }), RangeError);
+ * ```
+ */
 export interface SessionsOptions {
   /**
    * Protects the value on the wire. Required for client-side sessions (the
@@ -69,6 +91,25 @@ export interface SessionsOptions {
  * A request handler that also receives the request's session. `info` is
  * whatever the server passes second: `Deno.ServeHandlerInfo` for
  * `Deno.serve`, the `Server` for Bun.serve.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   MemorySessionStorage,
+ *   Session,
+ *   type SessionHandler,
+ *   sessions,
+ * } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * type Data = { visits: number };
+ * const handler: SessionHandler<Data, unknown> = (_req, _info, session) =>
+ *   new Response(String(session.update("visits", (n = 0) => n + 1)));
+ * const request = new Request("https://example.com/");
+ * assert.equal(await (await handler(request, {}, new Session<Data>())).text(), "1"); // unit test
+ * const served = sessions<Data>({ storage: new MemorySessionStorage() })(handler);
+ * assert.equal(await (await served(request, {})).text(), "1");
+ * ```
  */
 export type SessionHandler<T extends object, I> = (
   request: Request,
@@ -80,6 +121,25 @@ export type SessionHandler<T extends object, I> = (
  * What {@linkcode sessions} returns: call it on a handler to get a plain
  * `(request, info) => Promise<Response>` handler; it also revokes and lists
  * sessions.
+ *
+ * @example
+ * ```ts
+ * import { MemorySessionStorage, type SessionMiddleware, sessions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const withSession: SessionMiddleware<{ cart: string[] }> = sessions({
+ *   storage: new MemorySessionStorage(),
+ * });
+ * assert.equal(withSession.mode, "server");
+ * const handler = withSession((_req, _info, session) => {
+ *   session.setUser("ann");
+ *   return new Response("ok");
+ * });
+ * await handler(new Request("https://example.com/"), {});
+ * assert.equal((await withSession.listSessions("ann")).length, 1);
+ * await withSession.revokeUser("ann");
+ * assert.deepEqual(await withSession.listSessions("ann"), []);
+ * ```
  */
 export interface SessionMiddleware<T extends object> {
   /**

@@ -11,6 +11,19 @@ import type { CookieErrorCode } from "../errors.ts";
  * Where a value is going or coming from. Built-in transformers bind both fields
  * (and their own format version) into every MAC and AEAD tag, so a value
  * cannot be moved to another cookie or used for another purpose.
+ *
+ * @example
+ * ```ts
+ * import { hmac, type TransformContext } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const signer = hmac({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const session: TransformContext = { name: "__Host-session", purpose: "session" };
+ * const csrf: TransformContext = { name: "__Host-session", purpose: "csrf" };
+ * const value = await signer.write("v", session);
+ * assert.equal(await signer.read(value, session), "v");
+ * assert.equal(await signer.read(value, csrf), null); // bound to its purpose
+ * ```
  */
 export interface TransformContext {
   /** The cookie or header name, e.g. `"__Host-session"`. */
@@ -19,7 +32,23 @@ export interface TransformContext {
   readonly purpose: string;
 }
 
-/** The outcome of {@linkcode SessionTransformer.inspect}. */
+/**
+ * The outcome of {@linkcode SessionTransformer.inspect}.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, type TransformResult } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const sealer = encrypt({ key: crypto.getRandomValues(new Uint8Array(32)) });
+ * const context = { name: "sid", purpose: "session" };
+ * const describe = (r: TransformResult) => (r.ok ? `value ${r.value}` : `refused ${r.code}`);
+ * const sealed = await sealer.write("hi", context);
+ * assert.equal(describe(await sealer.inspect(sealed, context)), "value hi");
+ * const tampered = sealed.slice(0, -1) + (sealed.endsWith("A") ? "B" : "A"); // last tag bits
+ * assert.equal(describe(await sealer.inspect(tampered, context)), "refused cookie_tampered");
+ * ```
+ */
 export type TransformResult =
   | {
     readonly ok: true;
@@ -41,6 +70,22 @@ export type TransformResult =
  * `read` must return `null` on *any* failure and must never throw for bad
  * input. Built-in transformers also implement `inspect`, which says why a value
  * was refused and whether it should be re-sealed under the current key.
+ *
+ * @example
+ * ```ts
+ * import { compose, hmac, type SessionTransformer } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * // Adds a prefix on write; refuses (null) any value without it on read.
+ * const tagged: SessionTransformer = {
+ *   write: (value) => Promise.resolve(`v:${value}`),
+ *   read: (value) => Promise.resolve(value.startsWith("v:") ? value.slice(2) : null),
+ * };
+ * const sealer = compose(tagged, hmac({ key: crypto.getRandomValues(new Uint8Array(32)) }));
+ * const context = { name: "sid", purpose: "session" };
+ * assert.equal(await sealer.read(await sealer.write("hi", context), context), "hi");
+ * assert.equal(await tagged.read("hi", context), null);
+ * ```
  */
 export interface SessionTransformer {
   /**

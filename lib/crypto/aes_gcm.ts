@@ -6,9 +6,39 @@
 
 const subtle = crypto.subtle;
 
-/** Length of an AES-GCM nonce in bytes. */
+/**
+ * Length of an AES-GCM nonce in bytes.
+ *
+ * @example
+ * ```ts
+ * import { aesGcmEncrypt, GCM_NONCE_LENGTH, importAesGcmKey } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(GCM_NONCE_LENGTH, 12);
+ * const key = await importAesGcmKey(crypto.getRandomValues(new Uint8Array(32)));
+ * const nonce = crypto.getRandomValues(new Uint8Array(GCM_NONCE_LENGTH));
+ * const aad = new Uint8Array(0);
+ * await aesGcmEncrypt(key, nonce, new Uint8Array([1]), aad);
+ * const short = new Uint8Array(8);
+ * await assert.rejects(aesGcmEncrypt(key, short, new Uint8Array([1]), aad), RangeError);
+ * ```
+ */
 export const GCM_NONCE_LENGTH = 12;
-/** Length of an AES-GCM tag in bytes. */
+/**
+ * Length of an AES-GCM tag in bytes.
+ *
+ * @example
+ * ```ts
+ * import { aesGcmEncrypt, GCM_TAG_LENGTH, importAesGcmKey } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const key = await importAesGcmKey(crypto.getRandomValues(new Uint8Array(32)));
+ * const plaintext = new TextEncoder().encode("hello");
+ * const sealed = await aesGcmEncrypt(key, new Uint8Array(12), plaintext, new Uint8Array(0));
+ * assert.equal(GCM_TAG_LENGTH, 16);
+ * assert.equal(sealed.length, plaintext.length + GCM_TAG_LENGTH);
+ * ```
+ */
 export const GCM_TAG_LENGTH = 16;
 
 /**

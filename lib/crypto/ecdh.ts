@@ -9,7 +9,24 @@ import { KeyError } from "../errors.ts";
 const subtle = crypto.subtle;
 const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
 
-/** Length of an uncompressed SEC1 P-256 point: `04 ‖ X ‖ Y`. */
+/**
+ * Length of an uncompressed SEC1 P-256 point: `04 ‖ X ‖ Y`.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPoint,
+ *   generateEphemeralKeyPair,
+ *   P256_POINT_LENGTH,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateEphemeralKeyPair();
+ * const point = await exportPoint(publicKey);
+ * assert.equal(point.length, P256_POINT_LENGTH);
+ * assert.equal(P256_POINT_LENGTH, 1 + 32 + 32);
+ * ```
+ */
 export const P256_POINT_LENGTH = 65;
 
 /**

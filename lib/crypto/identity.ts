@@ -24,7 +24,25 @@ const subtle = crypto.subtle;
 const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
 const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
 
-/** An ECDSA P-256 identity key pair. */
+/**
+ * An ECDSA P-256 identity key pair.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   generateIdentityKeyPair,
+ *   type IdentityKeyPair,
+ *   signP256,
+ *   verifyP256,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const pair: IdentityKeyPair = await generateIdentityKeyPair();
+ * const data = new TextEncoder().encode("transcript");
+ * const signature = await signP256(pair.privateKey, data);
+ * assert.ok(await verifyP256(pair.publicKey, signature, data));
+ * ```
+ */
 export interface IdentityKeyPair {
   /** The private key; non-extractable unless created with `extractable: true`. */
   readonly privateKey: CryptoKey;
@@ -32,7 +50,24 @@ export interface IdentityKeyPair {
   readonly publicKey: CryptoKey;
 }
 
-/** Options of {@linkcode generateIdentityKeyPair}. */
+/**
+ * Options of {@linkcode generateIdentityKeyPair}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKey,
+ *   type GenerateIdentityOptions,
+ *   generateIdentityKeyPair,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const options: GenerateIdentityOptions = { extractable: true };
+ * const { privateKey } = await generateIdentityKeyPair(options);
+ * assert.equal(privateKey.extractable, true);
+ * assert.equal((await exportPrivateKey(privateKey, "pkcs8"))[0], 0x30); // DER SEQUENCE
+ * ```
+ */
 export interface GenerateIdentityOptions {
   /** Whether the private key may be exported. Default `false`. */
   extractable?: boolean;
@@ -172,7 +207,29 @@ export async function verifyP256(
   }
 }
 
-/** A public key as `getPublicKeyForId` may return it. */
+/**
+ * A public key as `getPublicKeyForId` may return it.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   exportPublicKeyJwk,
+ *   generateIdentityKeyPair,
+ *   type PublicKeyInput,
+ *   toVerifyKey,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const inputs: PublicKeyInput[] = [
+ *   publicKey,
+ *   await exportPublicKey(publicKey, "raw"),
+ *   await exportPublicKeyJwk(publicKey),
+ * ];
+ * for (const input of inputs) assert.equal((await toVerifyKey(input)).type, "public");
+ * ```
+ */
 export type PublicKeyInput = CryptoKey | Uint8Array | JsonWebKey;
 
 /**
@@ -213,16 +270,100 @@ export async function toVerifyKey(input: PublicKeyInput): Promise<CryptoKey> {
   throw new KeyError("key_unsupported", "expected an ECDSA P-256 public key");
 }
 
-/** Encodings of an ECDSA P-256 public key. */
+/**
+ * Encodings of an ECDSA P-256 public key.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   exportPublicKeyJwk,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ *   type PublicKeyFormat,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const format: PublicKeyFormat = "jwk";
+ * const imported = await importPublicKey(await exportPublicKeyJwk(publicKey), format);
+ * const raw = await exportPublicKey(publicKey, "raw");
+ * assert.deepEqual(await exportPublicKey(imported, "raw"), raw);
+ * ```
+ */
 export type PublicKeyFormat = "jwk" | "spki" | "raw" | "compressed";
 
-/** Byte encodings of an ECDSA P-256 public key, as {@linkcode exportPublicKey} writes them. */
+/**
+ * Byte encodings of an ECDSA P-256 public key, as {@linkcode exportPublicKey} writes them.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ *   type PublicKeyExportFormat,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const lengths: Record<PublicKeyExportFormat, number> = { raw: 65, compressed: 33, spki: 91 };
+ * for (const [format, length] of Object.entries(lengths) as [PublicKeyExportFormat, number][]) {
+ *   const bytes = await exportPublicKey(publicKey, format);
+ *   assert.equal(bytes.length, length);
+ *   assert.equal((await importPublicKey(bytes, format)).type, "public");
+ * }
+ * ```
+ */
 export type PublicKeyExportFormat = "spki" | "raw" | "compressed";
 
-/** Encodings of an ECDSA P-256 private key. */
+/**
+ * Encodings of an ECDSA P-256 private key.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKey,
+ *   exportPrivateKeyJwk,
+ *   generateIdentityKeyPair,
+ *   importPrivateKey,
+ *   type PrivateKeyFormat,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair({ extractable: true });
+ * const encoded: [PrivateKeyFormat, Uint8Array | JsonWebKey][] = [
+ *   ["pkcs8", await exportPrivateKey(privateKey, "pkcs8")],
+ *   ["jwk", await exportPrivateKeyJwk(privateKey)],
+ * ];
+ * for (const [format, data] of encoded) {
+ *   assert.equal((await importPrivateKey(data, { format })).type, "private");
+ * }
+ * ```
+ */
 export type PrivateKeyFormat = "pkcs8" | "jwk";
 
-/** Options of {@linkcode importPrivateKey}. */
+/**
+ * Options of {@linkcode importPrivateKey}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKeyJwk,
+ *   generateIdentityKeyPair,
+ *   importPrivateKey,
+ *   type ImportPrivateKeyOptions,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair({ extractable: true });
+ * const jwk = await exportPrivateKeyJwk(privateKey);
+ * const options: ImportPrivateKeyOptions = { format: "jwk", extractable: true };
+ * const imported = await importPrivateKey(jwk, options);
+ * assert.equal(imported.extractable, true);
+ * assert.deepEqual(await exportPrivateKeyJwk(imported), jwk);
+ * ```
+ */
 export interface ImportPrivateKeyOptions {
   /** The encoding. Default: `"pkcs8"` for bytes, `"jwk"` for an object. */
   format?: PrivateKeyFormat;

@@ -8,6 +8,16 @@
  * Fills the given array with random bytes and returns it. The default is
  * `crypto.getRandomValues`. Production code never needs another one: a custom
  * source exists so that tests can pin wire-format vectors.
+ *
+ * @example
+ * ```ts
+ * import { randomBytes, type RandomSource } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * // A fixed source for a test vector; production code keeps the default.
+ * const fixed: RandomSource = (bytes) => bytes.fill(0xab);
+ * assert.deepEqual(randomBytes(3, fixed), new Uint8Array([0xab, 0xab, 0xab]));
+ * ```
  */
 export type RandomSource = (bytes: Uint8Array<ArrayBuffer>) => Uint8Array<ArrayBuffer>;
 

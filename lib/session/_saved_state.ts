@@ -12,7 +12,24 @@ const NONCE_LENGTH = 12;
 /** Saved state is small; anything larger is not ours. */
 const MAX_SAVED_LENGTH = 8192;
 
-/** A wrapping key: an AES-256-GCM `CryptoKey` or 32 raw bytes. */
+/**
+ * A wrapping key: an AES-256-GCM `CryptoKey` or 32 raw bytes.
+ *
+ * @example
+ * ```ts
+ * import { SecureSession, type WrappingKey } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const raw: WrappingKey = crypto.getRandomValues(new Uint8Array(32));
+ * const aes = { name: "AES-GCM", length: 256 };
+ * const key: WrappingKey = await crypto.subtle.generateKey(aes, false, ["encrypt", "decrypt"]);
+ * const garbage = new TextEncoder().encode("not a saved session");
+ * for (const k of [raw, key]) {
+ *   await assert.rejects(SecureSession.restore(garbage, k), { code: "state_malformed" });
+ * }
+ * await assert.rejects(SecureSession.restore(garbage, new Uint8Array(16)), RangeError);
+ * ```
+ */
 export type WrappingKey = CryptoKey | Uint8Array;
 
 /** Normalizes a wrapping key, checking it at the boundary. */

@@ -8,7 +8,29 @@
 
 import { RecordError } from "../errors.ts";
 
-/** How many sequence numbers the window tracks (the highest included). */
+/**
+ * How many sequence numbers the window tracks (the highest included).
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { REPLAY_WINDOW_SIZE } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const records: Uint8Array[] = [];
+ * for (let i = 0; i <= REPLAY_WINDOW_SIZE; i++) {
+ *   records.push(await client.wrap(new Uint8Array([i])));
+ * }
+ * await server.unwrap(records[REPLAY_WINDOW_SIZE]!); // the newest first
+ * assert.ok(await server.unwrap(records[1]!)); // REPLAY_WINDOW_SIZE - 1 behind: accepted
+ * await assert.rejects(server.unwrap(records[0]!), { code: "record_too_old" });
+ * ```
+ */
 export const REPLAY_WINDOW_SIZE: number = 128;
 const SIZE = BigInt(REPLAY_WINDOW_SIZE);
 const MASK = (1n << SIZE) - 1n;

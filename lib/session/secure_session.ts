@@ -34,13 +34,43 @@ import { DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
 
 export type { WrappingKey } from "./_saved_state.ts";
 
-/** The default largest plaintext of one record: 16 MiB. */
+/**
+ * The default largest plaintext of one record: 16 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_RECORD_SIZE, RECORD_OVERHEAD } from "@tessera/session/session";
+ * import { DEFAULT_MAX_FRAME_SIZE } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_RECORD_SIZE, 16 * 1024 * 1024);
+ * // The largest default record fits one default frame of a stream transport.
+ * assert.ok(DEFAULT_MAX_RECORD_SIZE + RECORD_OVERHEAD <= DEFAULT_MAX_FRAME_SIZE);
+ * ```
+ */
 export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
 
 /**
  * The caller's transport for the callback API. `receive` resolves to one whole
  * message (as `send` was given it), or `null` when the transport has ended.
  * Framing over byte streams is the transport's job (see `lib/transport`).
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession, type SessionTransport } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const sent: Uint8Array[] = [];
+ * const transport: SessionTransport = {
+ *   send: (message) => void sent.push(message),
+ *   receive: () => Promise.resolve(null), // the peer never answers
+ * };
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const getPublicKeyForId = () => null;
+ * const session = new SecureSession({ id: "me", privateKey, getPublicKeyForId, transport });
+ * await assert.rejects(session.connect(), { code: "transport_closed" });
+ * assert.equal(sent.length, 1); // the ClientHello went out
+ * ```
  */
 export interface SessionTransport {
   /**
@@ -53,7 +83,25 @@ export interface SessionTransport {
   receive(): Promise<Uint8Array | null>;
 }
 
-/** Limits shared by new and restored sessions. */
+/**
+ * Limits shared by new and restored sessions.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession, type SessionLimits } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const limits: SessionLimits = { maxRecordSize: 64 * 1024, recordsPerKey: 1_000_000 };
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const options = { id: "me", privateKey, getPublicKeyForId: () => null };
+ * new SecureSession({ ...options, ...limits });
+ * assert.throws(() => new SecureSession({ ...options, maxRecordSize: 0 }), RangeError);
+ * const garbage = new TextEncoder().encode("not a saved session");
+ * await assert.rejects(SecureSession.restore(garbage, new Uint8Array(32), limits), {
+ *   code: "state_malformed",
+ * });
+ * ```
+ */
 export interface SessionLimits {
   /** The callback transport. Optional: the buffer API needs none. */
   transport?: SessionTransport;
@@ -63,7 +111,27 @@ export interface SessionLimits {
   maxRecordSize?: number;
 }
 
-/** Options of {@linkcode SecureSession}. */
+/**
+ * Options of {@linkcode SecureSession}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   generateIdentityKeyPair,
+ *   SecureSession,
+ *   type SecureSessionOptions,
+ * } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const getPublicKeyForId = () => publicKey;
+ * const options: SecureSessionOptions = { id: "alice", privateKey, getPublicKeyForId };
+ * const session = new SecureSession(options);
+ * assert.equal(session.state, "idle");
+ * assert.equal(session.profile, "tessera/1");
+ * assert.deepEqual(session.id, new TextEncoder().encode("alice"));
+ * ```
+ */
 export interface SecureSessionOptions extends SessionLimits {
   /** This side's id: a string (UTF-8) or bytes, 1 to 1024 bytes. */
   id: string | Uint8Array;
@@ -75,7 +143,33 @@ export interface SecureSessionOptions extends SessionLimits {
   profile?: Profile;
 }
 
-/** Options of {@linkcode SecureSession.restore}. */
+/**
+ * Options of {@linkcode SecureSession.restore}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   generateIdentityKeyPair,
+ *   type RestoreOptions,
+ *   SecureSession,
+ *   tessera1,
+ * } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
+ * const options: RestoreOptions = { profiles: [tessera1], maxRecordSize: 1024 };
+ * const saved = await client.save(wrappingKey);
+ * const restored = await SecureSession.restore(saved, wrappingKey, options);
+ * const record = await restored.wrap(new TextEncoder().encode("hi"));
+ * assert.equal(new TextDecoder().decode((await server.unwrap(record))!), "hi");
+ * await assert.rejects(restored.wrap(new Uint8Array(1025)), { code: "record_too_large" });
+ * ```
+ */
 export interface RestoreOptions extends SessionLimits {
   /** Profiles the saved state may belong to. Default `[tessera1]`. */
   profiles?: readonly Profile[];
@@ -267,6 +361,8 @@ export class SecureSession extends EventTarget {
       this.#handshake = null;
       this.#channel = null;
       this.#config = null;
+      this.#stopped.catch(() => {});
+      this.#stop(new SessionStateError("session_failed", "the session failed", { cause: error }));
       this.dispatchEvent(new SessionErrorEvent(error));
       this.#setState("closed");
     }
@@ -281,6 +377,16 @@ export class SecureSession extends EventTarget {
     }
     if (this.#state === "closed") throw new SessionStateError("session_closed", "session closed");
   }
+
+  /** Throws why the session stopped (closed or failed) while a call was running. */
+  #assertStopped(): never {
+    this.#assertUsable();
+    throw new SessionStateError("session_closed", "session closed");
+  }
+
+  /** Rejects once the session is closed or failed, ending waits on the transport. */
+  #stop!: (reason: SessionStateError) => void;
+  #stopped: Promise<never> = new Promise<never>((_, reject) => (this.#stop = reject));
 
   #established(): Channel {
     this.#assertUsable();
@@ -338,7 +444,9 @@ export class SecureSession extends EventTarget {
         );
       }
       const handshake = this.#startHandshake("client");
-      return (await this.#step(() => handshake.start()))!;
+      const hello = (await this.#step(() => handshake.start()))!;
+      if (this.#handshake !== handshake) this.#assertStopped();
+      return hello;
     });
   }
 
@@ -374,6 +482,7 @@ export class SecureSession extends EventTarget {
       const handshake = this.#startHandshake("server");
       return this.#step(async () => {
         const step = await handshake.receive(message);
+        if (this.#handshake !== handshake) this.#assertStopped();
         if (step.channel) {
           this.#channel = step.channel;
           this.#handshake = null;
@@ -492,6 +601,8 @@ export class SecureSession extends EventTarget {
    * ```
    */
   async close(): Promise<Uint8Array | null> {
+    this.#stopped.catch(() => {});
+    this.#stop(new SessionStateError("session_closed", "session closed"));
     const channel = this.#channel;
     if (this.#state === "closed" || !channel) {
       this.#handshake = null;
@@ -530,8 +641,9 @@ export class SecureSession extends EventTarget {
     const transport = this.#requireTransport();
     let message: Uint8Array | null;
     try {
-      message = await transport.receive();
+      message = await Promise.race([transport.receive(), this.#stopped]);
     } catch (cause) {
+      if (cause instanceof SessionStateError) throw cause;
       throw this.#fail(
         new TransportError("transport_failed", "transport receive failed", { cause }),
       );
@@ -640,7 +752,9 @@ export class SecureSession extends EventTarget {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#queueSend(this.wrap(data));
+    const record = this.wrap(data);
+    record.catch(() => {}); // reported through the queued send, never as an unhandled rejection
+    return this.#queueSend(record);
   }
 
   /** Writes records in the order their sequence numbers were reserved. */
@@ -706,6 +820,7 @@ export class SecureSession extends EventTarget {
   async save(wrappingKey: WrappingKey): Promise<Uint8Array> {
     const channel = this.#established();
     const key = await toWrappingKey(wrappingKey);
+    if (this.#channel !== channel) this.#assertStopped();
     const inner = concat(
       new Uint8Array([this.#role === "client" ? 0 : 1]),
       u16(this.#id.length),

@@ -10,6 +10,25 @@ import type { TesseraError } from "../errors.ts";
  * The life cycle of a session: `idle` → `negotiating` → `established` → `closed`.
  * A failed handshake or a broken transport also ends in `closed`, after an
  * `error` event.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   generateIdentityKeyPair,
+ *   SecureSession,
+ *   type SessionState,
+ *   SessionStateEvent,
+ * } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const session = new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null });
+ * const seen: SessionState[] = [session.state];
+ * session.addEventListener("statechange", (e) => seen.push((e as SessionStateEvent).state));
+ * await session.connectRequest();
+ * await session.close();
+ * assert.deepEqual(seen, ["idle", "negotiating", "closed"]);
+ * ```
  */
 export type SessionState = "idle" | "negotiating" | "established" | "closed";
 

@@ -31,5 +31,5 @@ export const tessera1: Profile = {
   name: "tessera/1",
   stateId: 1,
   createHandshake: (role, config) => new Tessera1Handshake(role, config),
-  importChannel: (state, config) => Tessera1Channel.import(state, config),
+  importChannel: async (state, config) => await Tessera1Channel.import(state, config),
 };

@@ -24,11 +24,58 @@ import { MAX_ID_LENGTH } from "./profile.ts";
 export const RECORD_DATA: number = 0x17;
 /** Record type of an authenticated close. */
 export const RECORD_CLOSE: number = 0x15;
-/** Bytes of the record header: type, key id, sequence number. */
+/**
+ * Bytes of the record header: type, key id, sequence number.
+ *
+ * @example
+ * ```ts
+ * import { GCM_TAG_LENGTH } from "@tessera/session/crypto";
+ * import { RECORD_HEADER_LENGTH, RECORD_OVERHEAD } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(RECORD_HEADER_LENGTH, 1 + 8 + 8); // type, key id, sequence number
+ * assert.equal(RECORD_OVERHEAD, RECORD_HEADER_LENGTH + GCM_TAG_LENGTH);
+ * ```
+ */
 export const RECORD_HEADER_LENGTH: number = 17;
-/** Bytes a record adds to its plaintext: header and tag. */
+/**
+ * Bytes a record adds to its plaintext: header and tag.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { RECORD_OVERHEAD } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const record = await client.wrap(new Uint8Array(100));
+ * assert.equal(record.length, 100 + RECORD_OVERHEAD);
+ * ```
+ */
 export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 16;
-/** Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5). */
+/**
+ * Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5).
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { DEFAULT_RECORDS_PER_KEY } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_RECORDS_PER_KEY, Math.floor(2 ** 24.5));
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const options = { id: "me", privateKey, getPublicKeyForId: () => null };
+ * new SecureSession({ ...options, recordsPerKey: DEFAULT_RECORDS_PER_KEY });
+ * assert.throws(
+ *   () => new SecureSession({ ...options, recordsPerKey: DEFAULT_RECORDS_PER_KEY + 1 }),
+ *   RangeError,
+ * );
+ * ```
+ */
 export const DEFAULT_RECORDS_PER_KEY: number = 23_726_566;
 const KEY_ID_LENGTH = 8;
 /** The highest sequence number in use: 2^64 − 2 (2^64 − 1 is never sealed nor accepted). */
@@ -238,18 +285,26 @@ export class Tessera1Channel implements Channel {
     if (record.length > RECORD_OVERHEAD + this.#config.maxRecordSize) {
       throw new RecordError("record_too_large", "record exceeds maxRecordSize");
     }
-    const header = record.subarray(0, RECORD_HEADER_LENGTH);
-    const keyId = record.subarray(1, 9);
-    const seqBytes = record.subarray(9, RECORD_HEADER_LENGTH);
-    const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
+    // The header is copied: the caller may reuse its buffer while this record is opened.
+    const header = record.slice(0, RECORD_HEADER_LENGTH);
+    const keyId = header.subarray(1, 9);
+    const seqBytes = header.subarray(9, RECORD_HEADER_LENGTH);
+    const seq = new DataView(header.buffer, 9, 8).getBigUint64(0);
     if (seq > MAX_SEQ) throw new RecordError("record_malformed", "sequence number out of range");
     this.#s.window.check(seq, ordered);
     const last = this.#lastReceive;
-    const recordKey = last && sameId(last.id, keyId) ? last.key : await this.#receiveKey(keyId);
+    let body = record.subarray(RECORD_HEADER_LENGTH);
+    let recordKey: RecordKey;
+    if (last && sameId(last.id, keyId)) {
+      recordKey = last.key; // decrypt starts synchronously and copies body itself
+    } else {
+      body = body.slice(); // an await comes first: take the bytes as they are now
+      recordKey = await this.#receiveKey(keyId);
+    }
     const plaintext = await aesGcmDecrypt(
       recordKey.key,
       nonceFor(recordKey.iv, seqBytes),
-      record.subarray(RECORD_HEADER_LENGTH),
+      body,
       header,
     );
     if (plaintext === null) {

@@ -36,7 +36,23 @@ export const CLIENT_FINISHED: number = 0x03;
 export const VERSION: number = 0x01;
 /** ECDHE-P256 / ECDSA-P256-SHA256 / HKDF-SHA256 / AES-256-GCM. */
 export const SUITE_P256_AES256GCM: number = 0x0001;
-/** The largest handshake message accepted, in bytes. */
+/**
+ * The largest handshake message accepted, in bytes.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { MAX_HANDSHAKE_MESSAGE } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_HANDSHAKE_MESSAGE, 4096);
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => null });
+ * await assert.rejects(server.negotiate(new Uint8Array(MAX_HANDSHAKE_MESSAGE + 1)), {
+ *   code: "handshake_malformed",
+ * });
+ * ```
+ */
 export const MAX_HANDSHAKE_MESSAGE: number = 4096;
 const MAX_SUITES = 16;
 const MAX_EXTENSIONS = 1024;
@@ -224,7 +240,7 @@ export class Tessera1Handshake implements Handshake {
         u16(0),
       );
       this.#phase = "wait-server-hello";
-      return this.#clientHello;
+      return this.#clientHello.slice();
     });
   }
 
@@ -315,7 +331,7 @@ export class Tessera1Handshake implements Handshake {
     this.#serverHello = concat(plain, sealed);
     this.#keys = keys;
     this.#phase = "wait-finished";
-    return { send: this.#serverHello, channel: null };
+    return { send: this.#serverHello.slice(), channel: null };
   }
 
   async #onServerHello(message: Uint8Array): Promise<HandshakeStep> {

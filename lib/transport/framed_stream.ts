@@ -10,11 +10,46 @@
 import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
-/** The default largest frame: 16 MiB plus record overhead. */
+/**
+ * The default largest frame: 16 MiB plus record overhead.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_FRAME_SIZE, framedStreamTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_FRAME_SIZE, 16 * 1024 * 1024 + 64);
+ * const transport = framedStreamTransport(new TransformStream<Uint8Array, Uint8Array>());
+ * await assert.rejects(transport.send(new Uint8Array(DEFAULT_MAX_FRAME_SIZE + 1)), {
+ *   code: "transport_frame_too_large",
+ * });
+ * ```
+ */
 export const DEFAULT_MAX_FRAME_SIZE: number = 16 * 1024 * 1024 + 64;
 const PREFIX = 4;
 
-/** A readable and writable byte stream, such as a `Deno.Conn`. */
+/**
+ * A readable and writable byte stream, such as a `Deno.Conn`.
+ *
+ * @example
+ * ```ts
+ * import { type ByteStreamPair, framedStreamTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const port = listener.addr.port;
+ * const [conn, accepted] = await Promise.all([
+ *   Deno.connect({ hostname: "127.0.0.1", port }),
+ *   listener.accept(),
+ * ]);
+ * const stream: ByteStreamPair = conn; // a Deno.Conn is a readable and writable byte stream
+ * const [a, b] = [framedStreamTransport(stream), framedStreamTransport(accepted)];
+ * await a.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(await b.receive(), new Uint8Array([1, 2, 3]));
+ * await Promise.all([a.close(), b.close()]);
+ * listener.close();
+ * ```
+ */
 export interface ByteStreamPair {
   /** The incoming bytes. */
   readonly readable: ReadableStream<Uint8Array>;
@@ -22,13 +57,44 @@ export interface ByteStreamPair {
   readonly writable: WritableStream<Uint8Array>;
 }
 
-/** Options of {@linkcode framedStreamTransport}. */
+/**
+ * Options of {@linkcode framedStreamTransport}.
+ *
+ * @example
+ * ```ts
+ * import { framedStreamTransport, type FramedStreamOptions } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const options: FramedStreamOptions = { maxFrameSize: 4 };
+ * const transport = framedStreamTransport(new TransformStream<Uint8Array, Uint8Array>(), options);
+ * await assert.rejects(transport.send(new Uint8Array(5)), { code: "transport_frame_too_large" });
+ * const sent = transport.send(new Uint8Array(4)); // a loopback: what it sends, it receives
+ * assert.deepEqual(await transport.receive(), new Uint8Array(4));
+ * await sent;
+ * ```
+ */
 export interface FramedStreamOptions {
   /** The largest frame accepted or sent, in bytes. Default {@linkcode DEFAULT_MAX_FRAME_SIZE}. */
   maxFrameSize?: number;
 }
 
-/** A {@linkcode SessionTransport} over a byte stream, with a `close()` that ends it. */
+/**
+ * A {@linkcode SessionTransport} over a byte stream, with a `close()` that ends it.
+ *
+ * @example
+ * ```ts
+ * import { framedStreamTransport, type FramedStreamTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const pipe = new TransformStream<Uint8Array, Uint8Array>();
+ * const transport: FramedStreamTransport = framedStreamTransport(pipe);
+ * const sent = transport.send(new Uint8Array([1]));
+ * assert.deepEqual(await transport.receive(), new Uint8Array([1]));
+ * await sent;
+ * await transport.close();
+ * assert.equal(await transport.receive(), null); // ended cleanly between frames
+ * ```
+ */
 export interface FramedStreamTransport extends SessionTransport {
   /**
    * Sends one message as a frame; writes happen in call order.
@@ -116,7 +182,9 @@ export function framedStreamTransport(
   };
 
   let receiving: Promise<unknown> = Promise.resolve();
+  let failure: TransportError | null = null;
   const receiveOne = async (): Promise<Uint8Array | null> => {
+    if (failure) throw failure;
     if (!(await fill(PREFIX))) {
       if (bufferedLength === 0) return null;
       throw new TransportError("transport_closed", "the stream ended inside a frame header");
@@ -126,7 +194,10 @@ export function framedStreamTransport(
     if (length > maxFrameSize) {
       buffered = [];
       bufferedLength = 0;
-      throw new TransportError("transport_frame_too_large", "frame exceeds maxFrameSize");
+      // The stream is now inside a frame it will not read: it cannot be resynchronized.
+      failure = new TransportError("transport_frame_too_large", "frame exceeds maxFrameSize");
+      reader.cancel().catch(() => {});
+      throw failure;
     }
     if (!(await fill(length))) {
       throw new TransportError("transport_closed", "the stream ended inside a frame");

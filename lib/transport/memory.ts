@@ -7,7 +7,21 @@
 
 import type { SessionTransport } from "../session/secure_session.ts";
 
-/** One end of a {@linkcode memoryTransportPair}. */
+/**
+ * One end of a {@linkcode memoryTransportPair}.
+ *
+ * @example
+ * ```ts
+ * import { memoryTransportPair, type MemoryTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const [a, b]: [MemoryTransport, MemoryTransport] = memoryTransportPair();
+ * const pending = b.receive();
+ * a.close();
+ * assert.equal(await pending, null);
+ * assert.equal(await b.receive(), null);
+ * ```
+ */
 export interface MemoryTransport extends SessionTransport {
   /** Ends this direction: the peer's pending and later `receive()` calls resolve to `null`. */
   close(): void;

@@ -9,15 +9,58 @@
 import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
-/** Options of {@linkcode webSocketTransport}. */
+/**
+ * Options of {@linkcode webSocketTransport}.
+ *
+ * @example
+ * ```ts
+ * import { webSocketTransport, type WebSocketTransportOptions } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WebSocketTransportOptions = { maxMessageSize: 4 };
+ * let refused: Promise<unknown> = Promise.resolve();
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+ *   const { socket, response } = Deno.upgradeWebSocket(req);
+ *   refused = webSocketTransport(socket, options).receive().catch((err) => err.code);
+ *   return response;
+ * });
+ * const client = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+ * await client.send(new Uint8Array(5));
+ * assert.equal(await refused, "transport_frame_too_large");
+ * assert.equal(await client.receive(), null); // the server closed the socket
+ * await server.shutdown();
+ * ```
+ */
 export interface WebSocketTransportOptions {
   /** The largest message accepted, in bytes. Default 16 MiB plus record overhead. */
   maxMessageSize?: number;
   /** Messages held unread before the socket is closed as flooding. Default 1024. */
   maxQueuedMessages?: number;
+  /** Bytes held unread before the socket is closed as flooding. Default 64 MiB. */
+  maxQueuedBytes?: number;
 }
 
-/** A {@linkcode SessionTransport} over a WebSocket. */
+/**
+ * A {@linkcode SessionTransport} over a WebSocket.
+ *
+ * @example
+ * ```ts
+ * import { webSocketTransport, type WebSocketTransport } from "@tessera/session/transport";
+ * import assert from "node:assert/strict";
+ *
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+ *   const { socket, response } = Deno.upgradeWebSocket(req);
+ *   webSocketTransport(socket).send(new Uint8Array([1])); // sent once the socket opens
+ *   return response;
+ * });
+ * const url = `ws://127.0.0.1:${server.addr.port}`;
+ * const transport: WebSocketTransport = webSocketTransport(new WebSocket(url));
+ * assert.deepEqual(await transport.receive(), new Uint8Array([1]));
+ * transport.close();
+ * assert.equal(await transport.receive(), null);
+ * await server.shutdown();
+ * ```
+ */
 export interface WebSocketTransport extends SessionTransport {
   /**
    * Sends one message (after the socket opens, if it is still connecting).
@@ -64,6 +107,11 @@ export function webSocketTransport(
 ): WebSocketTransport {
   const maxMessageSize = options.maxMessageSize ?? 16 * 1024 * 1024 + 64;
   const maxQueued = options.maxQueuedMessages ?? 1024;
+  const maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+  if (!Number.isSafeInteger(maxQueuedBytes) || maxQueuedBytes < 1) {
+    throw new RangeError("maxQueuedBytes must be a positive integer");
+  }
+  let queuedBytes = 0;
   if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1) {
     throw new RangeError("maxMessageSize must be a positive integer");
   }
@@ -74,12 +122,13 @@ export function webSocketTransport(
   const queue: Uint8Array[] = [];
   const waiters: { resolve(m: Uint8Array | null): void; reject(e: unknown): void }[] = [];
   let failure: TransportError | null = null;
-  let closed = false;
+  let closed = ws.readyState === WebSocket.CLOSED;
 
   const fail = (error: TransportError): void => {
     if (failure) return;
     failure = error;
     queue.length = 0;
+    queuedBytes = 0;
     for (const w of waiters.splice(0)) w.reject(error);
     try {
       ws.close(1008, "protocol error");
@@ -97,10 +146,11 @@ export function webSocketTransport(
     const message = new Uint8Array(event.data);
     const waiter = waiters.shift();
     if (waiter) return waiter.resolve(message);
-    if (queue.length >= maxQueued) {
+    if (queue.length >= maxQueued || queuedBytes + message.length > maxQueuedBytes) {
       return fail(new TransportError("transport_failed", "too many unread messages"));
     }
     queue.push(message);
+    queuedBytes += message.length;
   });
   ws.addEventListener("close", () => {
     closed = true;
@@ -112,6 +162,9 @@ export function webSocketTransport(
 
   const opened = new Promise<void>((resolve, reject) => {
     if (ws.readyState === WebSocket.OPEN) return resolve();
+    if (ws.readyState === WebSocket.CLOSED) {
+      return reject(new TransportError("transport_closed", "the WebSocket closed"));
+    }
     ws.addEventListener("open", () => resolve(), { once: true });
     ws.addEventListener(
       "close",
@@ -136,6 +189,7 @@ export function webSocketTransport(
     receive(): Promise<Uint8Array | null> {
       if (failure) return Promise.reject(failure);
       const message = queue.shift();
+      if (message) queuedBytes -= message.length;
       if (message) return Promise.resolve(message);
       if (closed) return Promise.resolve(null);
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));

@@ -5,7 +5,19 @@
  * @module
  */
 
-/** Builds the error a {@linkcode Reader} throws when its input is malformed. */
+/**
+ * Builds the error a {@linkcode Reader} throws when its input is malformed.
+ *
+ * @example
+ * ```ts
+ * import { type MalformedError, Reader } from "@tessera/session/wire";
+ * import assert from "node:assert/strict";
+ *
+ * const malformed: MalformedError = (message) => new SyntaxError(`bad message: ${message}`);
+ * const reader = new Reader(new Uint8Array([0, 5, 1]), malformed); // announces 5 bytes, has 1
+ * assert.throws(() => reader.vector16(16), SyntaxError);
+ * ```
+ */
 export type MalformedError = (message: string) => Error;
 
 /**

@@ -94,3 +94,23 @@ Deno.test("webSocketTransport() resolves receive() to null once the socket close
     await server.shutdown();
   }
 });
+
+Deno.test("webSocketTransport() fails a peer that floods more unread bytes than allowed", async () => {
+  const server = serveOne((socket) => {
+    socket.onopen = () => {
+      for (let i = 0; i < 8; i++) socket.send(new Uint8Array(1000));
+    };
+  });
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.addr.port}`);
+    const t = webSocketTransport(ws, { maxQueuedBytes: 3000 });
+    // Read nothing until the whole flood has arrived.
+    await new Promise<void>((resolve) => {
+      let seen = 0;
+      ws.addEventListener("message", () => ++seen === 8 && resolve());
+    });
+    await assert.rejects(t.receive(), { code: "transport_failed" });
+  } finally {
+    await server.shutdown();
+  }
+});
