@@ -102,25 +102,33 @@ export interface ChannelConfig {
   maxRecordSize: number;
 }
 
-/** `iv ⊕ (00000000 ‖ seq)`, with `seq` taken as the 8 big-endian bytes of a record header. */
-function nonceFor(iv: Uint8Array, seqBytes: Uint8Array): Uint8Array {
-  const nonce = iv.slice();
-  for (let i = 0; i < 8; i++) nonce[4 + i]! ^= seqBytes[i]!;
-  return nonce;
+/**
+ * Writes `iv ⊕ (00000000 ‖ seq)` into `out`, with `seq` taken as the 8 big-endian bytes of a
+ * record header, and returns `out`. Web Crypto copies its arguments before `encrypt` or
+ * `decrypt` returns, so one scratch buffer per direction serves every record.
+ */
+function nonceFor(iv: Uint8Array, seqBytes: Uint8Array, out: Uint8Array): Uint8Array {
+  out.set(iv);
+  for (let i = 0; i < 8; i++) out[4 + i]! ^= seqBytes[i]!;
+  return out;
 }
 
 function sealWith(
   { key, iv }: RecordKey,
   header: Uint8Array,
   plaintext: Uint8Array,
+  scratch: Uint8Array,
 ): Promise<Uint8Array> {
-  return aesGcmEncrypt(key, nonceFor(iv, header.subarray(9)), plaintext, header).then((sealed) => {
+  const nonce = nonceFor(iv, header.subarray(9), scratch);
+  return aesGcmEncrypt(key, nonce, plaintext, header).then((sealed) => {
     const out = new Uint8Array(RECORD_HEADER_LENGTH + sealed.length);
     out.set(header);
     out.set(sealed, RECORD_HEADER_LENGTH);
     return out;
   });
 }
+
+function noop(): void {}
 
 function sameId(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < KEY_ID_LENGTH; i++) if (a[i] !== b[i]) return false;
@@ -143,6 +151,13 @@ export class Tessera1Channel implements Channel {
   /** The current sending key once derived, so sealing skips a promise hop. */
   #sendReady: RecordKey | null = null;
   #sendCount = 0;
+  /** Scratch nonces: filled and handed to Web Crypto, which copies them at once. */
+  #sealNonce = new Uint8Array(12);
+  #openNonce = new Uint8Array(12);
+  /** Resolves when every earlier `seal` has resolved or failed. */
+  #sealTurn: Promise<void> = Promise.resolve();
+  /** Resolves when every earlier `open` has been accepted or refused. */
+  #acceptTurn: Promise<void> = Promise.resolve();
   #receiveKeys = new Map<string, Promise<RecordKey>>();
   /** The key id that last authenticated a record, and its key: the common case. */
   #lastReceive: { id: Uint8Array; key: RecordKey } | null = null;
@@ -269,9 +284,15 @@ export class Tessera1Channel implements Channel {
     header.set(this.#sendKeyId, 1);
     new DataView(header.buffer).setBigUint64(9, seq);
     const ready = this.#sendReady;
-    return ready
-      ? sealWith(ready, header, plaintext)
-      : this.#sendKey.then((key) => sealWith(key, header, plaintext));
+    const sealed = ready
+      ? sealWith(ready, header, plaintext, this.#sealNonce)
+      : this.#sendKey.then((key) => sealWith(key, header, plaintext, new Uint8Array(12)));
+    // Records are encrypted concurrently but resolve in sequence order, so a caller that
+    // forwards each record as it resolves keeps them in order.
+    const previous = this.#sealTurn;
+    const inOrder = sealed.then((record) => previous.then(() => record));
+    this.#sealTurn = inOrder.then(noop, noop);
+    return inOrder;
   }
 
   async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
@@ -285,25 +306,47 @@ export class Tessera1Channel implements Channel {
     if (record.length > RECORD_OVERHEAD + this.#config.maxRecordSize) {
       throw new RecordError("record_too_large", "record exceeds maxRecordSize");
     }
-    // The header is copied: the caller may reuse its buffer while this record is opened.
-    const header = record.slice(0, RECORD_HEADER_LENGTH);
-    const keyId = header.subarray(1, 9);
-    const seqBytes = header.subarray(9, RECORD_HEADER_LENGTH);
-    const seq = new DataView(header.buffer, 9, 8).getBigUint64(0);
+    const header = record.subarray(0, RECORD_HEADER_LENGTH);
+    const body = record.subarray(RECORD_HEADER_LENGTH);
+    const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
     if (seq > MAX_SEQ) throw new RecordError("record_malformed", "sequence number out of range");
     this.#s.window.check(seq, ordered);
+    // Records are decrypted concurrently, but accepted into the window in call order, so the
+    // outcome never depends on which decryption finishes first.
+    const turn = this.#acceptTurn;
+    let release!: () => void;
+    this.#acceptTurn = new Promise<void>((resolve) => release = resolve);
+    try {
+      return await this.#openChecked(header, body, seq, ordered, type, turn);
+    } finally {
+      turn.then(release);
+    }
+  }
+
+  async #openChecked(
+    header: Uint8Array,
+    body: Uint8Array,
+    seq: bigint,
+    ordered: boolean,
+    type: number,
+    turn: Promise<void>,
+  ): Promise<OpenedRecord> {
     const last = this.#lastReceive;
-    let body = record.subarray(RECORD_HEADER_LENGTH);
     let recordKey: RecordKey;
-    if (last && sameId(last.id, keyId)) {
-      recordKey = last.key; // decrypt starts synchronously and copies body itself
+    let nonce = this.#openNonce;
+    if (last && sameId(last.id, header.subarray(1, 9))) {
+      // Decryption starts synchronously and Web Crypto copies its inputs before it returns.
+      recordKey = last.key;
     } else {
-      body = body.slice(); // an await comes first: take the bytes as they are now
-      recordKey = await this.#receiveKey(keyId);
+      // An await comes first, and the caller may reuse its buffer meanwhile: take the bytes now.
+      header = header.slice();
+      body = body.slice();
+      nonce = new Uint8Array(12);
+      recordKey = await this.#receiveKey(header.subarray(1, 9));
     }
     const plaintext = await aesGcmDecrypt(
       recordKey.key,
-      nonceFor(recordKey.iv, seqBytes),
+      nonceFor(recordKey.iv, header.subarray(9), nonce),
       body,
       header,
     );
@@ -313,9 +356,11 @@ export class Tessera1Channel implements Channel {
     if (type === RECORD_CLOSE && plaintext.length !== 0) {
       throw new RecordError("record_malformed", "close with a body");
     }
-    // Authenticated and well-formed: now mark (throws if a concurrent opening of it won).
+    // Authenticated and well-formed: mark it once every earlier call has been decided
+    // (throws if a concurrent opening of the same record won).
+    await turn;
     this.#s.window.accept(seq, ordered);
-    if (recordKey !== last?.key) this.#rememberReceiveKey(keyId.slice(), recordKey);
+    if (recordKey !== last?.key) this.#rememberReceiveKey(header.slice(1, 9), recordKey);
     return { kind: type === RECORD_CLOSE ? "close" : "data", data: plaintext };
   }
 

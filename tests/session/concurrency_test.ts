@@ -178,3 +178,35 @@ Deno.test("send() and wrap() mixed concurrently on one session share one sequenc
   for (const r of shuffled([...wrapped, ...sent], 9)) await server.unwrap(r);
   await rejectsWith(server.unwrap(sent[0]!), "record_replayed");
 });
+
+Deno.test("concurrent wrap() calls resolve in sequence order", async () => {
+  const { client } = await bufferPair();
+  const resolved: bigint[] = [];
+  await Promise.all(
+    Array.from(
+      { length: 300 },
+      (_, i) => client.wrap(bytes(`m${i}`)).then((r) => resolved.push(seqOf(r))),
+    ),
+  );
+  assert.deepEqual(resolved, Array.from({ length: 300 }, (_, i) => BigInt(i)));
+});
+
+Deno.test("300 concurrent wrap-then-unwrap pairs all deliver, whatever finishes first", async () => {
+  const { client, server } = await bufferPair();
+  const got = await Promise.all(
+    Array.from(
+      { length: 300 },
+      async (_, i) => text(await server.unwrap(await client.wrap(bytes(`m${i}`)))),
+    ),
+  );
+  assert.deepEqual(got, Array.from({ length: 300 }, (_, i) => `m${i}`));
+});
+
+Deno.test("more unwrap() calls in flight than the window still accept every record", async () => {
+  const { client, server } = await bufferPair();
+  const records = await Promise.all(
+    Array.from({ length: 400 }, (_, i) => client.wrap(bytes(`m${i}`))),
+  );
+  const got = await Promise.all(records.map(async (r) => text(await server.unwrap(r))));
+  assert.deepEqual(got, Array.from({ length: 400 }, (_, i) => `m${i}`));
+});
