@@ -219,7 +219,9 @@ class Lock {
  * A new session is a potential server; `connectRequest()` or `connect()`
  * makes it the client. All methods are safe to call concurrently: handshake
  * steps and transport reads are serialized, sequence numbers are reserved
- * synchronously, and records are written to the transport in sequence order.
+ * synchronously, concurrent `wrap()` calls resolve in sequence order (and
+ * records are written to the transport in that order), and concurrent
+ * `unwrap()` calls are decided in call order while they decrypt in parallel.
  *
  * @example Buffer API, both peers in one process
  * ```ts
