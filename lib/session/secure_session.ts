@@ -684,7 +684,9 @@ export class SecureSession extends EventTarget {
    *
    * const [clientEnd, serverEnd] = memoryTransportPair();
    * const a = await generateIdentityKeyPair(), b = await generateIdentityKeyPair();
-   * const getPublicKeyForId = (id: Uint8Array) => id[0] === 0x61 ? a.publicKey : b.publicKey;
+   * // Exactly one key per id, and null for strangers.
+   * const keys = new Map([["a", a.publicKey], ["b", b.publicKey]]);
+   * const getPublicKeyForId = (id: Uint8Array) => keys.get(new TextDecoder().decode(id)) ?? null;
    * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId, transport: clientEnd });
    * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId, transport: serverEnd });
    *
