@@ -363,7 +363,6 @@ export class SecureSession extends EventTarget {
       this.#handshake = null;
       this.#channel = null;
       this.#config = null;
-      this.#stopped.catch(() => {});
       this.#stop(new SessionStateError("session_failed", "the session failed", { cause: error }));
       this.dispatchEvent(new SessionErrorEvent(error));
       this.#setState("closed");
@@ -386,9 +385,17 @@ export class SecureSession extends EventTarget {
     throw new SessionStateError("session_closed", "session closed");
   }
 
-  /** Rejects once the session is closed or failed, ending waits on the transport. */
-  #stop!: (reason: SessionStateError) => void;
-  #stopped: Promise<never> = new Promise<never>((_, reject) => (this.#stop = reject));
+  /** Why the session stopped (closed or failed), once it has. */
+  #stopReason: SessionStateError | null = null;
+  /** The waits on the transport to end when the session stops; each removes itself. */
+  #stopWaiters = new Set<(reason: SessionStateError) => void>();
+
+  /** Ends every pending wait on the transport, and every later one. */
+  #stop(reason: SessionStateError): void {
+    this.#stopReason ??= reason;
+    for (const reject of this.#stopWaiters) reject(this.#stopReason);
+    this.#stopWaiters.clear();
+  }
 
   #established(): Channel {
     this.#assertUsable();
@@ -411,6 +418,8 @@ export class SecureSession extends EventTarget {
     try {
       return await run();
     } catch (err) {
+      // Closed or failed while the step ran: that, not the step's own failure, is the outcome.
+      if (this.#state === "closed") this.#assertStopped();
       if (err instanceof HandshakeError) throw this.#fail(err);
       throw err;
     }
@@ -603,7 +612,6 @@ export class SecureSession extends EventTarget {
    * ```
    */
   async close(): Promise<Uint8Array | null> {
-    this.#stopped.catch(() => {});
     this.#stop(new SessionStateError("session_closed", "session closed"));
     const channel = this.#channel;
     if (this.#state === "closed" || !channel) {
@@ -642,13 +650,19 @@ export class SecureSession extends EventTarget {
   async #transportReceive(): Promise<Uint8Array> {
     const transport = this.#requireTransport();
     let message: Uint8Array | null;
+    let stop!: (reason: SessionStateError) => void;
+    const stopped = new Promise<never>((_, reject) => (stop = reject));
+    if (this.#stopReason) stop(this.#stopReason);
+    else this.#stopWaiters.add(stop);
     try {
-      message = await Promise.race([transport.receive(), this.#stopped]);
+      message = await Promise.race([transport.receive(), stopped]);
     } catch (cause) {
       if (cause instanceof SessionStateError) throw cause;
       throw this.#fail(
         new TransportError("transport_failed", "transport receive failed", { cause }),
       );
+    } finally {
+      this.#stopWaiters.delete(stop);
     }
     if (message === null || message === undefined) {
       throw this.#fail(new TransportError("transport_closed", "the transport ended"));

@@ -130,6 +130,12 @@ function sealWith(
 
 function noop(): void {}
 
+/** Whether Web Crypto takes `bytes` as they are: not shared, not resizable. */
+function plainBuffer(bytes: Uint8Array): boolean {
+  const buffer = bytes.buffer;
+  return buffer instanceof ArrayBuffer && !buffer.resizable;
+}
+
 function sameId(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < KEY_ID_LENGTH; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -276,6 +282,10 @@ export class Tessera1Channel implements Channel {
       );
     }
     if (this.#sendCount >= this.#config.recordsPerKey) this.rekey();
+    const ready = this.#sendReady;
+    // The plaintext is read now: by Web Crypto if the key is ready and it takes the buffer, else
+    // from a copy (before a sequence number is taken, so a refused buffer consumes none).
+    const data = ready && plainBuffer(plaintext) ? plaintext : plaintext.slice();
     // Everything that makes the nonce unique is taken synchronously here.
     const seq = this.#s.sendSeq++;
     this.#sendCount++;
@@ -283,10 +293,9 @@ export class Tessera1Channel implements Channel {
     header[0] = type;
     header.set(this.#sendKeyId, 1);
     new DataView(header.buffer).setBigUint64(9, seq);
-    const ready = this.#sendReady;
     const sealed = ready
-      ? sealWith(ready, header, plaintext, this.#sealNonce)
-      : this.#sendKey.then((key) => sealWith(key, header, plaintext, new Uint8Array(12)));
+      ? sealWith(ready, header, data, this.#sealNonce)
+      : this.#sendKey.then((key) => sealWith(key, header, data, new Uint8Array(12)));
     // Records are encrypted concurrently but resolve in sequence order, so a caller that
     // forwards each record as it resolves keeps them in order.
     const previous = this.#sealTurn;
@@ -334,7 +343,7 @@ export class Tessera1Channel implements Channel {
     const last = this.#lastReceive;
     let recordKey: RecordKey;
     let nonce = this.#openNonce;
-    if (last && sameId(last.id, header.subarray(1, 9))) {
+    if (last && sameId(last.id, header.subarray(1, 9)) && plainBuffer(header)) {
       // Decryption starts synchronously and Web Crypto copies its inputs before it returns.
       recordKey = last.key;
     } else {
