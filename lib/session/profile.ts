@@ -257,6 +257,8 @@ export interface Profile {
   readonly name: string;
   /** The profile's one-byte id in saved state. */
   readonly stateId: number;
+  /** The largest handshake message the profile accepts (transports may refuse larger ones early). */
+  readonly maxHandshakeMessage?: number;
   /**
    * Creates one side of a handshake.
    *

@@ -81,7 +81,21 @@ export interface SessionTransport {
   send(message: Uint8Array): void | Promise<void>;
   /** Receives one message, or `null` at the end of the transport. */
   receive(): Promise<Uint8Array | null>;
+  /**
+   * Optional: the session calls it with the largest message it will accept
+   * next, small during the handshake and the record bound once established.
+   * A transport that can refuse an oversized message before reading it
+   * (as `framedStreamTransport` and `webSocketTransport` do) should.
+   *
+   * @param maxMessageSize The bound, in bytes.
+   */
+  limit?(maxMessageSize: number): void;
 }
+
+/** Room for a profile's record header and tag on top of `maxRecordSize`. */
+const RECORD_SLACK = 1024;
+/** The handshake bound for a profile that does not state one. */
+const DEFAULT_HANDSHAKE_BOUND = 64 * 1024;
 
 /**
  * Limits shared by new and restored sessions.
@@ -259,6 +273,8 @@ export class SecureSession extends EventTarget {
   #handshakeLock = new Lock();
   #receiveLock = new Lock();
   #sendChain: Promise<void> = Promise.resolve();
+  /** The last bound given to the transport's `limit`, if any. */
+  #transportLimit = 0;
   #limits: { recordsPerKey: number; maxRecordSize: number };
 
   /**
@@ -643,7 +659,12 @@ export class SecureSession extends EventTarget {
       await this.#requireTransport().send(message);
     } catch (cause) {
       if (cause instanceof TypeError && !this.#transport) throw cause;
-      throw this.#fail(new TransportError("transport_failed", "transport send failed", { cause }));
+      // A transport's own typed error (e.g. transport_frame_too_large) keeps its code.
+      throw this.#fail(
+        cause instanceof TransportError
+          ? cause
+          : new TransportError("transport_failed", "transport send failed", { cause }),
+      );
     }
   }
 
@@ -659,7 +680,9 @@ export class SecureSession extends EventTarget {
     } catch (cause) {
       if (cause instanceof SessionStateError) throw cause;
       throw this.#fail(
-        new TransportError("transport_failed", "transport receive failed", { cause }),
+        cause instanceof TransportError
+          ? cause
+          : new TransportError("transport_failed", "transport receive failed", { cause }),
       );
     } finally {
       this.#stopWaiters.delete(stop);
@@ -675,12 +698,23 @@ export class SecureSession extends EventTarget {
 
   /** Runs handshake steps over the transport until established. */
   async #drive(first: Uint8Array | null): Promise<void> {
+    if (!this.#channel) {
+      this.#limitTransport(this.#profile.maxHandshakeMessage ?? DEFAULT_HANDSHAKE_BOUND);
+    }
     if (first) await this.#transportSend(first);
     while (!this.#channel) {
       this.#assertUsable();
       const reply = await this.negotiate(await this.#transportReceive());
       if (reply) await this.#transportSend(reply);
     }
+    this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
+  }
+
+  /** Tells the transport the largest message worth reading next, if it listens. */
+  #limitTransport(size: number): void {
+    if (this.#transportLimit === size) return;
+    this.#transportLimit = size;
+    this.#transport?.limit?.(size);
   }
 
   /**
@@ -808,6 +842,7 @@ export class SecureSession extends EventTarget {
       this.#requireTransport();
       this.#assertUsable();
       if (!this.#channel) await this.#drive(null);
+      this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
       const record = await this.#transportReceive();
       return this.#open(record, true);
     });

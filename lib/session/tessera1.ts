@@ -13,7 +13,7 @@ export {
 } from "./tessera1_channel.ts";
 export { MAX_HANDSHAKE_MESSAGE } from "./tessera1_handshake.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
-import { Tessera1Handshake } from "./tessera1_handshake.ts";
+import { MAX_HANDSHAKE_MESSAGE, Tessera1Handshake } from "./tessera1_handshake.ts";
 
 /**
  * tessera/1: ECDHE P-256, ECDSA P-256 identities with encrypted ids, HKDF-SHA256,
@@ -30,6 +30,7 @@ import { Tessera1Handshake } from "./tessera1_handshake.ts";
 export const tessera1: Profile = {
   name: "tessera/1",
   stateId: 1,
+  maxHandshakeMessage: MAX_HANDSHAKE_MESSAGE,
   createHandshake: (role, config) => new Tessera1Handshake(role, config),
   importChannel: async (state, config) => await Tessera1Channel.import(state, config),
 };

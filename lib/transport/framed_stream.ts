@@ -102,6 +102,13 @@ export interface FramedStreamTransport extends SessionTransport {
    * @param message The bytes.
    */
   send(message: Uint8Array): Promise<void>;
+  /**
+   * Lowers the largest frame accepted next (never above `maxFrameSize`); a
+   * `SecureSession` calls it with its handshake bound, then its record bound.
+   *
+   * @param maxMessageSize The bound, in bytes.
+   */
+  limit(maxMessageSize: number): void;
   /** Closes the writable side and cancels the readable side. */
   close(): Promise<void>;
 }
@@ -137,6 +144,7 @@ export function framedStreamTransport(
   if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < 1 || maxFrameSize > 2 ** 31) {
     throw new RangeError("maxFrameSize must be 1 to 2^31 bytes");
   }
+  let bound = maxFrameSize;
   const reader = stream.readable.getReader();
   const writer = stream.writable.getWriter();
   let buffered: Uint8Array[] = [];
@@ -191,7 +199,7 @@ export function framedStreamTransport(
     }
     const header = take(PREFIX);
     const length = new DataView(header.buffer).getUint32(0);
-    if (length > maxFrameSize) {
+    if (length > Math.min(maxFrameSize, bound)) {
       buffered = [];
       bufferedLength = 0;
       // The stream is now inside a frame it will not read: it cannot be resynchronized.
@@ -227,6 +235,9 @@ export function framedStreamTransport(
       });
       sending = next.catch(() => {});
       return next;
+    },
+    limit(maxMessageSize: number): void {
+      bound = maxMessageSize;
     },
     async close(): Promise<void> {
       await sending;

@@ -68,6 +68,13 @@ export interface WebSocketTransport extends SessionTransport {
    * @param message The bytes.
    */
   send(message: Uint8Array): Promise<void>;
+  /**
+   * Lowers the largest message accepted next (never above `maxMessageSize`);
+   * a `SecureSession` calls it with its handshake bound, then its record bound.
+   *
+   * @param maxMessageSize The bound, in bytes.
+   */
+  limit(maxMessageSize: number): void;
   /** Closes the socket. */
   close(): void;
 }
@@ -118,6 +125,7 @@ export function webSocketTransport(
   if (!Number.isSafeInteger(maxQueued) || maxQueued < 1) {
     throw new RangeError("maxQueuedMessages must be a positive integer");
   }
+  let bound = maxMessageSize;
   ws.binaryType = "arraybuffer";
   const queue: Uint8Array[] = [];
   const waiters: { resolve(m: Uint8Array | null): void; reject(e: unknown): void }[] = [];
@@ -140,7 +148,7 @@ export function webSocketTransport(
     if (!(event.data instanceof ArrayBuffer)) {
       return fail(new TransportError("transport_failed", "received a non-binary message"));
     }
-    if (event.data.byteLength > maxMessageSize) {
+    if (event.data.byteLength > Math.min(maxMessageSize, bound)) {
       return fail(new TransportError("transport_frame_too_large", "message exceeds the bound"));
     }
     const message = new Uint8Array(event.data);
@@ -193,6 +201,9 @@ export function webSocketTransport(
       if (message) return Promise.resolve(message);
       if (closed) return Promise.resolve(null);
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    limit(maxMessageSize: number): void {
+      bound = maxMessageSize;
     },
     close(): void {
       ws.close();

@@ -127,3 +127,71 @@ Deno.test("receive() reports a transport that ends before the peer closed", asyn
   assert.equal(session.state, "closed");
   assert.equal(session.error?.code, "transport_closed");
 });
+
+Deno.test("a SecureSession server refuses an oversized first frame without waiting for its body", async () => {
+  const a = await generateIdentityKeyPair();
+  // The peer announces a 1 000 000-byte frame and then sends nothing more, ever.
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([0x00, 0x0f, 0x42, 0x40]));
+    },
+  });
+  const session = new SecureSession({
+    id: "server",
+    privateKey: a.privateKey,
+    getPublicKeyForId: () => null,
+    transport: framedStreamTransport({ readable, writable: new WritableStream() }),
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("still waiting for the body"), 2000);
+  });
+  const outcome = await Promise.race([
+    session.accept().then(() => "accepted", (err) => err.code),
+    timeout,
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, "transport_frame_too_large");
+});
+
+Deno.test("once established, a session bounds frames by its record size", async () => {
+  const a = await generateIdentityKeyPair();
+  const b = await generateIdentityKeyPair();
+  const keys = new Map([["c", a.publicKey], ["s", b.publicKey]]);
+  const lookup = (id: Uint8Array): CryptoKey | null =>
+    keys.get(new TextDecoder().decode(id)) ?? null;
+  const toServer = new TransformStream<Uint8Array, Uint8Array>();
+  const toClient = new TransformStream<Uint8Array, Uint8Array>();
+  const clientEnd = framedStreamTransport({
+    readable: toClient.readable,
+    writable: toServer.writable,
+  });
+  const serverEnd = framedStreamTransport({
+    readable: toServer.readable,
+    writable: toClient.writable,
+  });
+  const limits = { maxRecordSize: 100 };
+  const client = new SecureSession({
+    id: "c",
+    privateKey: a.privateKey,
+    getPublicKeyForId: lookup,
+    transport: clientEnd,
+    ...limits,
+  });
+  const server = new SecureSession({
+    id: "s",
+    privateKey: b.privateKey,
+    getPublicKeyForId: lookup,
+    transport: serverEnd,
+    ...limits,
+  });
+  await Promise.all([client.connect(), server.accept()]);
+  // (A TransformStream hands a write over only when it is read: receive first.)
+  const first = server.receive();
+  await client.send(new Uint8Array(100));
+  assert.equal((await first)!.length, 100);
+  // A frame far above maxRecordSize + slack is refused before its body is read.
+  const pending = server.receive();
+  await clientEnd.send(new Uint8Array(5000)).catch(() => {});
+  await assert.rejects(pending, { code: "transport_frame_too_large" });
+});

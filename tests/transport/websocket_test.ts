@@ -114,3 +114,16 @@ Deno.test("webSocketTransport() fails a peer that floods more unread bytes than 
     await server.shutdown();
   }
 });
+
+Deno.test("webSocketTransport() honours a lower limit() set by the session", async () => {
+  const server = serveOne((socket) => {
+    socket.onopen = () => socket.send(new Uint8Array(100));
+  });
+  try {
+    const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+    t.limit(10);
+    await assert.rejects(t.receive(), { code: "transport_frame_too_large" });
+  } finally {
+    await server.shutdown();
+  }
+});
