@@ -16,6 +16,7 @@ import {
   type SessionTransformer,
   type TransformContext,
 } from "../../lib/cookie/mod.ts";
+import { fromBase64Url } from "../../lib/crypto/_bytes.ts";
 
 // ------------------------------------------------------------------------------- tools
 
@@ -77,6 +78,10 @@ function makeApp(label: string, options: SessionsOptions, maxCookieSize = 4096):
     label,
     maxCookieSize,
     async visit(cookie) {
+      // A header value HTTP cannot carry (NUL, CR, LF) is skipped before `Headers` sees it:
+      // Deno's own check of such a value after a long run of spaces takes minutes, and no
+      // server would ever hand such a header to an application.
+      if (/[\0\r\n]/.test(cookie)) return null;
       let request: Request;
       try {
         request = new Request("https://x/", { headers: { cookie } });
@@ -168,6 +173,30 @@ function effectiveValue(header: string, maxCookieSize: number): string | null {
     data += part;
   }
   return `${match[0]}${data}`;
+}
+
+/**
+ * What a cookie finally carries: the effective value; for chunks, `null` unless their check tag
+ * fits their data, and compressed (`~z`) data inflated. DEFLATE has more than one encoding of the
+ * same content (e.g. trailing bytes a decoder never needs), so two compressed cookies that inflate
+ * to the same sealed value carry the same value.
+ */
+async function carriedValue(header: string, maxCookieSize: number): Promise<string | null> {
+  const value = effectiveValue(header, maxCookieSize);
+  const match = value === null ? null : CHUNK_HEADER.exec(value);
+  if (value === null || match === null) return value;
+  const data = value.slice(match[0].length);
+  if (await sha256Tag(data) !== match[3]) return null;
+  if (match[1] !== "z") return `~p:${data}`;
+  const bytes = fromBase64Url(data);
+  if (bytes === null) return null;
+  try {
+    const inflated = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+      .pipeThrough(new DecompressionStream("deflate-raw"));
+    return `~z:${await new Response(inflated).text()}`;
+  } catch {
+    return null;
+  }
 }
 
 // -------------------------------------------------------------------- header generators
@@ -561,8 +590,8 @@ Deno.test("a tampered session cookie never yields the user's data unless the coo
         fc.pre(visit !== null);
         const { response, seen } = visit;
         assert.equal(response.status, 200);
-        const same = effectiveValue(visit.header, app.maxCookieSize) ===
-          effectiveValue(header, app.maxCookieSize);
+        const same = await carriedValue(visit.header, app.maxCookieSize) ===
+          await carriedValue(header, app.maxCookieSize);
         if (same) {
           assert.deepEqual(seen.data, data, `${app.label}: the same value must still be accepted`);
           assert.equal(seen.userId, "ann");
