@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import "../_fast_check_seed.ts";
 import {
   compose,
   cookieTransport,
