@@ -65,7 +65,10 @@ export type HandshakeErrorCode =
   | "handshake_bad_finished"
   /** The peer's ephemeral public key is not a valid P-256 point. */
   | "handshake_bad_key_share"
-  /** A resumption attempt was refused and no full handshake was possible. */
+  /**
+   * A resumption attempt was refused and no full handshake was possible.
+   * Reserved for session resumption; this version does not throw it.
+   */
   | "handshake_resumption_refused";
 
 /**
@@ -133,7 +136,10 @@ export type SessionStateErrorCode =
   | "session_failed"
   /** The call is not valid for this role or at this point of the handshake. */
   | "session_invalid_call"
-  /** The protocol profile does not support this operation. */
+  /**
+   * The protocol profile does not support this operation. Reserved for
+   * profiles without key update or close; tessera/1 supports everything.
+   */
   | "session_unsupported";
 
 /**
@@ -220,6 +226,7 @@ export type TransportErrorCode =
 
 /**
  * Codes of {@linkcode TicketError}: a resumption ticket was refused.
+ * Reserved for session resumption; this version throws none of them.
  *
  * @example
  * ```ts
@@ -287,6 +294,7 @@ export type CookieErrorCode =
 
 /**
  * Codes of {@linkcode ThemisError}: the Themis-compatible profile refused input.
+ * Reserved for that profile; this version throws none of them.
  *
  * @example
  * ```ts
