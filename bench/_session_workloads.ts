@@ -7,6 +7,7 @@
  */
 
 import { generateIdentityKeyPair, SecureSession } from "../mod.ts";
+import { concat } from "../lib/crypto/_bytes.ts";
 
 const subtle = crypto.subtle;
 const encoder = new TextEncoder();
@@ -146,17 +147,7 @@ const EMPTY = new Uint8Array(0);
 const SERVER_SIG_CONTEXT = encoder.encode("tessera/1 server signature\0");
 const CLIENT_SIG_CONTEXT = encoder.encode("tessera/1 client signature\0");
 
-function join(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
+const join = concat;
 
 function label(name: string, context: Uint8Array): Uint8Array<ArrayBuffer> {
   return join(encoder.encode("tessera/1 " + name), new Uint8Array(1), context);

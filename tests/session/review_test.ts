@@ -4,7 +4,6 @@
 
 import assert from "node:assert/strict";
 import { systemRandom } from "../../lib/crypto/random.ts";
-import type { TesseraError } from "../../lib/errors.ts";
 import type { PublicKeyLookup } from "../../lib/session/profile.ts";
 import type { SessionTransport } from "../../lib/session/secure_session.ts";
 import type { SessionStateEvent } from "../../lib/session/session_events.ts";
@@ -21,6 +20,7 @@ import {
   session,
   text,
 } from "./_helpers.ts";
+import { settledWithin } from "../_settled.ts";
 
 const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
 
@@ -40,22 +40,6 @@ function pausedLookup(): { lookup: PublicKeyLookup; entered: Promise<void>; rele
     entered,
     release,
   };
-}
-
-/** Settles `promise` as its value, `"rejected:<code>"`, or `"pending"` after `ms`. */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve("pending"), ms);
-  });
-  try {
-    return await Promise.race([
-      promise.then((v) => v, (e) => `rejected:${(e as TesseraError).code ?? String(e)}`),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // ------------------------------------------------------------------ refused sends

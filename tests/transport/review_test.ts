@@ -2,25 +2,9 @@
 // are already closed when they are adapted.
 
 import assert from "node:assert/strict";
-import type { TesseraError } from "../../lib/errors.ts";
 import { framedStreamTransport } from "../../lib/transport/framed_stream.ts";
 import { webSocketTransport } from "../../lib/transport/websocket.ts";
-
-/** Settles `promise` as its value, `"rejected:<code>"`, or `"pending"` after `ms`. */
-async function settledWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve("pending"), ms);
-  });
-  try {
-    return await Promise.race([
-      promise.then((v) => v, (e) => `rejected:${(e as TesseraError).code ?? String(e)}`),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { settledWithin } from "../_settled.ts";
 
 Deno.test("after a frame above the bound, framedStreamTransport() delivers no message cut from that frame's body", async () => {
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
