@@ -10,6 +10,7 @@ const ENTRY_POINTS = [
   "lib/session/mod.ts",
   "lib/transport/mod.ts",
   "lib/cookie/mod.ts",
+  "lib/resume/mod.ts",
 ];
 
 interface Step {
