@@ -39,6 +39,7 @@ export * from "./lib/errors.ts";
 export {
   DEFAULT_MAX_RECORD_SIZE,
   type RestoreOptions,
+  type SaveOptions,
   SecureSession,
   type SecureSessionOptions,
   type SessionLimits,
@@ -49,7 +50,16 @@ export {
   SessionErrorEvent,
   type SessionState,
   SessionStateEvent,
+  TicketEvent,
 } from "./lib/session/session_events.ts";
-export type { Profile, PublicKeyLookup, Role } from "./lib/session/profile.ts";
+export type {
+  PaddingPolicy,
+  PeerPolicy,
+  Profile,
+  PublicKeyLookup,
+  ResumptionOptions,
+  Role,
+  TicketDeclineReason,
+} from "./lib/session/profile.ts";
 export type { PublicKeyInput } from "./lib/crypto/identity.ts";
 export { tessera1 } from "./lib/session/tessera1.ts";

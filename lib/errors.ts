@@ -65,11 +65,10 @@ export type HandshakeErrorCode =
   | "handshake_bad_finished"
   /** The peer's ephemeral public key is not a valid P-256 point. */
   | "handshake_bad_key_share"
-  /**
-   * A resumption attempt was refused and no full handshake was possible.
-   * Reserved for session resumption; this version does not throw it.
-   */
-  | "handshake_resumption_refused";
+  /** The peer's authenticated id is not the one expected (`expectedPeer`), or is this side's own. */
+  | "handshake_peer_rejected"
+  /** The peer sent an alert: it refused the handshake (its reason is not disclosed). */
+  | "handshake_refused";
 
 /**
  * Codes of {@linkcode RecordError}: one record was refused; the session stays usable.
@@ -137,6 +136,11 @@ export type SessionStateErrorCode =
   /** The call is not valid for this role or at this point of the handshake. */
   | "session_invalid_call"
   /**
+   * The peer closed the session, but records it sent before its close were
+   * never accepted here: lost, or withheld by an attacker.
+   */
+  | "session_truncated"
+  /**
    * The protocol profile does not support this operation. Reserved for
    * profiles without key update or close; tessera/1 supports everything.
    */
@@ -194,8 +198,10 @@ export type SavedStateErrorCode =
   | "state_malformed"
   /** The saved state has a format version this build does not read. */
   | "state_unsupported_version"
-  /** Authentication failed: a wrong wrapping key or tampered bytes. */
-  | "state_auth_failed";
+  /** Authentication failed: a wrong wrapping key, another context, or tampered bytes. */
+  | "state_auth_failed"
+  /** The saved state is older than the generation the caller requires (`minGeneration`). */
+  | "state_rolled_back";
 
 /**
  * Codes of {@linkcode TransportError}: the underlying transport failed.
@@ -391,14 +397,26 @@ export class HandshakeError extends TesseraError {
   /** The stable code of this failure. */
   declare readonly code: HandshakeErrorCode;
   /**
+   * The alert to deliver to the peer so that it learns of the failure at
+   * once (docs/protocol.md §3.6), or `null` when there is none to send (the
+   * failure is local, or the peer's own alert). The callback API sends it
+   * itself; with the buffer API, send it as you would a handshake message.
+   */
+  readonly alert: Uint8Array | null;
+  /**
    * Creates a handshake error.
    *
    * @param code The stable code.
    * @param message A message without secrets.
-   * @param options Optional cause.
+   * @param options Optional cause, and the alert for the peer.
    */
-  constructor(code: HandshakeErrorCode, message: string, options?: ErrorOptions) {
-    super(code, message, options);
+  constructor(
+    code: HandshakeErrorCode,
+    message: string,
+    options?: ErrorOptions & { alert?: Uint8Array | null },
+  ) {
+    super(code, message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.alert = options?.alert ?? null;
   }
 }
 

@@ -906,3 +906,37 @@ export async function publicKeyFromPrivate(privateKey: CryptoKey): Promise<Crypt
   const jwk = await exportPrivateKeyJwk(privateKey);
   return await importPublicKey({ kty: "EC", crv: "P-256", x: jwk.x!, y: jwk.y! }, "jwk");
 }
+
+/**
+ * The stable fingerprint of an ECDSA P-256 public key: SHA-256 of its SPKI DER
+ * encoding (as RFC 7469 pins are), 32 bytes. The same key gives the same
+ * fingerprint in every encoding (`CryptoKey`, JWK, raw, compressed, SPKI), so
+ * it serves logs, pinning and ticket stores.
+ *
+ * @param key The public key, in any form {@linkcode toVerifyKey} accepts.
+ * @returns 32 bytes.
+ * @throws {KeyError} `key_invalid` or `key_unsupported` when `key` is not a P-256 public key.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   generateIdentityKeyPair,
+ *   publicKeyFingerprint,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const fingerprint = await publicKeyFingerprint(publicKey);
+ * assert.equal(fingerprint.length, 32);
+ * const compressed = await exportPublicKey(publicKey, "compressed");
+ * assert.deepEqual(await publicKeyFingerprint(compressed), fingerprint);
+ * ```
+ */
+export async function publicKeyFingerprint(key: PublicKeyInput): Promise<Uint8Array<ArrayBuffer>> {
+  const verify = await toVerifyKey(key);
+  const point = new Uint8Array(await subtle.exportKey("raw", verify));
+  const spki = await subtle.importKey("raw", point, ECDSA_P256, true, ["verify"])
+    .then((k) => subtle.exportKey("spki", k));
+  return new Uint8Array(await subtle.digest("SHA-256", spki));
+}

@@ -1,13 +1,13 @@
 // Sealing of saved sessions (docs/protocol.md §6). Private.
 
-import { concat } from "../crypto/_bytes.ts";
+import { concat, u64 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "../crypto/aes_gcm.ts";
 import { randomBytes, type RandomSource } from "../crypto/random.ts";
 import { KeyError, SavedStateError } from "../errors.ts";
 
 const MAGIC = [0x54, 0x53, 0x53]; // "TSS"
-const FORMAT_VERSION = 1;
-const HEADER_LENGTH = 5;
+const FORMAT_VERSION = 2;
+const HEADER_LENGTH = 13;
 const NONCE_LENGTH = 12;
 /** Saved state is small; anything larger is not ours. */
 const MAX_SAVED_LENGTH = 8192;
@@ -49,23 +49,33 @@ export async function toWrappingKey(key: WrappingKey): Promise<CryptoKey> {
   return key;
 }
 
-/** Seals `inner` for profile `profileId`: `"TSS" ‖ 01 ‖ profile ‖ nonce ‖ GCM(inner)`. */
+/**
+ * Seals `inner` for profile `profileId`:
+ * `"TSS" ‖ 02 ‖ profile ‖ u64 generation ‖ nonce ‖ GCM(inner)`, the header and
+ * the caller's context being the AAD.
+ */
 export async function sealState(
   key: CryptoKey,
   profileId: number,
+  generation: number,
+  context: Uint8Array,
   inner: Uint8Array,
   random: RandomSource,
 ): Promise<Uint8Array> {
-  const header = new Uint8Array([...MAGIC, FORMAT_VERSION, profileId]);
+  const header = concat(
+    new Uint8Array([...MAGIC, FORMAT_VERSION, profileId]),
+    u64(BigInt(generation)),
+  );
   const nonce = randomBytes(NONCE_LENGTH, random);
-  return concat(header, nonce, await aesGcmEncrypt(key, nonce, inner, header));
+  return concat(header, nonce, await aesGcmEncrypt(key, nonce, inner, concat(header, context)));
 }
 
-/** Opens sealed state; returns the profile id and the inner bytes. */
+/** Opens sealed state; returns the profile id, the generation and the inner bytes. */
 export async function openState(
   key: CryptoKey,
   sealed: Uint8Array,
-): Promise<{ profileId: number; inner: Uint8Array }> {
+  context: Uint8Array,
+): Promise<{ profileId: number; generation: number; inner: Uint8Array }> {
   if (!(sealed instanceof Uint8Array)) throw new TypeError("saved state must be a Uint8Array");
   if (
     sealed.length < HEADER_LENGTH + NONCE_LENGTH + 16 || sealed.length > MAX_SAVED_LENGTH ||
@@ -82,10 +92,17 @@ export async function openState(
     key,
     nonce,
     sealed.subarray(HEADER_LENGTH + NONCE_LENGTH),
-    header,
+    concat(header, context),
   );
   if (inner === null) {
-    throw new SavedStateError("state_auth_failed", "wrong wrapping key or tampered state");
+    throw new SavedStateError(
+      "state_auth_failed",
+      "wrong wrapping key or context, or tampered state",
+    );
   }
-  return { profileId: sealed[4]!, inner };
+  const generation = new DataView(header.buffer, header.byteOffset + 5, 8).getBigUint64(0);
+  if (generation > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new SavedStateError("state_malformed", "generation out of range");
+  }
+  return { profileId: sealed[4]!, generation: Number(generation), inner };
 }

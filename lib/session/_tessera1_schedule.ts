@@ -1,15 +1,26 @@
 // The tessera/1 key schedule (docs/protocol.md §4). Private.
 
-import { concat, utf8 } from "../crypto/_bytes.ts";
+import { concat, u16, u32, utf8 } from "../crypto/_bytes.ts";
 import { hkdf, hkdfKey, importHkdfKey } from "../crypto/hkdf.ts";
+import { sha256 } from "../crypto/sha256.ts";
 
 /** Label prefix of every derivation. */
 const PREFIX = "tessera/1 ";
 const EMPTY = new Uint8Array(0);
+/** The salt of a full handshake. */
+export const ZERO_SALT: Uint8Array = new Uint8Array(32);
 
 /** `info = "tessera/1 " ‖ label ‖ 0x00 ‖ context`. */
-export function info(label: string, context: Uint8Array): Uint8Array {
+export function info(label: string, context: Uint8Array = EMPTY): Uint8Array {
   return concat(utf8(PREFIX + label), new Uint8Array([0]), context);
+}
+
+/** `nonce(iv, n) = iv ⊕ (00000000 ‖ u64(n))`. */
+export function nonceAt(iv: Uint8Array, n: number): Uint8Array {
+  const out = iv.slice();
+  const view = new DataView(out.buffer);
+  view.setBigUint64(4, view.getBigUint64(4) ^ BigInt(n));
+  return out;
 }
 
 /** Handshake keys, derived from the ECDHE secret and the hello transcript hash. */
@@ -21,11 +32,13 @@ export interface HandshakeKeys {
   serverIv: Uint8Array;
   serverFinished: CryptoKey;
   master: Uint8Array;
+  /** The resumption master secret `res`: ticket secrets derive from it. */
+  resumption: Uint8Array;
 }
 
 /**
- * Derives the handshake keys. `salt` is 32 zero bytes for a full handshake; a
- * resumption handshake passes its PSK-derived salt instead.
+ * Derives the handshake keys. `salt` is {@linkcode ZERO_SALT} for a full
+ * handshake and {@linkcode resumptionSalt} of the ticket for a resumed one.
  */
 export async function deriveHandshakeKeys(
   shared: Uint8Array,
@@ -43,7 +56,22 @@ export async function deriveHandshakeKeys(
       hkdfKey(ikm, salt, info("s finished", helloHash), "hmac"),
       hkdf(ikm, salt, info("master", helloHash), 32),
     ]);
-  return { clientKey, clientIv, clientFinished, serverKey, serverIv, serverFinished, master };
+  const resumption = await hkdf(
+    await importHkdfKey(master),
+    EMPTY,
+    info("res master", helloHash),
+    32,
+  );
+  return {
+    clientKey,
+    clientIv,
+    clientFinished,
+    serverKey,
+    serverIv,
+    serverFinished,
+    master,
+    resumption,
+  };
 }
 
 /** Secrets derived from the master secret and the full transcript hash. */
@@ -51,35 +79,95 @@ export interface TrafficSecrets {
   clientSecret: Uint8Array;
   serverSecret: Uint8Array;
   sessionId: Uint8Array;
-  resumption: Uint8Array;
+  exporter: Uint8Array;
 }
 
-/** Derives the application traffic base secrets, the session id and the resumption secret. */
+/** Derives the epoch-0 traffic secrets, the session id and the exporter secret. */
 export async function deriveTrafficSecrets(
   master: Uint8Array,
   transcriptHash: Uint8Array,
 ): Promise<TrafficSecrets> {
   const ikm = await importHkdfKey(master);
-  const [clientSecret, serverSecret, sessionId, resumption] = await Promise.all([
+  const [clientSecret, serverSecret, sessionId, exporter] = await Promise.all([
     hkdf(ikm, EMPTY, info("c ap", transcriptHash), 32),
     hkdf(ikm, EMPTY, info("s ap", transcriptHash), 32),
     hkdf(ikm, EMPTY, info("session id", transcriptHash), 16),
-    hkdf(ikm, EMPTY, info("res master", transcriptHash), 32),
+    hkdf(ikm, EMPTY, info("exporter", transcriptHash), 32),
   ]);
-  return { clientSecret, serverSecret, sessionId, resumption };
+  return { clientSecret, serverSecret, sessionId, exporter };
 }
 
-/** One record key: the AES-GCM key and its static IV. */
-export interface RecordKey {
+/** The secret of the ticket with id `ticketId`: `HKDF(res, "", Label("ticket", id), 32)`. */
+export async function ticketSecret(
+  resumption: Uint8Array,
+  ticketId: Uint8Array,
+): Promise<Uint8Array> {
+  return await hkdf(await importHkdfKey(resumption), EMPTY, info("ticket", ticketId), 32);
+}
+
+/** What a ticket's secret (the PSK) gives: the resumed handshake's salt and the binder key. */
+export interface PskKeys {
+  salt: Uint8Array;
+  binderKey: CryptoKey;
+}
+
+/** Derives `S0` and the binder key from a ticket secret. */
+export async function derivePskKeys(psk: Uint8Array): Promise<PskKeys> {
+  const ikm = await importHkdfKey(psk);
+  const [salt, binderKey] = await Promise.all([
+    hkdf(ikm, EMPTY, info("res salt"), 32),
+    hkdfKey(ikm, EMPTY, info("binder"), "hmac"),
+  ]);
+  return { salt, binderKey };
+}
+
+/** One epoch's record protection: AES-GCM key, static IV and the fork-proof key. */
+export interface EpochKeys {
   key: CryptoKey;
   iv: Uint8Array;
+  forkKey: CryptoKey;
 }
 
-/** Derives the record key named `keyId` from a direction's base secret. */
-export async function deriveRecordKey(base: CryptoKey, keyId: Uint8Array): Promise<RecordKey> {
-  const [key, iv] = await Promise.all([
-    hkdfKey(base, EMPTY, info("key", keyId), "aes-gcm"),
-    hkdf(base, EMPTY, info("iv", keyId), 12),
+/** Derives `key_e`, `iv_e` and `fork_key_e` from `ts_e`. */
+export async function deriveEpochKeys(secret: Uint8Array): Promise<EpochKeys> {
+  const ikm = await importHkdfKey(secret);
+  const [key, iv, forkKey] = await Promise.all([
+    hkdfKey(ikm, EMPTY, info("key"), "aes-gcm"),
+    hkdf(ikm, EMPTY, info("iv"), 12),
+    hkdfKey(ikm, EMPTY, info("fork key"), "hmac"),
   ]);
-  return { key, iv };
+  return { key, iv, forkKey };
+}
+
+/** `ts_{e+1}` from `ts_e` (update), or `ts'_{e+1}` with the fork's random `R`. */
+export async function nextTrafficSecret(
+  secret: Uint8Array,
+  nextEpoch: number,
+  fork: Uint8Array | null = null,
+): Promise<Uint8Array> {
+  const ikm = await importHkdfKey(secret);
+  return fork
+    ? await hkdf(ikm, fork, info("fork", u32(nextEpoch)), 32)
+    : await hkdf(ikm, EMPTY, info("next", u32(nextEpoch)), 32);
+}
+
+/** The bytes a fork proof covers: `u32(e+1) ‖ R`. */
+export function forkProofInput(nextEpoch: number, fork: Uint8Array): Uint8Array {
+  return concat(u32(nextEpoch), fork);
+}
+
+/** `EKM(label, context, L)` of §4.3. */
+export async function exporterValue(
+  exporter: Uint8Array,
+  label: Uint8Array,
+  context: Uint8Array,
+  length: number,
+): Promise<Uint8Array> {
+  const context_ = concat(
+    new Uint8Array([label.length]),
+    label,
+    await sha256(context),
+    u16(length),
+  );
+  return await hkdf(await importHkdfKey(exporter), EMPTY, info("exporter value", context_), length);
 }

@@ -15,6 +15,7 @@
  */
 
 export * from "./profile.ts";
+export * from "./resumption.ts";
 export * from "./secure_session.ts";
 export * from "./session_events.ts";
 export * from "./tessera1.ts";

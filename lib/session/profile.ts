@@ -8,6 +8,8 @@
 
 import type { PublicKeyInput } from "../crypto/identity.ts";
 import type { RandomSource } from "../crypto/random.ts";
+import type { TesseraError } from "../errors.ts";
+import type { ClientTicketCache, TicketAttributes, TicketStore } from "./resumption.ts";
 
 /**
  * Which side of the handshake a session plays.
@@ -50,12 +52,156 @@ export type PublicKeyLookup = (
 ) => PublicKeyInput | null | undefined | Promise<PublicKeyInput | null | undefined>;
 
 /**
+ * Which peer a session accepts once the handshake has authenticated it: an id
+ * (a string as UTF-8, or bytes, compared exactly) or a predicate. The client
+ * checks it before it reveals its own id; the server before it is established.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, type PeerPolicy, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const expectedPeer: PeerPolicy = "api.example";
+ * const admins: PeerPolicy = (id) => new TextDecoder().decode(id).startsWith("admin-");
+ * assert.equal(typeof admins, "function");
+ * const { privateKey } = await generateIdentityKeyPair();
+ * new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null, expectedPeer });
+ * ```
+ */
+export type PeerPolicy =
+  | string
+  | Uint8Array
+  | ((id: Uint8Array) => boolean | Promise<boolean>);
+
+/**
+ * How records are padded to hide their length: `"none"`, a block size (1 to
+ * 256: the inner plaintext is padded to a multiple of it), or a function from
+ * the data length to the number of padding bytes (0 to 256).
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, type PaddingPolicy, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const padding: PaddingPolicy = { blockSize: 64 };
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const getPublicKeyForId = () => publicKey;
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId, padding });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const short = await client.wrap(new Uint8Array(1));
+ * const longer = await client.wrap(new Uint8Array(40));
+ * assert.equal(short.length, longer.length); // both padded to one 64-byte block
+ * assert.equal((await server.unwrap(longer))!.length, 40);
+ * ```
+ */
+export type PaddingPolicy =
+  | "none"
+  | { readonly blockSize: number }
+  | ((length: number) => number);
+
+/**
+ * Why a ticket was not used: the server's reasons (`unknown`, `expired`,
+ * `revoked`, `binder_invalid`, `replayed`, `reused`, `peer_key_changed`,
+ * `store_unavailable`), or `declined` as the client sees any of them.
+ *
+ * @example
+ * ```ts
+ * import type { TicketDeclineReason } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const reason: TicketDeclineReason = "reused"; // a copied ticket secret: its family is revoked
+ * assert.equal(reason, "reused");
+ * ```
+ */
+export type TicketDeclineReason =
+  | "unknown"
+  | "expired"
+  | "revoked"
+  | "binder_invalid"
+  | "replayed"
+  | "reused"
+  | "peer_key_changed"
+  | "store_unavailable"
+  | "declined";
+
+/**
+ * What happened to tickets during a handshake, as a profile reports it.
+ *
+ * @example
+ * ```ts
+ * import type { TicketReport } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * const report: TicketReport = { kind: "declined", reason: "expired", count: 0 };
+ * assert.equal(report.kind, "declined");
+ * ```
+ */
+export interface TicketReport {
+  /**
+   * `resumed`: the offered ticket was used. `declined`: it was not (see
+   * `reason`); the handshake went on as a full one. `issued`: tickets were
+   * stored (server) or kept (client). `issue_failed`: the store or cache
+   * failed to keep them (`reason` is `store_unavailable`).
+   */
+  readonly kind: "resumed" | "declined" | "issued" | "issue_failed";
+  /** Why, for `declined` and `issue_failed`; else `null`. */
+  readonly reason: TicketDeclineReason | null;
+  /** How many tickets, for `issued`; else 0. */
+  readonly count: number;
+}
+
+/**
+ * Resumption settings of a session: the server's ticket store and issuing
+ * policy, the client's cache and endpoint.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { ClientSessionCache, MemoryTicketStore } from "@tessera/session/resume";
+ * import type { ResumptionOptions } from "@tessera/session/session";
+ *
+ * const server: ResumptionOptions = { store: new MemoryTicketStore(), tickets: 2 };
+ * const client: ResumptionOptions = { cache: new ClientSessionCache(), endpoint: "127.0.0.1:8443" };
+ * const { privateKey } = await generateIdentityKeyPair();
+ * new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => null, resumption: server });
+ * new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => null, resumption: client });
+ * ```
+ */
+export interface ResumptionOptions {
+  /** Server: where issued tickets are kept. Without it the server neither issues nor resumes. */
+  readonly store?: TicketStore;
+  /** Server: tickets sent in a full handshake (0 to 16, default 1). A resumed one sends one. */
+  readonly tickets?: number;
+  /** Server: ticket lifetime in milliseconds (default 24 hours, at most 7 days). */
+  readonly lifetime?: number;
+  /**
+   * Server: the attributes of tickets issued in a full handshake, from the
+   * authenticated client id. Default `{}`. A resumed session's successor
+   * keeps the attributes of the ticket it replaces.
+   */
+  readonly attributes?: (peerId: Uint8Array) => TicketAttributes | Promise<TicketAttributes>;
+  /** Client: where tickets are kept between connections. */
+  readonly cache?: ClientTicketCache;
+  /**
+   * Client: the endpoint the tickets belong to, such as `"host:port"`. The
+   * cache namespace is this plus the expected server id. Required with `cache`.
+   */
+  readonly endpoint?: string;
+  /** Client: `false` to make a full handshake this time (tickets are still kept). */
+  readonly resume?: boolean;
+}
+
+/**
  * What a profile needs to run a handshake.
  *
  * @example
  * ```ts
  * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
  * import {
+ *   DEFAULT_BYTES_PER_KEY,
+ *   DEFAULT_MAX_AUTH_FAILURES,
  *   DEFAULT_MAX_RECORD_SIZE,
  *   DEFAULT_RECORDS_PER_KEY,
  *   type HandshakeConfig,
@@ -71,25 +217,69 @@ export type PublicKeyLookup = (
  *   getPublicKeyForId: () => null,
  *   random: systemRandom,
  *   recordsPerKey: DEFAULT_RECORDS_PER_KEY,
+ *   bytesPerKey: DEFAULT_BYTES_PER_KEY,
  *   maxRecordSize: DEFAULT_MAX_RECORD_SIZE,
+ *   maxAuthFailures: DEFAULT_MAX_AUTH_FAILURES,
+ *   padding: "none",
+ *   expectedPeer: null,
+ *   resumption: {},
+ *   now: Date.now,
+ *   report: () => {},
  * };
  * const hello = await tessera1.createHandshake("client", config).start();
  * assert.ok(hello.length > 0 && hello.length <= MAX_HANDSHAKE_MESSAGE);
  * ```
  */
-export interface HandshakeConfig {
+export interface HandshakeConfig extends ChannelLimits {
   /** This side's id (1 to {@linkcode MAX_ID_LENGTH} bytes). */
   readonly id: Uint8Array;
   /** This side's long-term ECDSA P-256 private key. */
   readonly privateKey: CryptoKey;
   /** The mandatory lookup of the peer's public key by id. */
   readonly getPublicKeyForId: PublicKeyLookup;
+  /** The peer this side accepts, or `null` for any known peer except itself. */
+  readonly expectedPeer: PeerPolicy | null;
+  /** Ticket store (server) and cache (client). */
+  readonly resumption: ResumptionOptions;
+  /** The clock, in milliseconds since the epoch. */
+  readonly now: () => number;
+  /** Receives what happened to tickets. */
+  readonly report: (report: TicketReport) => void;
+}
+
+/**
+ * Randomness and limits of an established channel.
+ *
+ * @example
+ * ```ts
+ * import { systemRandom } from "@tessera/session/crypto";
+ * import type { ChannelLimits } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * const limits: ChannelLimits = {
+ *   random: systemRandom,
+ *   recordsPerKey: 1000,
+ *   bytesPerKey: 2 ** 20,
+ *   maxRecordSize: 1024,
+ *   maxAuthFailures: 10,
+ *   padding: "none",
+ * };
+ * assert.equal(limits.maxRecordSize, 1024);
+ * ```
+ */
+export interface ChannelLimits {
   /** Randomness. */
   readonly random: RandomSource;
-  /** Records sealed under one key before an automatic key update. */
+  /** Records sealed under one epoch before an automatic key update. */
   readonly recordsPerKey: number;
+  /** Record plaintext bytes sealed under one epoch before an automatic key update. */
+  readonly bytesPerKey: number;
   /** The largest plaintext one record may carry. */
   readonly maxRecordSize: number;
+  /** Records failing authentication under one receive epoch before a datagram session fails. */
+  readonly maxAuthFailures: number;
+  /** How records are padded. */
+  readonly padding: PaddingPolicy;
 }
 
 /**
@@ -103,7 +293,18 @@ export interface HandshakeConfig {
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
  * const keys = { privateKey, getPublicKeyForId: () => publicKey };
- * const limits = { random: systemRandom, recordsPerKey: 1000, maxRecordSize: 1024 };
+ * const limits = {
+ *   random: systemRandom,
+ *   recordsPerKey: 1000,
+ *   bytesPerKey: 2 ** 30,
+ *   maxRecordSize: 1024,
+ *   maxAuthFailures: 10,
+ *   padding: "none" as const,
+ *   expectedPeer: null,
+ *   resumption: {},
+ *   now: Date.now,
+ *   report: () => {},
+ * };
  * const id = (name: string) => new TextEncoder().encode(name);
  * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
  * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
@@ -133,7 +334,18 @@ export interface HandshakeStep {
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
  * const keys = { privateKey, getPublicKeyForId: () => publicKey };
- * const limits = { random: systemRandom, recordsPerKey: 1000, maxRecordSize: 1024 };
+ * const limits = {
+ *   random: systemRandom,
+ *   recordsPerKey: 1000,
+ *   bytesPerKey: 2 ** 30,
+ *   maxRecordSize: 1024,
+ *   maxAuthFailures: 10,
+ *   padding: "none" as const,
+ *   expectedPeer: null,
+ *   resumption: {},
+ *   now: Date.now,
+ *   report: () => {},
+ * };
  * const config = (name: string) => ({ id: new TextEncoder().encode(name), ...keys, ...limits });
  * const client: Handshake = tessera1.createHandshake("client", config("c"));
  * const server: Handshake = tessera1.createHandshake("server", config("s"));
@@ -166,7 +378,18 @@ export interface Handshake {
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
  * const keys = { privateKey, getPublicKeyForId: () => publicKey };
- * const limits = { random: systemRandom, recordsPerKey: 1000, maxRecordSize: 1024 };
+ * const limits = {
+ *   random: systemRandom,
+ *   recordsPerKey: 1000,
+ *   bytesPerKey: 2 ** 30,
+ *   maxRecordSize: 1024,
+ *   maxAuthFailures: 10,
+ *   padding: "none" as const,
+ *   expectedPeer: null,
+ *   resumption: {},
+ *   now: Date.now,
+ *   report: () => {},
+ * };
  * const id = (name: string) => new TextEncoder().encode(name);
  * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
  * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
@@ -196,7 +419,18 @@ export interface OpenedRecord {
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
  * const keys = { privateKey, getPublicKeyForId: () => publicKey };
- * const limits = { random: systemRandom, recordsPerKey: 1000, maxRecordSize: 1024 };
+ * const limits = {
+ *   random: systemRandom,
+ *   recordsPerKey: 1000,
+ *   bytesPerKey: 2 ** 30,
+ *   maxRecordSize: 1024,
+ *   maxAuthFailures: 10,
+ *   padding: "none" as const,
+ *   expectedPeer: null,
+ *   resumption: {},
+ *   now: Date.now,
+ *   report: () => {},
+ * };
  * const id = (name: string) => new TextEncoder().encode(name);
  * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
  * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
@@ -213,6 +447,14 @@ export interface Channel {
   readonly sessionId: Uint8Array;
   /** The authenticated id of the peer. */
   readonly peerId: Uint8Array;
+  /** Whether the handshake resumed an earlier session with a ticket. */
+  readonly resumed: boolean;
+  /** Server, resumed: the ticket's attributes; else `null`. */
+  readonly attributes: TicketAttributes | null;
+  /** Resumed: when the ticket used would have expired; else `null`. */
+  readonly ticketExpiresAt: number | null;
+  /** Why the channel failed for good (a fatal refusal, the peer's alert), or `null`. */
+  readonly failure: TesseraError | null;
   /**
    * Protects one application record. The sequence number is reserved
    * synchronously, so concurrent calls never share a nonce.
@@ -221,7 +463,8 @@ export interface Channel {
    */
   seal(plaintext: Uint8Array): Promise<Uint8Array>;
   /**
-   * Authenticates and opens one record.
+   * Authenticates and opens one record. A refusal that ends the channel also
+   * sets {@linkcode Channel.failure}.
    *
    * @param record The record.
    * @param ordered `true` on stream transports: only the next sequence number is accepted.
@@ -229,10 +472,28 @@ export interface Channel {
   open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord>;
   /** Protects an authenticated close record, or returns `null` if the profile has none. */
   sealClose(): Promise<Uint8Array | null>;
-  /** Moves the sending direction to a fresh key. */
-  rekey(): void;
+  /**
+   * Moves the sending direction to fresh keys before its next record.
+   *
+   * @param requestPeer Also ask the peer to update its sending direction.
+   */
+  rekey(requestPeer?: boolean): void;
+  /**
+   * Derives keying material bound to this session (docs/protocol.md §4.3).
+   *
+   * @param label 1 to 255 bytes.
+   * @param context Any bytes.
+   * @param length 1 to 8160.
+   */
+  exportKeyingMaterial(label: Uint8Array, context: Uint8Array, length: number): Promise<Uint8Array>;
   /** Serializes the channel's secret state (sealed by the facade before it leaves). */
-  exportState(): Uint8Array;
+  exportState(): Promise<Uint8Array>;
+  /**
+   * Ends the channel: later calls fail with `reason`.
+   *
+   * @param reason Why.
+   */
+  stop(reason: TesseraError): void;
 }
 
 /**
@@ -272,10 +533,7 @@ export interface Profile {
    * @param state The exported state.
    * @param config Randomness and limits.
    */
-  importChannel(
-    state: Uint8Array,
-    config: Pick<HandshakeConfig, "random" | "recordsPerKey" | "maxRecordSize">,
-  ): Promise<Channel>;
+  importChannel(state: Uint8Array, config: ChannelLimits): Promise<Channel>;
 }
 
 /**

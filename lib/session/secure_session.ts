@@ -21,16 +21,32 @@ import { entropy } from "./_entropy.ts";
 import { openState, sealState, toWrappingKey, type WrappingKey } from "./_saved_state.ts";
 import {
   type Channel,
+  type ChannelLimits,
   type Handshake,
   type HandshakeConfig,
   MAX_ID_LENGTH,
+  type PaddingPolicy,
+  type PeerPolicy,
   type Profile,
   type PublicKeyLookup,
+  type ResumptionOptions,
   type Role,
+  type TicketReport,
 } from "./profile.ts";
-import { SessionErrorEvent, type SessionState, SessionStateEvent } from "./session_events.ts";
+import { MAX_TICKET_LIFETIME, type TicketAttributes } from "./resumption.ts";
+import {
+  SessionErrorEvent,
+  type SessionState,
+  SessionStateEvent,
+  TicketEvent,
+} from "./session_events.ts";
 import { tessera1 } from "./tessera1.ts";
-import { DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
+import {
+  DEFAULT_BYTES_PER_KEY,
+  DEFAULT_MAX_AUTH_FAILURES,
+  DEFAULT_RECORDS_PER_KEY,
+  MAX_PADDING,
+} from "./tessera1_channel.ts";
 
 export type { WrappingKey } from "./_saved_state.ts";
 
@@ -90,6 +106,11 @@ export interface SessionTransport {
    * @param maxMessageSize The bound, in bytes.
    */
   limit?(maxMessageSize: number): void;
+  /**
+   * Optional: ends the transport. The session calls it when its handshake
+   * fails, after sending the alert, so the peer is not left waiting.
+   */
+  close?(): void | Promise<void>;
 }
 
 /** Room for a profile's record header and tag on top of `maxRecordSize`. */
@@ -121,8 +142,20 @@ export interface SessionLimits {
   transport?: SessionTransport;
   /** Records sealed under one key before an automatic key update. Default 2^24.5 (RFC 8446 §5.5). */
   recordsPerKey?: number;
+  /** Record plaintext bytes under one key before an automatic key update. Default 2^38. */
+  bytesPerKey?: number;
   /** The largest plaintext one record may carry. Default 16 MiB. */
   maxRecordSize?: number;
+  /**
+   * Records that may fail authentication under one key in datagram use
+   * (`unwrap`) before the session fails. Default 1000. On a stream
+   * (`receive`) the first refused record fails the session.
+   */
+  maxAuthFailures?: number;
+  /** How this side pads its records to hide their length. Default `"none"`. */
+  padding?: PaddingPolicy;
+  /** The clock, in milliseconds since the epoch (ticket lifetimes). Default `Date.now`. */
+  now?: () => number;
 }
 
 /**
@@ -155,6 +188,16 @@ export interface SecureSessionOptions extends SessionLimits {
   getPublicKeyForId: PublicKeyLookup;
   /** The protocol profile. Default {@linkcode tessera1}. */
   profile?: Profile;
+  /**
+   * The peer this session accepts: its id (compared byte for byte) or a
+   * predicate over the authenticated id. A client checks it before it reveals
+   * its own id, so naming the server keeps the client's id from any other
+   * server its lookup knows. Default: any peer the lookup knows except one
+   * presenting this session's own id.
+   */
+  expectedPeer?: PeerPolicy;
+  /** Session resumption: the server's ticket store, the client's cache. */
+  resumption?: ResumptionOptions;
 }
 
 /**
@@ -187,11 +230,74 @@ export interface SecureSessionOptions extends SessionLimits {
 export interface RestoreOptions extends SessionLimits {
   /** Profiles the saved state may belong to. Default `[tessera1]`. */
   profiles?: readonly Profile[];
+  /** The context the state was saved with (bound into the seal). Default empty. */
+  context?: string | Uint8Array;
+  /** Refuse state older than this generation (`state_rolled_back`). Default 0. */
+  minGeneration?: number;
 }
 
-function checkLimits(options: SessionLimits): { recordsPerKey: number; maxRecordSize: number } {
+/**
+ * Options of {@linkcode SecureSession.save}.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, type SaveOptions, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey, publicKey } = await generateIdentityKeyPair();
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const reply = await server.negotiate(await client.connectRequest());
+ * await server.negotiate((await client.negotiate(reply!))!);
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const options: SaveOptions = { context: "user 42" };
+ * const saved = await client.save(key, options);
+ * await assert.rejects(SecureSession.restore(saved, key, { context: "user 7" }), {
+ *   code: "state_auth_failed",
+ * });
+ * assert.ok(await SecureSession.restore(saved, key, { context: "user 42" }));
+ * ```
+ */
+export interface SaveOptions {
+  /**
+   * Bytes (or a string, as UTF-8) bound into the seal but not stored, such as
+   * a user id or storage slot: the state restores only with the same context.
+   */
+  context?: string | Uint8Array;
+}
+
+type Limits = Omit<ChannelLimits, "random">;
+
+function checkPadding(padding: PaddingPolicy | undefined): PaddingPolicy {
+  if (padding === undefined || padding === "none" || typeof padding === "function") {
+    return padding ?? "none";
+  }
+  if (typeof padding !== "object" || padding === null) {
+    throw new TypeError('padding must be "none", { blockSize } or a function');
+  }
+  const size = padding.blockSize;
+  if (!Number.isSafeInteger(size) || size < 1 || size > MAX_PADDING) {
+    throw new RangeError(`padding blockSize must be 1 to ${MAX_PADDING}`);
+  }
+  return { blockSize: size };
+}
+
+function checkLimits(options: SessionLimits): Limits {
   const recordsPerKey = options.recordsPerKey ?? DEFAULT_RECORDS_PER_KEY;
   const maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
+  const bytesPerKey = options.bytesPerKey ?? DEFAULT_BYTES_PER_KEY;
+  const maxAuthFailures = options.maxAuthFailures ?? DEFAULT_MAX_AUTH_FAILURES;
+  if (
+    !Number.isSafeInteger(bytesPerKey) || bytesPerKey < 1 || bytesPerKey > DEFAULT_BYTES_PER_KEY
+  ) {
+    throw new RangeError("bytesPerKey must be 1 to 2^38");
+  }
+  if (!Number.isSafeInteger(maxAuthFailures) || maxAuthFailures < 0 || maxAuthFailures > 2 ** 32) {
+    throw new RangeError("maxAuthFailures must be 0 to 2^32");
+  }
+  if (options.now !== undefined && typeof options.now !== "function") {
+    throw new TypeError("now must be a function");
+  }
   if (!Number.isSafeInteger(recordsPerKey) || recordsPerKey < 1) {
     throw new RangeError("recordsPerKey must be a positive integer");
   }
@@ -201,7 +307,68 @@ function checkLimits(options: SessionLimits): { recordsPerKey: number; maxRecord
   if (!Number.isSafeInteger(maxRecordSize) || maxRecordSize < 1 || maxRecordSize > 2 ** 30) {
     throw new RangeError("maxRecordSize must be 1 to 2^30 bytes");
   }
-  return { recordsPerKey, maxRecordSize };
+  return {
+    recordsPerKey,
+    maxRecordSize,
+    bytesPerKey,
+    maxAuthFailures,
+    padding: checkPadding(options.padding),
+  };
+}
+
+function checkResumption(options: ResumptionOptions | undefined): ResumptionOptions {
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("resumption must be an object");
+  }
+  const { store, tickets, lifetime, attributes, cache, endpoint } = options;
+  if (
+    store !== undefined && (typeof store.find !== "function" || typeof store.redeem !== "function")
+  ) {
+    throw new TypeError("resumption.store must be a TicketStore");
+  }
+  if (tickets !== undefined && (!Number.isSafeInteger(tickets) || tickets < 0 || tickets > 16)) {
+    throw new RangeError("resumption.tickets must be 0 to 16");
+  }
+  if (
+    lifetime !== undefined &&
+    (!Number.isSafeInteger(lifetime) || lifetime < 1000 || lifetime > MAX_TICKET_LIFETIME)
+  ) {
+    throw new RangeError("resumption.lifetime must be 1 s to 7 days, in milliseconds");
+  }
+  if (attributes !== undefined && typeof attributes !== "function") {
+    throw new TypeError("resumption.attributes must be a function");
+  }
+  if (cache !== undefined) {
+    if (typeof cache.take !== "function" || typeof cache.add !== "function") {
+      throw new TypeError("resumption.cache must be a ClientTicketCache");
+    }
+    if (typeof endpoint !== "string" || endpoint.length === 0) {
+      throw new TypeError('resumption.endpoint (such as "host:port") is required with a cache');
+    }
+  }
+  return { ...options };
+}
+
+function contextBytes(context: string | Uint8Array | undefined): Uint8Array {
+  if (context === undefined) return new Uint8Array(0);
+  if (typeof context !== "string" && !(context instanceof Uint8Array)) {
+    throw new TypeError("context must be a string or bytes");
+  }
+  return toBytes(context);
+}
+
+function checkPeerPolicy(policy: PeerPolicy | undefined): PeerPolicy | null {
+  if (policy === undefined) return null;
+  if (typeof policy === "function") return policy;
+  if (typeof policy !== "string" && !(policy instanceof Uint8Array)) {
+    throw new TypeError("expectedPeer must be an id (string or bytes) or a function");
+  }
+  const bytes = toBytes(policy);
+  if (bytes.length < 1 || bytes.length > MAX_ID_LENGTH) {
+    throw new RangeError(`expectedPeer must be 1 to ${MAX_ID_LENGTH} bytes`);
+  }
+  return bytes.slice();
 }
 
 /** What `restore()` hands the constructor. Not exported: not a public way in. */
@@ -211,8 +378,9 @@ class Restored {
     readonly role: Role,
     readonly id: Uint8Array,
     readonly channel: Channel,
-    readonly limits: { recordsPerKey: number; maxRecordSize: number },
+    readonly limits: Limits,
     readonly transport: SessionTransport | null,
+    readonly generation: number,
   ) {}
 }
 
@@ -275,7 +443,8 @@ export class SecureSession extends EventTarget {
   #sendChain: Promise<void> = Promise.resolve();
   /** The last bound given to the transport's `limit`, if any. */
   #transportLimit = 0;
-  #limits: { recordsPerKey: number; maxRecordSize: number };
+  #limits: Limits;
+  #generation = 0;
 
   /**
    * Creates a session in state `idle`.
@@ -295,6 +464,7 @@ export class SecureSession extends EventTarget {
       this.#channel = r.channel;
       this.#limits = r.limits;
       this.#transport = r.transport;
+      this.#generation = r.generation;
       this.#config = null;
       this.#state = "established";
       return;
@@ -317,12 +487,17 @@ export class SecureSession extends EventTarget {
     this.#profile = options.profile ?? tessera1;
     this.#id = id;
     this.#transport = options.transport ?? null;
+    const now = options.now ?? Date.now;
     this.#config = {
       id,
       privateKey: options.privateKey,
       getPublicKeyForId: options.getPublicKeyForId,
       random: entropy().random,
       ...this.#limits,
+      expectedPeer: checkPeerPolicy(options.expectedPeer),
+      resumption: checkResumption(options.resumption),
+      now: () => now(),
+      report: (report: TicketReport) => this.dispatchEvent(new TicketEvent(report)),
     };
   }
 
@@ -361,6 +536,33 @@ export class SecureSession extends EventTarget {
     return this.#failure;
   }
 
+  /** Whether the handshake resumed an earlier session with a ticket. */
+  get resumed(): boolean {
+    return this.#channel?.resumed ?? false;
+  }
+
+  /**
+   * On a server whose handshake resumed a session: the attributes stored with
+   * the ticket, exactly as they were issued. Otherwise `null`.
+   */
+  get attributes(): TicketAttributes | null {
+    return this.#channel?.attributes ?? null;
+  }
+
+  /** After a resumed handshake: when the ticket used would have expired. Otherwise `null`. */
+  get ticketExpiresAt(): number | null {
+    return this.#channel?.ticketExpiresAt ?? null;
+  }
+
+  /**
+   * How many times this session's state was saved and restored: 0 after a
+   * handshake; the generation of the saved state it was restored from
+   * otherwise (docs/protocol.md §6).
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** `true` once the handshake completed on this side (and until close). */
   isEstablished(): boolean {
     return this.#state === "established";
@@ -377,6 +579,7 @@ export class SecureSession extends EventTarget {
     if (!this.#failure) {
       this.#failure = error;
       this.#handshake = null;
+      this.#channel?.stop(error);
       this.#channel = null;
       this.#config = null;
       this.#stop(new SessionStateError("session_failed", "the session failed", { cause: error }));
@@ -575,7 +778,15 @@ export class SecureSession extends EventTarget {
   async #open(record: Uint8Array, ordered: boolean): Promise<Uint8Array | null> {
     if (!(record instanceof Uint8Array)) throw new TypeError("record must be a Uint8Array");
     const channel = this.#established();
-    const opened = await channel.open(record, ordered);
+    let opened;
+    try {
+      opened = await channel.open(record, ordered);
+    } catch (err) {
+      // A refusal that ends the channel (on a stream, past the failure budget, the peer's
+      // alert, a truncated close) ends the session.
+      if (channel.failure && this.#channel === channel) this.#fail(channel.failure);
+      throw err;
+    }
     if (this.#channel !== channel) {
       // Closed or failed while this record was being opened: deliver nothing.
       this.#assertUsable();
@@ -589,10 +800,14 @@ export class SecureSession extends EventTarget {
   }
 
   /**
-   * Moves this side's sending direction to a fresh key. The peer follows
-   * automatically: each record names its key. Keys are also updated
-   * automatically after `recordsPerKey` records.
+   * Moves this side's sending direction to the next key epoch before its next
+   * record (docs/protocol.md §4.2); the previous key is erased. The peer
+   * follows automatically: each record names its epoch. With
+   * `{ requestPeer: true }` the next record also asks the peer to update its
+   * own sending keys. Keys are also updated automatically after
+   * `recordsPerKey` records or `bytesPerKey` bytes.
    *
+   * @param options `requestPeer`: ask the peer to update too.
    * @throws {SessionStateError} When not established, closed or failed.
    *
    * @example
@@ -605,8 +820,69 @@ export class SecureSession extends EventTarget {
    * assert.throws(() => s.rekey(), { code: "session_not_established" });
    * ```
    */
-  rekey(): void {
-    this.#established().rekey();
+  rekey(options: { requestPeer?: boolean } = {}): void {
+    this.#established().rekey(options.requestPeer === true);
+  }
+
+  /**
+   * Derives keying material bound to this session, for channel binding
+   * (docs/protocol.md §4.3, in the spirit of RFC 8446 §7.5 and RFC 9266):
+   * both peers get the same bytes for the same label, context and length,
+   * and nobody else can compute them. Unlike {@linkcode SecureSession.sessionId},
+   * the result is secret.
+   *
+   * @param label What the material is for: 1 to 255 bytes (a string as UTF-8).
+   * @param context Bytes (or a string) mixed in, such as a token id; may be empty.
+   * @param length How many bytes: 1 to 8160.
+   * @returns The keying material.
+   * @throws {SessionStateError} When not established, closed or failed.
+   * @throws {RangeError} When the label or length is out of range.
+   *
+   * @example
+   * ```ts
+   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const { privateKey, publicKey } = await generateIdentityKeyPair();
+   * const getPublicKeyForId = () => publicKey;
+   * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+   * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
+   * const reply = await server.negotiate(await client.connectRequest());
+   * await server.negotiate((await client.negotiate(reply!))!);
+   * const a = await client.exportKeyingMaterial("login token binding", "token 17", 32);
+   * const b = await server.exportKeyingMaterial("login token binding", "token 17", 32);
+   * assert.deepEqual(a, b);
+   * const other = await client.exportKeyingMaterial("login token binding", "token 18", 32);
+   * assert.notDeepEqual(a, other);
+   * ```
+   */
+  exportKeyingMaterial(
+    label: string | Uint8Array,
+    context: string | Uint8Array,
+    length: number,
+  ): Promise<Uint8Array> {
+    try {
+      if (typeof label !== "string" && !(label instanceof Uint8Array)) {
+        throw new TypeError("label must be a string or bytes");
+      }
+      if (typeof context !== "string" && !(context instanceof Uint8Array)) {
+        throw new TypeError("context must be a string or bytes");
+      }
+      const labelBytes = toBytes(label);
+      if (labelBytes.length < 1 || labelBytes.length > 255) {
+        throw new RangeError("label must be 1 to 255 bytes");
+      }
+      if (!Number.isSafeInteger(length) || length < 1 || length > 8160) {
+        throw new RangeError("length must be 1 to 8160");
+      }
+      return this.#established().exportKeyingMaterial(
+        labelBytes.slice(),
+        toBytes(context).slice(),
+        length,
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -701,13 +977,35 @@ export class SecureSession extends EventTarget {
     if (!this.#channel) {
       this.#limitTransport(this.#profile.maxHandshakeMessage ?? DEFAULT_HANDSHAKE_BOUND);
     }
-    if (first) await this.#transportSend(first);
-    while (!this.#channel) {
-      this.#assertUsable();
-      const reply = await this.negotiate(await this.#transportReceive());
-      if (reply) await this.#transportSend(reply);
+    try {
+      if (first) await this.#transportSend(first);
+      while (!this.#channel) {
+        this.#assertUsable();
+        const reply = await this.negotiate(await this.#transportReceive());
+        if (reply) await this.#transportSend(reply);
+      }
+    } catch (err) {
+      // Tell the peer (the alert), then end the transport so that nobody waits on it.
+      if (err instanceof HandshakeError && err.alert) {
+        try {
+          await this.#transport?.send(err.alert);
+        } catch {
+          // The transport is broken: the peer learns from its end instead.
+        }
+      }
+      if (err instanceof HandshakeError) await this.#endTransport();
+      throw err;
     }
     this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
+  }
+
+  /** Ends the caller's transport, if it can be ended; its own failure is not ours. */
+  async #endTransport(): Promise<void> {
+    try {
+      await this.#transport?.close?.();
+    } catch {
+      // Already broken or closed.
+    }
   }
 
   /** Tells the transport the largest message worth reading next, if it listens. */
@@ -844,18 +1142,28 @@ export class SecureSession extends EventTarget {
       if (!this.#channel) await this.#drive(null);
       this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
       const record = await this.#transportReceive();
-      return this.#open(record, true);
+      try {
+        return await this.#open(record, true);
+      } catch (err) {
+        // A stream that delivered a refused record (or the peer's alert) is done.
+        if (this.#failure) await this.#endTransport();
+        throw err;
+      }
     });
   }
 
   // ------------------------------------------------------------- save/restore
 
   /**
-   * Saves the established session, sealed (AES-256-GCM) under `wrappingKey`.
-   * The output is versioned and authenticated; it holds the session's secrets,
-   * so keep the wrapping key as you would keep the session.
+   * Saves the established session, sealed (AES-256-GCM) under `wrappingKey`,
+   * and hands it over: this session stops (state `closed`, no close record
+   * is sent) and the saved state is the only way to go on. The output is
+   * versioned and authenticated and carries the next generation
+   * (docs/protocol.md §6); it holds the session's secrets, so keep the
+   * wrapping key as you would keep the session.
    *
    * @param wrappingKey An AES-256-GCM `CryptoKey` (encrypt+decrypt) or 32 raw bytes.
+   * @param options `context`: bytes bound into the seal, needed again to restore.
    * @returns The sealed state for {@linkcode SecureSession.restore}.
    * @throws {SessionStateError} When not established.
    * @throws {KeyError} `key_unsupported` for an unusable wrapping key.
@@ -870,30 +1178,47 @@ export class SecureSession extends EventTarget {
    * await assert.rejects(s.save(new Uint8Array(32)), { code: "session_not_established" });
    * ```
    */
-  async save(wrappingKey: WrappingKey): Promise<Uint8Array> {
+  async save(wrappingKey: WrappingKey, options: SaveOptions = {}): Promise<Uint8Array> {
     const channel = this.#established();
     const key = await toWrappingKey(wrappingKey);
+    const context = contextBytes(options.context);
     if (this.#channel !== channel) this.#assertStopped();
+    // Hand over: nothing is sealed or opened here once the state is read.
+    const saved = new SessionStateError("session_closed", "the session was saved");
+    this.#channel = null;
+    channel.stop(saved);
+    this.#stop(saved);
+    this.#setState("closed");
     const inner = concat(
       new Uint8Array([this.#role === "client" ? 0 : 1]),
       u16(this.#id.length),
       this.#id,
-      channel.exportState(),
+      await channel.exportState(),
     );
-    return sealState(key, this.#profile.stateId, inner, entropy().random);
+    return sealState(
+      key,
+      this.#profile.stateId,
+      this.#generation + 1,
+      context,
+      inner,
+      entropy().random,
+    );
   }
 
   /**
-   * Restores a saved session, established. Its sending direction always
-   * starts under a fresh random key, so restoring the same state twice (or
-   * restoring while the original lives on) never reuses a (key, nonce) pair.
-   * The peer refuses sequence numbers it has already accepted.
+   * Restores a saved session, established, with the saved state's
+   * generation. Its sending direction always starts with fresh keys (a fork,
+   * docs/protocol.md §4.2), so restoring the same state twice never reuses a
+   * (key, nonce) pair; the peer follows the first copy it hears from and
+   * refuses the other's records. To refuse an older copy, record the newest
+   * generation you stored and pass it as `minGeneration`.
    *
    * @param saved The output of {@linkcode SecureSession.save}.
    * @param wrappingKey The key it was saved under.
-   * @param options Transport, limits and the profiles to accept.
+   * @param options Transport, limits, the profiles to accept, the save's `context`, `minGeneration`.
    * @returns The established session.
-   * @throws {SavedStateError} `state_malformed`, `state_unsupported_version` or `state_auth_failed`.
+   * @throws {SavedStateError} `state_malformed`, `state_unsupported_version`,
+   *   `state_auth_failed` or `state_rolled_back`.
    *
    * @example
    * ```ts
@@ -911,8 +1236,19 @@ export class SecureSession extends EventTarget {
     options: RestoreOptions = {},
   ): Promise<SecureSession> {
     const limits = checkLimits(options);
+    const minGeneration = options.minGeneration ?? 0;
+    if (!Number.isSafeInteger(minGeneration) || minGeneration < 0) {
+      throw new RangeError("minGeneration must be a non-negative integer");
+    }
     const key = await toWrappingKey(wrappingKey);
-    const { profileId, inner } = await openState(key, saved);
+    const { profileId, generation, inner } = await openState(
+      key,
+      saved,
+      contextBytes(options.context),
+    );
+    if (generation < minGeneration) {
+      throw new SavedStateError("state_rolled_back", "the saved state is older than required");
+    }
     const profile = (options.profiles ?? [tessera1]).find((p) => p.stateId === profileId);
     if (!profile) throw new SavedStateError("state_malformed", "saved state of an unknown profile");
     const r = new Reader(inner, () => new SavedStateError("state_malformed", "bad saved state"));
@@ -930,6 +1266,7 @@ export class SecureSession extends EventTarget {
       channel,
       limits,
       options.transport ?? null,
+      generation,
     );
     return new SecureSession(restored as unknown as SecureSessionOptions);
   }

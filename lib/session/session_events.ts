@@ -5,6 +5,7 @@
  */
 
 import type { TesseraError } from "../errors.ts";
+import type { TicketDeclineReason, TicketReport } from "./profile.ts";
 
 /**
  * The life cycle of a session: `idle` → `negotiating` → `established` → `closed`.
@@ -91,5 +92,42 @@ export class SessionErrorEvent extends Event {
   constructor(error: TesseraError) {
     super("error");
     this.error = error;
+  }
+}
+
+/**
+ * Dispatched as `"ticket"` when tickets were used, declined, issued or could
+ * not be kept (docs/protocol.md §3.5). A server operator watches `declined`
+ * with reason `reused` (a copied ticket secret: its family was revoked) and
+ * `issue_failed` (the store failed).
+ *
+ * @example
+ * ```ts
+ * import { TicketEvent } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new TicketEvent({ kind: "declined", reason: "expired", count: 0 });
+ * assert.equal(e.type, "ticket");
+ * assert.equal(e.reason, "expired");
+ * ```
+ */
+export class TicketEvent extends Event {
+  /** `resumed`, `declined`, `issued` or `issue_failed`. */
+  readonly kind: TicketReport["kind"];
+  /** Why, for `declined` and `issue_failed`; else `null`. */
+  readonly reason: TicketDeclineReason | null;
+  /** How many tickets were issued or kept, for `issued`. */
+  readonly count: number;
+
+  /**
+   * Creates the event.
+   *
+   * @param report What happened.
+   */
+  constructor(report: TicketReport) {
+    super("ticket");
+    this.kind = report.kind;
+    this.reason = report.reason;
+    this.count = report.count;
   }
 }

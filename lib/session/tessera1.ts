@@ -6,6 +6,8 @@
 
 import type { Profile } from "./profile.ts";
 export {
+  DEFAULT_BYTES_PER_KEY,
+  DEFAULT_MAX_AUTH_FAILURES,
   DEFAULT_RECORDS_PER_KEY,
   RECORD_HEADER_LENGTH,
   RECORD_OVERHEAD,
@@ -32,5 +34,6 @@ export const tessera1: Profile = {
   stateId: 1,
   maxHandshakeMessage: MAX_HANDSHAKE_MESSAGE,
   createHandshake: (role, config) => new Tessera1Handshake(role, config),
-  importChannel: async (state, config) => await Tessera1Channel.import(state, config),
+  importChannel: (state, config) =>
+    Promise.resolve().then(() => Tessera1Channel.import(state, config)),
 };

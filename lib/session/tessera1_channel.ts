@@ -1,31 +1,51 @@
 /**
- * The tessera/1 record layer: AES-256-GCM per direction, 64-bit sequence
- * numbers, `nonce = iv ⊕ seq`, a replay window, key update by key id.
- *
- * Record: `type (1) ‖ key id (8) ‖ seq (8, BE) ‖ ciphertext ‖ tag (16)`, the
- * 17-byte header being the AAD. See docs/protocol.md §5.
+ * The tessera/1 record layer (docs/protocol.md §4.2, §5): AES-256-GCM per
+ * direction under ratcheting epochs, 64-bit sequence numbers with
+ * `nonce = iv ⊕ seq`, a replay window, the content type and padding inside
+ * the encryption, forks after a restore, and a close that says what it closes.
  *
  * @module
  */
 
-import { concat, fromHex, toHex, u16, u64 } from "../crypto/_bytes.ts";
+import { concat, equalPublic, toHex, u16, u32, u64 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
-import { importHkdfKey } from "../crypto/hkdf.ts";
+import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import { randomBytes, type RandomSource } from "../crypto/random.ts";
-import { RecordError, SavedStateError } from "../errors.ts";
+import {
+  type HandshakeError,
+  RecordError,
+  SavedStateError,
+  SessionStateError,
+  type TesseraError,
+} from "../errors.ts";
 import { Reader } from "../wire/reader.ts";
-import { deriveRecordKey, type RecordKey } from "./_tessera1_schedule.ts";
-import type { Channel, OpenedRecord, Role } from "./profile.ts";
+import { type AlertKey, isAlert, readAlert } from "./_tessera1_alert.ts";
+import {
+  deriveEpochKeys,
+  type EpochKeys,
+  exporterValue,
+  forkProofInput,
+  nextTrafficSecret,
+} from "./_tessera1_schedule.ts";
+import type { TicketAttributes } from "./resumption.ts";
+import type { Channel, OpenedRecord, PaddingPolicy, Role } from "./profile.ts";
+import { MAX_ID_LENGTH } from "./profile.ts";
 import { ReplayWindow } from "./replay_window.ts";
 export { REPLAY_WINDOW_SIZE } from "./replay_window.ts";
-import { MAX_ID_LENGTH } from "./profile.ts";
 
-/** Record type of application data. */
-export const RECORD_DATA: number = 0x17;
-/** Record type of an authenticated close. */
-export const RECORD_CLOSE: number = 0x15;
+/** First byte of every record. */
+export const RECORD: number = 0x17;
+/** Content type of application data. */
+export const CONTENT_DATA: number = 0x17;
+/** Content type of application data carrying an update request. */
+export const CONTENT_DATA_UPDATE: number = 0x18;
+/** Content type of an authenticated close. */
+export const CONTENT_CLOSE: number = 0x15;
+const FLAG_FORK = 0x01;
+const FORK_LENGTH = 16;
+const FORK_EXTENSION_LENGTH = FORK_LENGTH + 32;
 /**
- * Bytes of the record header: type, key id, sequence number.
+ * Bytes of a record header without the fork extension: marker, flags, epoch, sequence number.
  *
  * @example
  * ```ts
@@ -33,13 +53,13 @@ export const RECORD_CLOSE: number = 0x15;
  * import { RECORD_HEADER_LENGTH, RECORD_OVERHEAD } from "@tessera/session/session";
  * import assert from "node:assert/strict";
  *
- * assert.equal(RECORD_HEADER_LENGTH, 1 + 8 + 8); // type, key id, sequence number
- * assert.equal(RECORD_OVERHEAD, RECORD_HEADER_LENGTH + GCM_TAG_LENGTH);
+ * assert.equal(RECORD_HEADER_LENGTH, 1 + 1 + 4 + 8); // marker, flags, epoch, sequence number
+ * assert.equal(RECORD_OVERHEAD, RECORD_HEADER_LENGTH + 1 + GCM_TAG_LENGTH); // + content type
  * ```
  */
-export const RECORD_HEADER_LENGTH: number = 17;
+export const RECORD_HEADER_LENGTH: number = 14;
 /**
- * Bytes a record adds to its plaintext: header and tag.
+ * Bytes a record adds to its data without padding: header, content type and tag.
  *
  * @example
  * ```ts
@@ -56,9 +76,11 @@ export const RECORD_HEADER_LENGTH: number = 17;
  * assert.equal(record.length, 100 + RECORD_OVERHEAD);
  * ```
  */
-export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 16;
+export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 1 + 16;
+/** The most padding one record may carry. */
+export const MAX_PADDING: number = 256;
 /**
- * Records sealed under one key before an automatic key update (RFC 8446 §5.5: 2^24.5).
+ * Records sealed under one epoch before an automatic key update (RFC 8446 §5.5: 2^24.5).
  *
  * @example
  * ```ts
@@ -77,68 +99,142 @@ export const RECORD_OVERHEAD: number = RECORD_HEADER_LENGTH + 16;
  * ```
  */
 export const DEFAULT_RECORDS_PER_KEY: number = 23_726_566;
-const KEY_ID_LENGTH = 8;
+/**
+ * Bytes of record plaintext sealed under one epoch before an automatic key
+ * update: 2^38 (256 GiB), below RFC 8446 §5.5's 2^24.5 records of 2^14 bytes.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { DEFAULT_BYTES_PER_KEY } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_BYTES_PER_KEY, 2 ** 38);
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const options = { id: "me", privateKey, getPublicKeyForId: () => null };
+ * new SecureSession({ ...options, bytesPerKey: 1024 * 1024 });
+ * assert.throws(() => new SecureSession({ ...options, bytesPerKey: 2 ** 39 }), RangeError);
+ * ```
+ */
+export const DEFAULT_BYTES_PER_KEY: number = 2 ** 38;
+/**
+ * Records that may fail authentication under one receive epoch, outside a
+ * stream, before the session fails.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { DEFAULT_MAX_AUTH_FAILURES } from "@tessera/session/session";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_AUTH_FAILURES, 1000);
+ * const { privateKey } = await generateIdentityKeyPair();
+ * new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null, maxAuthFailures: 10 });
+ * ```
+ */
+export const DEFAULT_MAX_AUTH_FAILURES: number = 1000;
 /** The highest sequence number in use: 2^64 − 2 (2^64 − 1 is never sealed nor accepted). */
 const MAX_SEQ = (1n << 64n) - 2n;
-const RECEIVE_KEY_CACHE = 4;
-const STATE_VERSION = 1;
+const MAX_EPOCH = 0xffff_ffff;
+const STATE_VERSION = 2;
 
-/** Everything a channel needs; what `exportState` writes. */
-export interface ChannelSecrets {
+/** What the handshake proved, besides keys. */
+export interface ChannelInfo {
   role: Role;
   peerId: Uint8Array;
   sessionId: Uint8Array;
-  sendSecret: Uint8Array;
-  receiveSecret: Uint8Array;
-  resumptionSecret: Uint8Array;
+  exporter: Uint8Array;
+  resumed: boolean;
+  attributes: TicketAttributes | null;
+  ticketExpiresAt: number | null;
+  /** Client only: the server's handshake key, for a late alert. */
+  alertKey: AlertKey | null;
+}
+
+/** One direction's position: epoch, its traffic secret and (receive side) how it was entered. */
+export interface DirectionState {
+  epoch: number;
+  secret: Uint8Array;
+  /** The fork's `R` when this epoch was entered by a fork, else `null`. */
+  fork: Uint8Array | null;
+}
+
+/** Everything a channel starts from; what `exportState` writes. */
+export interface ChannelStart extends ChannelInfo {
+  send: DirectionState;
+  /** Whether the sending direction must fork before its first record (after a restore). */
+  forkOnStart: boolean;
   sendSeq: bigint;
+  receive: DirectionState;
+  /** The lowest sequence number accepted in the receive epoch, or -1n. */
+  receiveStart: bigint;
   window: ReplayWindow;
+  accepted: bigint;
+  authFailures: number;
 }
 
 /** Limits and randomness of a channel. */
 export interface ChannelConfig {
   random: RandomSource;
   recordsPerKey: number;
+  bytesPerKey: number;
   maxRecordSize: number;
+  maxAuthFailures: number;
+  padding: PaddingPolicy;
 }
 
-/**
- * Writes `iv ⊕ (00000000 ‖ seq)` into `out`, with `seq` taken as the 8 big-endian bytes of a
- * record header, and returns `out`. Web Crypto copies its arguments before `encrypt` or
- * `decrypt` returns, so one scratch buffer per direction serves every record.
- */
-function nonceFor(iv: Uint8Array, seqBytes: Uint8Array, out: Uint8Array): Uint8Array {
-  out.set(iv);
-  for (let i = 0; i < 8; i++) out[4 + i]! ^= seqBytes[i]!;
-  return out;
+/** A sending epoch: its keys, and its header extension when it was entered by a fork. */
+interface SendEpoch {
+  epoch: number;
+  secret: Promise<Uint8Array>;
+  keys: Promise<EpochKeys>;
+  /** Set once the keys are derived, so sealing skips a promise hop. */
+  ready: EpochKeys | null;
+  /** `R ‖ proof` for the header, when forked. */
+  extension: Promise<Uint8Array> | null;
+  extensionReady: Uint8Array | null;
+  records: number;
+  bytes: number;
 }
 
-function sealWith(
-  { key, iv }: RecordKey,
-  header: Uint8Array,
-  plaintext: Uint8Array,
-  scratch: Uint8Array,
-): Promise<Uint8Array> {
-  const nonce = nonceFor(iv, header.subarray(9), scratch);
-  return aesGcmEncrypt(key, nonce, plaintext, header).then((sealed) => {
-    const out = new Uint8Array(RECORD_HEADER_LENGTH + sealed.length);
-    out.set(header);
-    out.set(sealed, RECORD_HEADER_LENGTH);
-    return out;
-  });
+/** A receive epoch the channel holds. */
+interface ReceiveEpoch {
+  epoch: number;
+  fork: Uint8Array | null;
+  secret: Uint8Array | null;
+  keys: Promise<EpochKeys>;
 }
 
 function noop(): void {}
 
-/** Whether Web Crypto takes `bytes` as they are: not shared, not resizable. */
-function plainBuffer(bytes: Uint8Array): boolean {
-  const buffer = bytes.buffer;
-  return buffer instanceof ArrayBuffer && !buffer.resizable;
+/** Writes `iv ⊕ (00000000 ‖ seq)` into a fresh nonce; `seqBytes` are the 8 header bytes. */
+function nonceFor(iv: Uint8Array, seqBytes: Uint8Array): Uint8Array {
+  const out = iv.slice();
+  for (let i = 0; i < 8; i++) out[4 + i]! ^= seqBytes[i]!;
+  return out;
 }
 
-function sameId(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < KEY_ID_LENGTH; i++) if (a[i] !== b[i]) return false;
-  return true;
+function malformed(message: string): RecordError {
+  return new RecordError("record_malformed", message);
+}
+
+function sameFork(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return equalPublic(a, b);
+}
+
+/** The padding a policy asks for, checked. */
+function paddingFor(policy: PaddingPolicy, length: number): number {
+  if (policy === "none") return 0;
+  if (typeof policy === "function") {
+    const pad = policy(length);
+    if (!Number.isSafeInteger(pad) || pad < 0 || pad > MAX_PADDING) {
+      throw new RangeError(`the padding function must return 0 to ${MAX_PADDING}`);
+    }
+    return pad;
+  }
+  const inner = length + 1;
+  return (policy.blockSize - (inner % policy.blockSize)) % policy.blockSize;
 }
 
 /**
@@ -148,259 +244,552 @@ function sameId(a: Uint8Array, b: Uint8Array): boolean {
 export class Tessera1Channel implements Channel {
   readonly sessionId: Uint8Array;
   readonly peerId: Uint8Array;
-  #s: ChannelSecrets;
+  readonly resumed: boolean;
+  readonly attributes: TicketAttributes | null;
+  readonly ticketExpiresAt: number | null;
+  #role: Role;
   #config: ChannelConfig;
-  #sendBase: CryptoKey;
-  #receiveBase: CryptoKey;
-  #sendKeyId = new Uint8Array(KEY_ID_LENGTH);
-  #sendKey!: Promise<RecordKey>;
-  /** The current sending key once derived, so sealing skips a promise hop. */
-  #sendReady: RecordKey | null = null;
-  #sendCount = 0;
-  /** Scratch nonces: filled and handed to Web Crypto, which copies them at once. */
-  #sealNonce = new Uint8Array(12);
-  #openNonce = new Uint8Array(12);
+  #exporter: Uint8Array;
+  #alertKey: AlertKey | null;
+  #failure: TesseraError | null = null;
+  // Sending.
+  #send: SendEpoch;
+  #sendSeq: bigint;
+  #updateRequested = false;
+  #requestPeerUpdate = false;
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = Promise.resolve();
+  // Receiving.
+  #current: ReceiveEpoch;
+  #currentReady: EpochKeys | null = null;
+  #previous: ReceiveEpoch | null = null;
+  /** Candidates for epoch current+1, by fork (`""` for the update). */
+  #next = new Map<string, ReceiveEpoch>();
+  #receiveStart: bigint;
+  #window: ReplayWindow;
+  #accepted: bigint;
+  #authFailures: number;
   /** Resolves when every earlier `open` has been accepted or refused. */
   #acceptTurn: Promise<void> = Promise.resolve();
-  #receiveKeys = new Map<string, Promise<RecordKey>>();
-  /** The key id that last authenticated a record, and its key: the common case. */
-  #lastReceive: { id: Uint8Array; key: RecordKey } | null = null;
 
-  private constructor(
-    secrets: ChannelSecrets,
-    config: ChannelConfig,
-    sendBase: CryptoKey,
-    receiveBase: CryptoKey,
-  ) {
-    this.#s = secrets;
+  private constructor(start: ChannelStart, config: ChannelConfig) {
     this.#config = config;
-    this.sessionId = secrets.sessionId;
-    this.peerId = secrets.peerId;
-    this.#sendBase = sendBase;
-    this.#receiveBase = receiveBase;
-    this.rekey();
+    this.#role = start.role;
+    this.sessionId = start.sessionId;
+    this.peerId = start.peerId;
+    this.resumed = start.resumed;
+    this.attributes = start.attributes;
+    this.ticketExpiresAt = start.ticketExpiresAt;
+    this.#exporter = start.exporter;
+    this.#alertKey = start.alertKey;
+    this.#sendSeq = start.sendSeq;
+    this.#send = start.forkOnStart ? this.#fork(start.send) : this.#sendEpoch(
+      start.send.epoch,
+      Promise.resolve(start.send.secret),
+      null,
+    );
+    this.#current = {
+      epoch: start.receive.epoch,
+      fork: start.receive.fork,
+      secret: start.receive.secret,
+      keys: deriveEpochKeys(start.receive.secret),
+    };
+    this.#current.keys.then((keys) => this.#currentReady ??= keys, noop);
+    this.#receiveStart = start.receiveStart;
+    this.#window = start.window;
+    this.#accepted = start.accepted;
+    this.#authFailures = start.authFailures;
   }
 
   /**
-   * Builds a channel from secrets. Its sending direction starts under a fresh
-   * random key id, so two channels built from the same secrets never share a
-   * (key, nonce) pair.
+   * Builds a channel.
    *
-   * @param secrets The secrets.
+   * @param start Secrets and positions.
    * @param config Randomness and limits.
    * @returns The channel.
    */
-  static async create(secrets: ChannelSecrets, config: ChannelConfig): Promise<Tessera1Channel> {
-    const [sendBase, receiveBase] = await Promise.all([
-      importHkdfKey(secrets.sendSecret),
-      importHkdfKey(secrets.receiveSecret),
-    ]);
-    return new Tessera1Channel(secrets, config, sendBase, receiveBase);
+  static create(start: ChannelStart, config: ChannelConfig): Tessera1Channel {
+    return new Tessera1Channel(start, config);
   }
 
   /**
-   * Rebuilds a channel from {@linkcode Tessera1Channel.exportState} output.
+   * Rebuilds a channel from {@linkcode Tessera1Channel.exportState} output. Its
+   * sending direction forks before its first record.
    *
    * @param state The exported state.
    * @param config Randomness and limits.
-   * @returns The channel, sending under a fresh key id.
+   * @returns The channel.
    * @throws {SavedStateError} `state_malformed` or `state_unsupported_version`.
    */
-  static import(state: Uint8Array, config: ChannelConfig): Promise<Tessera1Channel> {
-    const r = new Reader(state, () => new SavedStateError("state_malformed", "bad channel state"));
-    const version = r.u8();
-    if (version !== STATE_VERSION) {
+  static import(state: Uint8Array, config: ChannelConfig): Tessera1Channel {
+    const bad = () => new SavedStateError("state_malformed", "bad channel state");
+    const r = new Reader(state, bad);
+    if (r.u8() !== STATE_VERSION) {
       throw new SavedStateError("state_unsupported_version", "unknown channel state version");
     }
     const roleByte = r.u8();
-    if (roleByte > 1) throw new SavedStateError("state_malformed", "bad role");
+    if (roleByte > 1) throw bad();
     const peerId = r.vector16(MAX_ID_LENGTH, 1).slice();
     const sessionId = r.bytes(16).slice();
-    const sendSecret = r.bytes(32).slice();
-    const receiveSecret = r.bytes(32).slice();
-    const resumptionSecret = r.bytes(32).slice();
+    const exporter = r.bytes(32).slice();
+    const send = { epoch: r.u32(), secret: r.bytes(32).slice(), fork: null };
     const sendSeq = r.u64();
+    const receiveEpoch = r.u32();
+    const forked = r.u8();
+    if (forked > 1) throw bad();
+    const receiveFork = forked ? r.bytes(FORK_LENGTH).slice() : null;
+    const receive = { epoch: receiveEpoch, secret: r.bytes(32).slice(), fork: receiveFork };
+    const receiveStart = r.u64() - 1n;
     const highestPlusOne = r.u64();
     const bits = BigInt("0x" + toHex(r.bytes(16)));
+    const accepted = r.u64();
+    const authFailures = r.u32();
     r.end();
-    return Tessera1Channel.create({
+    if (sendSeq > MAX_SEQ + 1n || send.epoch >= MAX_EPOCH) throw bad();
+    return new Tessera1Channel({
       role: roleByte === 0 ? "client" : "server",
       peerId,
       sessionId,
-      sendSecret,
-      receiveSecret,
-      resumptionSecret,
+      exporter,
+      resumed: false,
+      attributes: null,
+      ticketExpiresAt: null,
+      alertKey: null,
+      send,
+      forkOnStart: true,
       sendSeq,
+      receive,
+      receiveStart,
       window: ReplayWindow.from(highestPlusOne - 1n, highestPlusOne === 0n ? 0n : bits),
+      accepted,
+      authFailures,
     }, config);
   }
 
-  /** The secret this side keeps to derive resumption tickets. */
-  get resumptionSecret(): Uint8Array {
-    return this.#s.resumptionSecret;
+  /** Why the channel failed for good, or `null`. */
+  get failure(): TesseraError | null {
+    return this.#failure;
   }
 
   /** The next sequence number this side will send. */
   get sendSequence(): bigint {
-    return this.#s.sendSeq;
+    return this.#sendSeq;
   }
 
-  /** The current sending key id. */
-  get sendKeyId(): Uint8Array {
-    return this.#sendKeyId.slice();
+  /** The current sending epoch. */
+  get sendEpoch(): number {
+    return this.#send.epoch;
   }
 
-  rekey(): void {
-    const keyId = randomBytes(KEY_ID_LENGTH, this.#config.random);
-    const derived = deriveRecordKey(this.#sendBase, keyId);
-    this.#sendKeyId = keyId;
-    this.#sendKey = derived;
-    this.#sendReady = null;
-    this.#sendCount = 0;
-    derived.then((key) => {
-      if (this.#sendKey === derived) this.#sendReady = key;
-    }, () => {});
+  /** The current receiving epoch. */
+  get receiveEpoch(): number {
+    return this.#current.epoch;
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  #sendEpoch(
+    epoch: number,
+    secret: Promise<Uint8Array>,
+    extension: Promise<Uint8Array> | null,
+  ): SendEpoch {
+    const keys = secret.then(deriveEpochKeys);
+    const state: SendEpoch = {
+      epoch,
+      secret,
+      keys,
+      ready: null,
+      extension,
+      extensionReady: null,
+      records: 0,
+      bytes: 0,
+    };
+    keys.then((k) => state.ready = k, noop);
+    extension?.then((x) => state.extensionReady = x, noop);
+    // Failures surface through the seals that wait on these promises.
+    secret.catch(noop);
+    keys.catch(noop);
+    extension?.catch(noop);
+    return state;
+  }
+
+  /** Forks from `from` to the next epoch with a fresh random `R` (docs/protocol.md §4.2). */
+  #fork(from: DirectionState): SendEpoch {
+    const next = from.epoch + 1;
+    const fork = randomBytes(FORK_LENGTH, this.#config.random);
+    const secret = nextTrafficSecret(from.secret, next, fork);
+    const extension = deriveEpochKeys(from.secret)
+      .then((keys) => hmacSign(keys.forkKey, forkProofInput(next, fork)))
+      .then((proof) => concat(fork, proof));
+    return this.#sendEpoch(next, secret, extension);
+  }
+
+  /** Moves the sending direction to the next epoch (docs/protocol.md §4.2). */
+  #update(): void {
+    const current = this.#send;
+    if (current.epoch >= MAX_EPOCH) {
+      throw new RecordError("record_sequence_exhausted", "key epochs exhausted");
+    }
+    const next = current.epoch + 1;
+    const secret = current.secret.then((s) => nextTrafficSecret(s, next));
+    // The previous secret is not needed once the next one exists: wipe it.
+    secret.then(() => current.secret.then((s) => s.fill(0)), noop);
+    this.#send = this.#sendEpoch(next, secret, null);
+  }
+
+  rekey(requestPeer = false): void {
+    this.#updateRequested = true;
+    if (requestPeer) this.#requestPeerUpdate = true;
   }
 
   seal(plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.#seal(RECORD_DATA, plaintext);
+    return this.#seal(CONTENT_DATA, plaintext);
   }
 
   sealClose(): Promise<Uint8Array> {
-    return this.#seal(RECORD_CLOSE, new Uint8Array(0));
+    return this.#seal(CONTENT_CLOSE, new Uint8Array(0));
   }
 
-  #seal(type: number, plaintext: Uint8Array): Promise<Uint8Array> {
-    if (plaintext.length > this.#config.maxRecordSize) {
-      return Promise.reject(new RecordError("record_too_large", "plaintext exceeds maxRecordSize"));
+  #seal(type: number, content: Uint8Array): Promise<Uint8Array> {
+    try {
+      if (this.#failure) throw this.#failure;
+      if (content.length > this.#config.maxRecordSize) {
+        throw new RecordError("record_too_large", "plaintext exceeds maxRecordSize");
+      }
+      if (this.#sendSeq > MAX_SEQ) {
+        throw new RecordError("record_sequence_exhausted", "sequence numbers exhausted");
+      }
+      const pad = paddingFor(this.#config.padding, content.length);
+      const innerLength = content.length + 1 + pad;
+      // Everything that makes the nonce unique is decided synchronously here.
+      let send = this.#send;
+      if (
+        this.#updateRequested || send.records >= this.#config.recordsPerKey ||
+        (send.records > 0 && send.bytes + innerLength > this.#config.bytesPerKey)
+      ) {
+        this.#update();
+        this.#updateRequested = false;
+        send = this.#send;
+      }
+      if (type === CONTENT_DATA && this.#requestPeerUpdate) {
+        type = CONTENT_DATA_UPDATE;
+        this.#requestPeerUpdate = false;
+      }
+      const inner = new Uint8Array(innerLength);
+      inner.set(content);
+      inner[content.length] = type;
+      const seq = this.#sendSeq++;
+      send.records++;
+      send.bytes += innerLength;
+      const sealed = send.ready && (send.extension === null || send.extensionReady)
+        ? this.#sealWith(send.ready, send.epoch, send.extensionReady, seq, inner)
+        : Promise.all([send.keys, send.extension]).then(([keys, extension]) =>
+          this.#sealWith(keys, send.epoch, extension, seq, inner)
+        );
+      // Records are encrypted concurrently but resolve in sequence order, so a caller that
+      // forwards each record as it resolves keeps them in order.
+      const previous = this.#sealTurn;
+      const inOrder = sealed.then((record) => previous.then(() => record));
+      this.#sealTurn = inOrder.then(noop, noop);
+      return inOrder;
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (this.#s.sendSeq > MAX_SEQ) {
-      return Promise.reject(
-        new RecordError("record_sequence_exhausted", "sequence numbers exhausted"),
-      );
+  }
+
+  #sealWith(
+    keys: EpochKeys,
+    epoch: number,
+    extension: Uint8Array | null,
+    seq: bigint,
+    inner: Uint8Array,
+  ): Promise<Uint8Array> {
+    const h = RECORD_HEADER_LENGTH + (extension ? FORK_EXTENSION_LENGTH : 0);
+    const header = new Uint8Array(h);
+    const view = new DataView(header.buffer);
+    header[0] = RECORD;
+    header[1] = extension ? FLAG_FORK : 0;
+    view.setUint32(2, epoch);
+    view.setBigUint64(6, seq);
+    if (extension) header.set(extension, RECORD_HEADER_LENGTH);
+    return aesGcmEncrypt(keys.key, nonceFor(keys.iv, header.subarray(6, 14)), inner, header)
+      .then((sealed) => {
+        const out = new Uint8Array(h + sealed.length);
+        out.set(header);
+        out.set(sealed, h);
+        return out;
+      });
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /** Records a refusal; in stream use, or past the failure budget, it fails the channel. */
+  #refuse(error: RecordError, ordered: boolean): RecordError {
+    if (error.code === "record_auth_failed") {
+      this.#authFailures++;
+      if (this.#authFailures > this.#config.maxAuthFailures) {
+        this.#failure ??= new RecordError(
+          "record_auth_failed",
+          `more than ${this.#config.maxAuthFailures} records failed authentication`,
+        );
+      }
     }
-    if (this.#sendCount >= this.#config.recordsPerKey) this.rekey();
-    const ready = this.#sendReady;
-    // The plaintext is read now: by Web Crypto if the key is ready and it takes the buffer, else
-    // from a copy (before a sequence number is taken, so a refused buffer consumes none).
-    const data = ready && plainBuffer(plaintext) ? plaintext : plaintext.slice();
-    // Everything that makes the nonce unique is taken synchronously here.
-    const seq = this.#s.sendSeq++;
-    this.#sendCount++;
-    const header = new Uint8Array(RECORD_HEADER_LENGTH);
-    header[0] = type;
-    header.set(this.#sendKeyId, 1);
-    new DataView(header.buffer).setBigUint64(9, seq);
-    const sealed = ready
-      ? sealWith(ready, header, data, this.#sealNonce)
-      : this.#sendKey.then((key) => sealWith(key, header, data, new Uint8Array(12)));
-    // Records are encrypted concurrently but resolve in sequence order, so a caller that
-    // forwards each record as it resolves keeps them in order.
-    const previous = this.#sealTurn;
-    const inOrder = sealed.then((record) => previous.then(() => record));
-    this.#sealTurn = inOrder.then(noop, noop);
-    return inOrder;
+    if (ordered) this.#failure ??= error;
+    return error;
   }
 
   async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
-    if (record.length < RECORD_OVERHEAD) {
-      throw new RecordError("record_malformed", "record is shorter than header and tag");
+    if (this.#failure) throw this.#failure;
+    if (isAlert(record)) return await this.#openAlert(record, ordered);
+    try {
+      return await this.#open(record, ordered);
+    } catch (err) {
+      if (err instanceof RecordError) throw this.#refuse(err, ordered);
+      throw err;
     }
-    const type = record[0];
-    if (type !== RECORD_DATA && type !== RECORD_CLOSE) {
-      throw new RecordError("record_malformed", "unknown record type");
+  }
+
+  /** A client whose server has not yet proved itself with a record accepts its alert. */
+  async #openAlert(record: Uint8Array, ordered: boolean): Promise<never> {
+    const key = this.#alertKey;
+    // Only the server's protected alert, and only until it has proved itself with a record.
+    if (!key || record[2] !== 0x01) {
+      throw this.#refuse(malformed("an alert is not expected now"), ordered);
     }
-    if (record.length > RECORD_OVERHEAD + this.#config.maxRecordSize) {
+    let refusal: HandshakeError;
+    try {
+      refusal = await readAlert(record, key);
+    } catch (err) {
+      const code = (err as HandshakeError).code === "handshake_decrypt_failed"
+        ? "record_auth_failed"
+        : "record_malformed";
+      throw this.#refuse(new RecordError(code, "unacceptable alert"), ordered);
+    }
+    this.#failure ??= refusal;
+    throw this.#failure;
+  }
+
+  async #open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
+    if (record.length < RECORD_OVERHEAD || record[0] !== RECORD) {
+      throw malformed("not a record");
+    }
+    const flags = record[1]!;
+    if (flags & ~FLAG_FORK) throw malformed("unknown record flags");
+    const h = RECORD_HEADER_LENGTH + (flags ? FORK_EXTENSION_LENGTH : 0);
+    if (record.length < h + 1 + 16) throw malformed("record too short for its header");
+    if (record.length > h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16) {
       throw new RecordError("record_too_large", "record exceeds maxRecordSize");
     }
-    const header = record.subarray(0, RECORD_HEADER_LENGTH);
-    const body = record.subarray(RECORD_HEADER_LENGTH);
-    const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
-    if (seq > MAX_SEQ) throw new RecordError("record_malformed", "sequence number out of range");
-    this.#s.window.check(seq, ordered);
-    // Records are decrypted concurrently, but accepted into the window in call order, so the
-    // outcome never depends on which decryption finishes first.
+    // The caller may reuse its buffer while we wait: work on a copy.
+    const copy = record.slice();
+    const view = new DataView(copy.buffer);
+    const epoch = view.getUint32(2);
+    const seq = view.getBigUint64(6);
+    if (seq > MAX_SEQ) throw malformed("sequence number out of range");
+    this.#window.check(seq, ordered);
+    const header = copy.subarray(0, h);
+    const fork = flags
+      ? copy.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + FORK_LENGTH)
+      : null;
+    // Records are decrypted concurrently, but accepted in call order, so the outcome never
+    // depends on which decryption finishes first.
     const turn = this.#acceptTurn;
     let release!: () => void;
     this.#acceptTurn = new Promise<void>((resolve) => release = resolve);
     try {
-      return await this.#openChecked(header, body, seq, ordered, type, turn);
+      const target = await this.#receiveEpochFor(epoch, fork, header, seq);
+      const keys = target === this.#current && this.#currentReady
+        ? this.#currentReady
+        : await target.keys;
+      const inner = await aesGcmDecrypt(
+        keys.key,
+        nonceFor(keys.iv, header.subarray(6, 14)),
+        copy.subarray(h),
+        header,
+      );
+      if (inner === null) {
+        throw new RecordError("record_auth_failed", "record failed authentication");
+      }
+      let end = inner.length;
+      while (end > 0 && inner[end - 1] === 0) end--;
+      if (end === 0) throw malformed("no content type");
+      const type = inner[end - 1]!;
+      const content = inner.subarray(0, end - 1);
+      if (type !== CONTENT_DATA && type !== CONTENT_DATA_UPDATE && type !== CONTENT_CLOSE) {
+        throw malformed("unknown content type");
+      }
+      if (type === CONTENT_CLOSE && content.length !== 0) throw malformed("close with content");
+      if (content.length > this.#config.maxRecordSize) {
+        throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+      }
+      // Authenticated and well-formed: decide once every earlier call has been decided.
+      await turn;
+      if (this.#failure) throw this.#failure;
+      this.#acceptInto(target, seq, ordered);
+      this.#alertKey = null;
+      if (type === CONTENT_CLOSE) {
+        if (this.#accepted !== seq) {
+          const truncated = new SessionStateError(
+            "session_truncated",
+            `the peer closed after ${seq} records; ${this.#accepted} arrived`,
+          );
+          this.#failure ??= truncated;
+          throw truncated;
+        }
+        return { kind: "close", data: content };
+      }
+      this.#accepted++;
+      if (type === CONTENT_DATA_UPDATE) this.#updateRequested = true;
+      return { kind: "data", data: content };
     } finally {
       turn.then(release);
     }
   }
 
-  async #openChecked(
+  /** The receive epoch that may open a record of `epoch` (docs/protocol.md §4.2). */
+  async #receiveEpochFor(
+    epoch: number,
+    fork: Uint8Array | null,
     header: Uint8Array,
-    body: Uint8Array,
     seq: bigint,
-    ordered: boolean,
-    type: number,
-    turn: Promise<void>,
-  ): Promise<OpenedRecord> {
-    const last = this.#lastReceive;
-    let recordKey: RecordKey;
-    let nonce = this.#openNonce;
-    if (last && sameId(last.id, header.subarray(1, 9)) && plainBuffer(header)) {
-      // Decryption starts synchronously and Web Crypto copies its inputs before it returns.
-      recordKey = last.key;
-    } else {
-      // An await comes first, and the caller may reuse its buffer meanwhile: take the bytes now.
-      header = header.slice();
-      body = body.slice();
-      nonce = new Uint8Array(12);
-      recordKey = await this.#receiveKey(header.subarray(1, 9));
+  ): Promise<ReceiveEpoch> {
+    const current = this.#current;
+    if (epoch === current.epoch) {
+      if (!sameFork(fork, current.fork)) {
+        throw new RecordError("record_auth_failed", "record of another fork");
+      }
+      return current;
     }
-    const plaintext = await aesGcmDecrypt(
-      recordKey.key,
-      nonceFor(recordKey.iv, header.subarray(9), nonce),
-      body,
-      header,
-    );
-    if (plaintext === null) {
-      throw new RecordError("record_auth_failed", "record failed authentication");
+    if (epoch === current.epoch + 1) return await this.#nextEpoch(epoch, fork, header, seq);
+    const previous = this.#previous;
+    if (previous && epoch === previous.epoch) {
+      if (!sameFork(fork, previous.fork)) {
+        throw new RecordError("record_auth_failed", "record of another fork");
+      }
+      if (this.#receiveStart >= 0n && seq >= this.#receiveStart) {
+        throw malformed("a record of the previous epoch after the current one began");
+      }
+      return previous;
     }
-    if (type === RECORD_CLOSE && plaintext.length !== 0) {
-      throw new RecordError("record_malformed", "close with a body");
-    }
-    // Authenticated and well-formed: mark it once every earlier call has been decided
-    // (throws if a concurrent opening of the same record won).
-    await turn;
-    this.#s.window.accept(seq, ordered);
-    if (recordKey !== last?.key) this.#rememberReceiveKey(header.slice(1, 9), recordKey);
-    return { kind: type === RECORD_CLOSE ? "close" : "data", data: plaintext };
+    if (epoch < current.epoch) throw new RecordError("record_too_old", "record of an erased epoch");
+    throw malformed("record of a future epoch");
   }
 
-  /** The key of a key id: cached, or derived (and cached only once it authenticates a record). */
-  #receiveKey(keyId: Uint8Array): Promise<RecordKey> {
-    return this.#receiveKeys.get(toHex(keyId)) ?? deriveRecordKey(this.#receiveBase, keyId.slice());
+  async #nextEpoch(
+    epoch: number,
+    fork: Uint8Array | null,
+    header: Uint8Array,
+    seq: bigint,
+  ): Promise<ReceiveEpoch> {
+    const name = fork ? toHex(fork) : "";
+    const known = this.#next.get(name);
+    if (known) return known;
+    const current = this.#current;
+    if (fork) {
+      // A fork costs a derivation only once its proof verifies under the current epoch's key.
+      const keys = await current.keys;
+      const proof = header.subarray(RECORD_HEADER_LENGTH + FORK_LENGTH);
+      if (!(await hmacVerify(keys.forkKey, proof, forkProofInput(epoch, fork)))) {
+        throw new RecordError("record_auth_failed", "fork proof does not verify");
+      }
+      if (this.#current !== current) return await this.#receiveEpochFor(epoch, fork, header, seq);
+      const raced = this.#next.get(name);
+      if (raced) return raced;
+    }
+    // Read synchronously: the current secret is wiped only when the epoch moves on.
+    const secret = await nextTrafficSecret(current.secret!, epoch, fork ? fork.slice() : null);
+    const raced = this.#next.get(name);
+    if (raced) return raced;
+    if (this.#current !== current) return await this.#receiveEpochFor(epoch, fork, header, seq);
+    const next: ReceiveEpoch = {
+      epoch,
+      fork: fork ? fork.slice() : null,
+      secret,
+      keys: deriveEpochKeys(secret),
+    };
+    next.keys.catch(noop);
+    this.#next.set(name, next);
+    return next;
   }
 
-  #rememberReceiveKey(keyId: Uint8Array, value: RecordKey): void {
-    const name = toHex(keyId);
-    const cache = this.#receiveKeys;
-    cache.delete(name);
-    cache.set(name, Promise.resolve(value));
-    if (cache.size > RECEIVE_KEY_CACHE) cache.delete(cache.keys().next().value!);
-    this.#lastReceive = { id: keyId, key: value };
+  /** Marks `seq` accepted, moving to the record's epoch when it is the next one. */
+  #acceptInto(target: ReceiveEpoch, seq: bigint, ordered: boolean): void {
+    const advancing = target !== this.#current;
+    if (advancing) {
+      if (target === this.#previous) {
+        if (seq >= this.#receiveStart) {
+          throw malformed("a record of the previous epoch after the current one began");
+        }
+      } else if (
+        target.epoch !== this.#current.epoch + 1 ||
+        this.#next.get(target.fork ? toHex(target.fork) : "") !== target
+      ) {
+        // An earlier record moved the epochs on while this one was being opened.
+        throw new RecordError("record_too_old", "record of an erased epoch");
+      }
+    }
+    this.#window.accept(seq, ordered);
+    if (advancing && target !== this.#previous) {
+      const old = this.#current;
+      old.secret?.fill(0);
+      old.secret = null;
+      this.#previous = ordered ? null : old;
+      this.#current = target;
+      this.#currentReady = null;
+      target.keys.then((keys) => {
+        if (this.#current === target) this.#currentReady = keys;
+      }, noop);
+      this.#next.clear();
+      this.#receiveStart = seq;
+      this.#authFailures = 0;
+    } else if (!advancing && (this.#receiveStart < 0n || seq < this.#receiveStart)) {
+      this.#receiveStart = seq;
+    }
+    // The grace for the previous epoch ends once the window has moved past the current one's start.
+    const { highest } = this.#window.state;
+    if (this.#previous && highest - this.#receiveStart >= 128n) this.#previous = null;
   }
 
-  exportState(): Uint8Array {
-    const s = this.#s;
-    const { highest, bits } = s.window.state;
+  // ------------------------------------------------------------------- others
+
+  exportKeyingMaterial(
+    label: Uint8Array,
+    context: Uint8Array,
+    length: number,
+  ): Promise<Uint8Array> {
+    return exporterValue(this.#exporter, label, context, length);
+  }
+
+  async exportState(): Promise<Uint8Array> {
+    const send = this.#send;
+    const current = this.#current;
+    const [sendSecret] = await Promise.all([send.secret]);
+    const { highest, bits } = this.#window.state;
+    const bitmap = new Uint8Array(16);
+    new DataView(bitmap.buffer).setBigUint64(0, bits >> 64n);
+    new DataView(bitmap.buffer).setBigUint64(8, BigInt.asUintN(64, bits));
     return concat(
-      new Uint8Array([STATE_VERSION, s.role === "client" ? 0 : 1]),
-      u16(s.peerId.length),
-      s.peerId,
-      s.sessionId,
-      s.sendSecret,
-      s.receiveSecret,
-      s.resumptionSecret,
-      u64(s.sendSeq),
+      new Uint8Array([STATE_VERSION, this.#role === "client" ? 0 : 1]),
+      u16(this.peerId.length),
+      this.peerId,
+      this.sessionId,
+      this.#exporter,
+      u32(send.epoch),
+      sendSecret,
+      u64(this.#sendSeq),
+      u32(current.epoch),
+      current.fork ? concat(new Uint8Array([1]), current.fork) : new Uint8Array([0]),
+      current.secret!,
+      u64(this.#receiveStart + 1n),
       u64(highest + 1n),
-      fromHex(bits.toString(16).padStart(32, "0")),
+      bitmap,
+      u64(this.#accepted),
+      u32(this.#authFailures),
     );
+  }
+
+  /** Stops the channel: later calls fail with `reason`. */
+  stop(reason: TesseraError): void {
+    this.#failure ??= reason;
   }
 }

@@ -1,29 +1,58 @@
 /**
  * The tessera/1 handshake (docs/protocol.md §3): ClientHello, ServerHello with
- * the server's encrypted identity, signature and Finished, ClientFinished with
- * the client's. One round trip before the client's first application record.
+ * the server's encrypted identity, tickets, signature and Finished,
+ * ClientFinished with the client's; or the resumed handshake with a ticket and
+ * a binder, Finished MACs only. One round trip before the client's first
+ * application record. A failure after the peer's first message sends an alert.
  *
  * @module
  */
 
-import { concat, u16, utf8 } from "../crypto/_bytes.ts";
+import { concat, equalPublic, toBytes, toHex, u16, u32, utf8 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
 import { ecdhSecret, importEcdhPoint } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
-import { signP256, toVerifyKey, verifyP256 } from "../crypto/identity.ts";
+import {
+  generateIdentityKeyPair,
+  publicKeyFingerprint,
+  signP256,
+  toVerifyKey,
+  verifyP256,
+} from "../crypto/identity.ts";
 import { randomBytes } from "../crypto/random.ts";
 import { sha256 } from "../crypto/sha256.ts";
 import { HandshakeError, type HandshakeErrorCode, TesseraError } from "../errors.ts";
 import { Reader } from "../wire/reader.ts";
 import { ephemeralShare } from "./_entropy.ts";
+import { type AlertKey, buildAlert, isAlert, readAlert } from "./_tessera1_alert.ts";
 import {
   deriveHandshakeKeys,
+  derivePskKeys,
   deriveTrafficSecrets,
   type HandshakeKeys,
+  nonceAt,
+  type PskKeys,
+  ticketSecret,
+  ZERO_SALT,
 } from "./_tessera1_schedule.ts";
-import type { Handshake, HandshakeConfig, HandshakeStep, Role } from "./profile.ts";
+import type {
+  Handshake,
+  HandshakeConfig,
+  HandshakeStep,
+  PeerPolicy,
+  Role,
+  TicketDeclineReason,
+} from "./profile.ts";
 import { MAX_ID_LENGTH } from "./profile.ts";
 import { ReplayWindow } from "./replay_window.ts";
+import {
+  type ClientTicket,
+  DEFAULT_TICKET_LIFETIME,
+  MAX_TICKET_LIFETIME,
+  type ServerTicket,
+  type StoredTicket,
+  type TicketAttributes,
+} from "./resumption.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
 
 /** Message types. */
@@ -36,6 +65,12 @@ export const CLIENT_FINISHED: number = 0x03;
 export const VERSION: number = 0x01;
 /** ECDHE-P256 / ECDSA-P256-SHA256 / HKDF-SHA256 / AES-256-GCM. */
 export const SUITE_P256_AES256GCM: number = 0x0001;
+/** Extension types (docs/protocol.md §3.1). */
+export const EXT_RESUMPTION: number = 0x0001;
+/** Supported versions extension. */
+export const EXT_VERSIONS: number = 0x0002;
+/** Tickets, in the ServerHello's encrypted extensions. */
+export const EXT_TICKETS: number = 0x0003;
 /**
  * The largest handshake message accepted, in bytes.
  *
@@ -55,16 +90,28 @@ export const SUITE_P256_AES256GCM: number = 0x0001;
  */
 export const MAX_HANDSHAKE_MESSAGE: number = 4096;
 const MAX_SUITES = 16;
-const MAX_EXTENSIONS = 1024;
+const MAX_VERSIONS = 16;
+const MAX_EXTENSIONS = 2048;
+const MAX_TICKETS = 16;
+const TICKET_ID_LENGTH = 16;
+const MIN_TICKET_ID = 16;
+const MAX_TICKET_ID = 64;
 const RANDOM_LENGTH = 32;
 const SHARE_LENGTH = 65;
 const SIGNATURE_LENGTH = 64;
 const FINISHED_LENGTH = 32;
-const ZERO_SALT = new Uint8Array(32);
+const BINDER_LENGTH = 32;
+const FAMILY_LENGTH = 16;
 const SERVER_SIGNATURE_CONTEXT = utf8("tessera/1 server signature\0");
 const CLIENT_SIGNATURE_CONTEXT = utf8("tessera/1 client signature\0");
-/** Smallest encrypted auth block: tag, id length, 1-byte id, signature, Finished. */
-const MIN_AUTH_CIPHERTEXT = 16 + 2 + 1 + SIGNATURE_LENGTH + FINISHED_LENGTH;
+/** Smallest encrypted ServerAuth: tag, id length, 1-byte id, EE length, signature, Finished. */
+const MIN_SERVER_AUTH = 16 + 2 + 1 + 2 + SIGNATURE_LENGTH + FINISHED_LENGTH;
+/** Smallest encrypted ServerAuthR: tag, EE length, Finished. */
+const MIN_SERVER_AUTH_RESUMED = 16 + 2 + FINISHED_LENGTH;
+/** Smallest encrypted ClientAuth: tag, id length, 1-byte id, signature, Finished. */
+const MIN_CLIENT_AUTH = 16 + 2 + 1 + SIGNATURE_LENGTH + FINISHED_LENGTH;
+/** The encrypted part of a resumed ClientFinished: tag and Finished. */
+const CLIENT_AUTH_RESUMED = 16 + FINISHED_LENGTH;
 
 function fail(code: HandshakeErrorCode, message: string): HandshakeError {
   return new HandshakeError(code, message);
@@ -74,22 +121,47 @@ function malformed(message: string): HandshakeError {
   return fail("handshake_malformed", message);
 }
 
+/** A key to verify against when the lookup finds none, so unknown ids cost the same work. */
+let dummyKey: Promise<CryptoKey> | null = null;
+function dummyVerifyKey(): Promise<CryptoKey> {
+  return dummyKey ??= generateIdentityKeyPair().then((pair) => pair.publicKey);
+}
+
+/** An extension entry. */
+interface Extension {
+  type: number;
+  data: Uint8Array;
+}
+
+/** Parses an extensions block: ascending types, the resumption offer last if `offerLast`. */
+function parseExtensions(bytes: Uint8Array, offerLast: boolean): Extension[] {
+  const r = new Reader(bytes, malformed);
+  const out: Extension[] = [];
+  let last = -1;
+  while (r.remaining > 0) {
+    const type = r.u16();
+    const data = r.vector16(MAX_EXTENSIONS);
+    if (offerLast && type === EXT_RESUMPTION) {
+      if (r.remaining > 0) throw malformed("the resumption offer must be the last extension");
+    } else if (type <= last) {
+      throw malformed("extensions not in strictly ascending order");
+    }
+    last = type;
+    out.push({ type, data });
+  }
+  return out;
+}
+
+function extension(type: number, data: Uint8Array): Uint8Array {
+  return concat(u16(type), u16(data.length), data);
+}
+
 /** Parsed ClientHello fields. */
 interface ClientHello {
   suites: number[];
   share: Uint8Array;
-  extensions: Uint8Array;
-}
-
-function parseExtensions(bytes: Uint8Array): void {
-  const r = new Reader(bytes, malformed);
-  let last = -1;
-  while (r.remaining > 0) {
-    const type = r.u16();
-    r.vector16(MAX_EXTENSIONS);
-    if (type <= last) throw malformed("extensions not in strictly ascending order");
-    last = type;
-  }
+  versions: number[];
+  offer: { ticketId: Uint8Array; binder: Uint8Array } | null;
 }
 
 function parseClientHello(message: Uint8Array): ClientHello {
@@ -102,32 +174,82 @@ function parseClientHello(message: Uint8Array): ClientHello {
   for (let i = 0; i < count; i++) suites.push(r.u16());
   r.bytes(RANDOM_LENGTH);
   const share = r.bytes(SHARE_LENGTH);
-  const extensions = r.vector16(MAX_EXTENSIONS);
+  const extensions = parseExtensions(r.vector16(MAX_EXTENSIONS), true);
   r.end();
-  parseExtensions(extensions);
-  return { suites, share, extensions };
+  let versions = [VERSION];
+  let offer: ClientHello["offer"] = null;
+  for (const ext of extensions) {
+    if (ext.type === EXT_VERSIONS) {
+      const v = new Reader(ext.data, malformed);
+      const n = v.u8();
+      if (n < 1 || n > MAX_VERSIONS) throw malformed("bad version count");
+      versions = [...v.bytes(n)];
+      v.end();
+    } else if (ext.type === EXT_RESUMPTION) {
+      const o = new Reader(ext.data, malformed);
+      const ticketId = o.vector8(MAX_TICKET_ID, MIN_TICKET_ID);
+      const binder = o.bytes(BINDER_LENGTH);
+      o.end();
+      offer = { ticketId, binder };
+    }
+  }
+  return { suites, share, versions, offer };
 }
 
-/** Splits decrypted auth `u16 id_len ‖ id ‖ signature ‖ finished`. */
-function parseAuth(plain: Uint8Array): { id: Uint8Array; signature: Uint8Array; mac: Uint8Array } {
+/** A ticket as announced in encrypted extensions. */
+interface TicketAnnouncement {
+  id: Uint8Array;
+  lifetime: number;
+}
+
+function encodeTickets(tickets: readonly TicketAnnouncement[]): Uint8Array {
+  if (tickets.length === 0) return new Uint8Array(0);
+  const entries = tickets.map((t) =>
+    concat(new Uint8Array([t.id.length]), t.id, u32(Math.floor(t.lifetime / 1000)))
+  );
+  return extension(EXT_TICKETS, concat(new Uint8Array([tickets.length]), ...entries));
+}
+
+function parseEncryptedExtensions(bytes: Uint8Array): TicketAnnouncement[] {
+  const tickets: TicketAnnouncement[] = [];
+  for (const ext of parseExtensions(bytes, false)) {
+    if (ext.type !== EXT_TICKETS) continue;
+    const r = new Reader(ext.data, malformed);
+    const n = r.u8();
+    if (n < 1 || n > MAX_TICKETS) throw malformed("bad ticket count");
+    for (let i = 0; i < n; i++) {
+      const id = r.vector8(MAX_TICKET_ID, MIN_TICKET_ID).slice();
+      const seconds = r.u32();
+      if (seconds < 1 || seconds * 1000 > MAX_TICKET_LIFETIME) {
+        throw malformed("bad ticket lifetime");
+      }
+      tickets.push({ id, lifetime: seconds * 1000 });
+    }
+    r.end();
+  }
+  return tickets;
+}
+
+/** Splits decrypted auth `u16 id_len ‖ id ‖ [u16 ee_len ‖ ee] ‖ signature ‖ finished`. */
+function parseAuth(plain: Uint8Array, withExtensions: boolean) {
   const r = new Reader(plain, malformed);
   const id = r.vector16(MAX_ID_LENGTH, 1);
+  const extensions = withExtensions ? r.vector16(MAX_EXTENSIONS) : new Uint8Array(0);
   const signature = r.bytes(SIGNATURE_LENGTH);
   const mac = r.bytes(FINISHED_LENGTH);
   r.end();
-  return { id, signature, mac };
+  return { id, extensions, signature, mac };
 }
 
-async function peerKey(config: HandshakeConfig, id: Uint8Array): Promise<CryptoKey> {
+/** The peer's key by id; `null` when the lookup knows none. */
+async function lookupPeer(config: HandshakeConfig, id: Uint8Array): Promise<CryptoKey | null> {
   let found;
   try {
     found = await config.getPublicKeyForId(id.slice());
   } catch (cause) {
     throw new HandshakeError("handshake_lookup_failed", "getPublicKeyForId threw", { cause });
   }
-  if (found === null || found === undefined) {
-    throw fail("handshake_unknown_peer", "getPublicKeyForId knows no key for the peer id");
-  }
+  if (found === null || found === undefined) return null;
   try {
     return await toVerifyKey(found);
   } catch (cause) {
@@ -157,6 +279,28 @@ async function agree(privateKey: CryptoKey, peer: CryptoKey): Promise<Uint8Array
   }
 }
 
+/** Whether the peer policy accepts an authenticated peer id. */
+async function accepts(
+  policy: PeerPolicy | null,
+  own: Uint8Array,
+  id: Uint8Array,
+): Promise<boolean> {
+  if (policy === null) return !equalPublic(own, id);
+  if (typeof policy === "function") {
+    try {
+      return (await policy(id.slice())) === true;
+    } catch {
+      return false;
+    }
+  }
+  return equalPublic(toBytes(policy), id);
+}
+
+/**
+ * Verifies the peer's signature and Finished. An unknown id is verified
+ * against a fixed key all the same, so its failure takes as long as a bad
+ * signature's. Returns the verified key.
+ */
 async function checkPeer(
   config: HandshakeConfig,
   id: Uint8Array,
@@ -165,35 +309,29 @@ async function checkPeer(
   finishedKey: CryptoKey,
   mac: Uint8Array,
   macked: Uint8Array,
-): Promise<void> {
-  const key = await peerKey(config, id);
+): Promise<CryptoKey> {
+  const found = await lookupPeer(config, id);
+  const key = found ?? await dummyVerifyKey();
   const [sigOk, macOk] = await Promise.all([
     verifyP256(key, signature, signed),
     hmacVerify(finishedKey, mac, macked),
   ]);
+  if (!found) {
+    throw fail("handshake_unknown_peer", "getPublicKeyForId knows no key for the peer id");
+  }
   if (!sigOk) throw fail("handshake_bad_signature", "peer signature does not verify");
   if (!macOk) throw fail("handshake_bad_finished", "peer Finished does not verify");
+  if (!(await accepts(config.expectedPeer, config.id, id))) {
+    throw fail("handshake_peer_rejected", "the peer is not the one expected");
+  }
+  return key;
 }
 
-/** Builds the established channel from the final transcript. */
-async function establish(
-  role: Role,
-  config: HandshakeConfig,
-  keys: HandshakeKeys,
-  transcript: Uint8Array,
-  peerId: Uint8Array,
-): Promise<Tessera1Channel> {
-  const secrets = await deriveTrafficSecrets(keys.master, await sha256(transcript));
-  return Tessera1Channel.create({
-    role,
-    peerId: peerId.slice(),
-    sessionId: secrets.sessionId,
-    sendSecret: role === "client" ? secrets.clientSecret : secrets.serverSecret,
-    receiveSecret: role === "client" ? secrets.serverSecret : secrets.clientSecret,
-    resumptionSecret: secrets.resumption,
-    sendSeq: 0n,
-    window: new ReplayWindow(),
-  }, config);
+/** What the server decided about an offered ticket. */
+interface Redemption {
+  stored: StoredTicket;
+  psk: PskKeys;
+  successorId: Uint8Array;
 }
 
 type Phase = "start" | "wait-server-hello" | "wait-client-hello" | "wait-finished" | "done";
@@ -212,12 +350,20 @@ export class Tessera1Handshake implements Handshake {
   #clientHello: Uint8Array = new Uint8Array(0);
   #serverHello: Uint8Array = new Uint8Array(0);
   #keys: HandshakeKeys | null = null;
+  /** Client: the ticket offered, and its keys. */
+  #offer: { ticket: ClientTicket; psk: PskKeys; namespace: string } | null = null;
+  /** Client: where received tickets go. */
+  #namespace: string | null = null;
+  /** Server: the ticket redeemed, when resuming. */
+  #redeemed: Redemption | null = null;
+  /** Server: the tickets announced in a full handshake. */
+  #announced: TicketAnnouncement[] = [];
 
   /**
    * Creates one side of a handshake.
    *
    * @param role Client or server.
-   * @param config Own id and key, the peer lookup, randomness and limits.
+   * @param config Own id and key, the peer lookup and policy, resumption, randomness and limits.
    */
   constructor(role: Role, config: HandshakeConfig) {
     this.#role = role;
@@ -226,27 +372,47 @@ export class Tessera1Handshake implements Handshake {
   }
 
   start(): Promise<Uint8Array> {
-    return this.#guard(async () => {
+    return this.#guard(null, async () => {
       if (this.#phase !== "start") {
         throw fail("handshake_unexpected", "start() is only valid once, on the client");
       }
-      const { pair, point: share } = await ephemeralShare();
+      const [{ pair, point: share }, offer] = await Promise.all([
+        ephemeralShare(),
+        this.#takeTicket(),
+      ]);
       this.#ephemeral = pair;
-      this.#clientHello = concat(
+      this.#offer = offer;
+      const versions = extension(EXT_VERSIONS, new Uint8Array([1, VERSION]));
+      const offerExt = offer
+        ? extension(
+          EXT_RESUMPTION,
+          concat(new Uint8Array([offer.ticket.id.length]), offer.ticket.id, new Uint8Array(32)),
+        )
+        : new Uint8Array(0);
+      const extensions = concat(versions, offerExt);
+      const hello = concat(
         new Uint8Array([CLIENT_HELLO, VERSION, 1]),
         u16(SUITE_P256_AES256GCM),
         randomBytes(RANDOM_LENGTH, this.#config.random),
         share,
-        u16(0),
+        u16(extensions.length),
+        extensions,
       );
+      if (offer) {
+        const binder = await hmacSign(offer.psk.binderKey, hello.subarray(0, hello.length - 32));
+        hello.set(binder, hello.length - 32);
+      }
+      this.#clientHello = hello;
       this.#phase = "wait-server-hello";
-      return this.#clientHello.slice();
+      return hello.slice();
     });
   }
 
   receive(message: Uint8Array): Promise<HandshakeStep> {
-    return this.#guard(() => {
-      if (!(message instanceof Uint8Array)) throw new TypeError("message must be a Uint8Array");
+    if (!(message instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("message must be a Uint8Array"));
+    }
+    return this.#guard(message, () => {
       if (message.length === 0) throw malformed("empty handshake message");
       if (message.length > MAX_HANDSHAKE_MESSAGE) throw malformed("handshake message too large");
       const copy = message.slice();
@@ -263,78 +429,77 @@ export class Tessera1Handshake implements Handshake {
     });
   }
 
-  /** Runs one step; a failure is remembered and the handshake refuses further use. */
-  async #guard<T>(step: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one step; a failure is remembered and the handshake refuses further
+   * use. A failure caused by a peer's message carries the alert to send back.
+   */
+  async #guard<T>(message: Uint8Array | null, step: () => Promise<T>): Promise<T> {
     if (this.#failure) throw fail(this.#failure.code, this.#failure.message);
     if (this.#busy) throw fail("handshake_unexpected", "a handshake step is already running");
     this.#busy = true;
     try {
       return await step();
     } catch (err) {
-      const failure = err instanceof HandshakeError
-        ? err
-        : err instanceof TypeError
-        ? null
-        : new HandshakeError(
-          "handshake_malformed",
-          err instanceof TesseraError ? err.message : "handshake failed",
-          { cause: err },
-        );
-      if (failure) {
-        this.#failure = failure;
-        this.#phase = "done";
-        this.#keys = null;
-        this.#ephemeral = null;
-        throw failure;
-      }
-      throw err;
+      if (err instanceof TypeError) throw err;
+      const failure = err instanceof HandshakeError ? err : new HandshakeError(
+        "handshake_malformed",
+        err instanceof TesseraError ? err.message : "handshake failed",
+        { cause: err },
+      );
+      // Never answer an alert; answer any other message of the peer with one.
+      const alert = message && !isAlert(message) && message.length <= MAX_HANDSHAKE_MESSAGE
+        ? await buildAlert(failure.code, this.#ownAlertKey()).catch(() => null)
+        : null;
+      this.#failure = new HandshakeError(failure.code, failure.message, {
+        cause: failure.cause,
+        alert,
+      });
+      this.#phase = "done";
+      this.#keys = null;
+      this.#ephemeral = null;
+      throw this.#failure;
     } finally {
       this.#busy = false;
     }
   }
 
-  async #onClientHello(message: Uint8Array): Promise<HandshakeStep> {
-    const hello = parseClientHello(message);
-    if (!hello.suites.includes(SUITE_P256_AES256GCM)) {
-      throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
-    }
+  /** This side's handshake key and IV, once derived. */
+  #ownAlertKey(): AlertKey | null {
+    const keys = this.#keys;
+    if (!keys) return null;
+    return this.#role === "client"
+      ? { key: keys.clientKey, iv: keys.clientIv }
+      : { key: keys.serverKey, iv: keys.serverIv };
+  }
+
+  // ------------------------------------------------------------------ client
+
+  /** Client: the ticket to offer, if resumption is configured and one is usable. */
+  async #takeTicket(): Promise<{ ticket: ClientTicket; psk: PskKeys; namespace: string } | null> {
     const config = this.#config;
-    // Independent operations run concurrently; nothing is sent unless all succeed.
-    const [{ pair: ephemeral, point }, peerShare] = await Promise.all([
-      ephemeralShare(),
-      importShare(hello.share),
-    ]);
-    this.#ephemeral = ephemeral;
-    const plain = concat(
-      new Uint8Array([SERVER_HELLO, VERSION]),
-      u16(SUITE_P256_AES256GCM),
-      randomBytes(RANDOM_LENGTH, config.random),
-      point,
-      u16(0),
-    );
-    const idPart = concat(u16(config.id.length), config.id);
-    const [signature, keys] = await Promise.all([
-      signP256(config.privateKey, concat(SERVER_SIGNATURE_CONTEXT, message, plain, idPart)),
-      Promise.all([
-        agree(ephemeral.privateKey, peerShare),
-        sha256(concat(message, plain)),
-      ]).then(([shared, helloHash]) => deriveHandshakeKeys(shared, ZERO_SALT, helloHash)),
-    ]);
-    const mac = await hmacSign(keys.serverFinished, concat(message, plain, idPart, signature));
-    const sealed = await aesGcmEncrypt(
-      keys.serverKey,
-      keys.serverIv,
-      concat(idPart, signature, mac),
-      plain,
-    );
-    this.#clientHello = message;
-    this.#serverHello = concat(plain, sealed);
-    this.#keys = keys;
-    this.#phase = "wait-finished";
-    return { send: this.#serverHello.slice(), channel: null };
+    const { cache, endpoint } = config.resumption;
+    if (!cache || endpoint === undefined) return null;
+    const policy = config.expectedPeer;
+    const expected = policy !== null && typeof policy !== "function" ? toBytes(policy) : null;
+    const namespace = `${endpoint}\u0000${expected ? toHex(expected) : ""}`;
+    this.#namespace = namespace;
+    if (config.resumption.resume === false) return null;
+    const now = config.now();
+    for (let tries = 0; tries < 4; tries++) {
+      const ticket = await cache.take(namespace, now);
+      if (!ticket) return null;
+      if (ticket.expiresAt <= now || !(await accepts(policy, config.id, ticket.serverId))) continue;
+      // Offer only while the lookup still gives the server key the ticket was issued under.
+      const key = await lookupPeer(config, ticket.serverId).catch(() => null);
+      if (!key) continue;
+      if (!equalPublic(await publicKeyFingerprint(key), ticket.serverKeyFingerprint)) continue;
+      return { ticket, psk: await derivePskKeys(ticket.secret), namespace };
+    }
+    return null;
   }
 
   async #onServerHello(message: Uint8Array): Promise<HandshakeStep> {
+    if (isAlert(message)) throw await readAlert(message, null);
     const r = new Reader(message, malformed);
     if (r.u8() !== SERVER_HELLO) throw fail("handshake_unexpected", "expected a ServerHello");
     if (r.u8() !== VERSION) throw fail("handshake_unsupported_version", "unsupported version");
@@ -343,23 +508,47 @@ export class Tessera1Handshake implements Handshake {
     }
     r.bytes(RANDOM_LENGTH);
     const share = r.bytes(SHARE_LENGTH);
-    parseExtensions(r.vector16(MAX_EXTENSIONS));
+    let resumed = false;
+    for (const ext of parseExtensions(r.vector16(MAX_EXTENSIONS), false)) {
+      if (ext.type !== EXT_RESUMPTION) continue;
+      if (!this.#offer) throw fail("handshake_unexpected", "resumption accepted but not offered");
+      if (ext.data.length !== 0) throw malformed("resumption acceptance carries data");
+      resumed = true;
+    }
     const plain = message.subarray(0, r.offset);
     const sealed = r.rest();
-    if (sealed.length < MIN_AUTH_CIPHERTEXT) throw malformed("server auth block too short");
-    const config = this.#config;
+    if (sealed.length < (resumed ? MIN_SERVER_AUTH_RESUMED : MIN_SERVER_AUTH)) {
+      throw malformed("server auth block too short");
+    }
     const hello = this.#clientHello;
     const [shared, helloHash] = await Promise.all([
       importShare(share).then((peer) => agree(this.#ephemeral!.privateKey, peer)),
       sha256(concat(hello, plain)),
     ]);
-    const keys = await deriveHandshakeKeys(shared, ZERO_SALT, helloHash);
-    const opened = await aesGcmDecrypt(keys.serverKey, keys.serverIv, sealed, plain);
+    const salt = resumed ? this.#offer!.psk.salt : ZERO_SALT;
+    const keys = await deriveHandshakeKeys(shared, salt, helloHash);
+    this.#keys = keys;
+    const opened = await aesGcmDecrypt(keys.serverKey, nonceAt(keys.serverIv, 0), sealed, plain);
     if (opened === null) {
       throw fail("handshake_decrypt_failed", "server auth block is not authentic");
     }
-    const auth = parseAuth(opened);
+    return resumed
+      ? await this.#resumedServerHello(message, plain, opened, keys)
+      : await this.#fullServerHello(message, plain, opened, keys);
+  }
+
+  async #fullServerHello(
+    message: Uint8Array,
+    plain: Uint8Array,
+    opened: Uint8Array,
+    keys: HandshakeKeys,
+  ): Promise<HandshakeStep> {
+    const config = this.#config;
+    const hello = this.#clientHello;
+    const auth = parseAuth(opened, true);
+    const tickets = parseEncryptedExtensions(auth.extensions);
     const peerPart = concat(u16(auth.id.length), auth.id);
+    const eePart = concat(u16(auth.extensions.length), auth.extensions);
     const idPart = concat(u16(config.id.length), config.id);
     // Build the whole reply while the server is being verified; it is sent only if it verifies.
     const replying = (async () => {
@@ -368,62 +557,346 @@ export class Tessera1Handshake implements Handshake {
         concat(CLIENT_SIGNATURE_CONTEXT, hello, message, idPart),
       );
       const mac = await hmacSign(keys.clientFinished, concat(hello, message, idPart, signature));
-      const head = new Uint8Array([CLIENT_FINISHED, VERSION]);
-      const finished = concat(
-        head,
-        await aesGcmEncrypt(keys.clientKey, keys.clientIv, concat(idPart, signature, mac), head),
-      );
-      const channel = await establish(
-        "client",
-        config,
-        keys,
-        concat(hello, message, finished),
-        auth.id,
-      );
-      return { finished, channel };
+      return await this.#finish(keys, message, concat(idPart, signature, mac));
     })();
     replying.catch(() => {});
-    await checkPeer(
+    const serverKey = await checkPeer(
       config,
       auth.id,
       auth.signature,
-      concat(SERVER_SIGNATURE_CONTEXT, hello, plain, peerPart),
+      concat(SERVER_SIGNATURE_CONTEXT, hello, plain, peerPart, eePart),
       keys.serverFinished,
       auth.mac,
-      concat(hello, plain, peerPart, auth.signature),
+      concat(hello, plain, peerPart, eePart, auth.signature),
     );
-    const { finished, channel } = await replying;
-    this.#phase = "done";
-    this.#ephemeral = null;
+    const { finished, transcript } = await replying;
+    const channel = await this.#establishClient(keys, transcript, auth.id.slice(), null);
+    await this.#keepTickets(tickets, keys, auth.id, () => publicKeyFingerprint(serverKey));
+    if (this.#offer) config.report({ kind: "declined", reason: "declined", count: 0 });
     return { send: finished, channel };
   }
 
+  async #resumedServerHello(
+    message: Uint8Array,
+    plain: Uint8Array,
+    opened: Uint8Array,
+    keys: HandshakeKeys,
+  ): Promise<HandshakeStep> {
+    const offer = this.#offer!;
+    const hello = this.#clientHello;
+    const r = new Reader(opened, malformed);
+    const extensions = r.vector16(MAX_EXTENSIONS);
+    const mac = r.bytes(FINISHED_LENGTH);
+    r.end();
+    const tickets = parseEncryptedExtensions(extensions);
+    const eePart = concat(u16(extensions.length), extensions);
+    const replying = (async () => {
+      const mac = await hmacSign(keys.clientFinished, concat(hello, message));
+      return await this.#finish(keys, message, mac);
+    })();
+    replying.catch(() => {});
+    if (!(await hmacVerify(keys.serverFinished, mac, concat(hello, plain, eePart)))) {
+      throw fail("handshake_bad_finished", "server Finished does not verify");
+    }
+    const { finished, transcript } = await replying;
+    const serverId = offer.ticket.serverId;
+    const channel = await this.#establishClient(keys, transcript, serverId.slice(), {
+      attributes: null,
+      expiresAt: offer.ticket.expiresAt,
+    });
+    await this.#keepTickets(tickets, keys, serverId, () => offer.ticket.serverKeyFingerprint);
+    this.#config.report({ kind: "resumed", reason: null, count: 0 });
+    return { send: finished, channel };
+  }
+
+  /** Client: seals ClientFinished around `auth`. */
+  async #finish(keys: HandshakeKeys, serverHello: Uint8Array, auth: Uint8Array) {
+    const head = new Uint8Array([CLIENT_FINISHED, VERSION]);
+    const finished = concat(
+      head,
+      await aesGcmEncrypt(keys.clientKey, nonceAt(keys.clientIv, 0), auth, head),
+    );
+    return { finished, transcript: concat(this.#clientHello, serverHello, finished) };
+  }
+
+  /** Client: keeps the tickets the server sent, in the cache. */
+  async #keepTickets(
+    tickets: TicketAnnouncement[],
+    keys: HandshakeKeys,
+    serverId: Uint8Array,
+    fingerprint: () => Uint8Array | Promise<Uint8Array>,
+  ): Promise<void> {
+    const cache = this.#config.resumption.cache;
+    if (!cache || this.#namespace === null || tickets.length === 0) return;
+    const now = this.#config.now();
+    try {
+      const serverKeyFingerprint = await fingerprint();
+      const kept: ClientTicket[] = await Promise.all(tickets.map(async (t) => ({
+        id: t.id,
+        secret: await ticketSecret(keys.resumption, t.id),
+        serverId: serverId.slice(),
+        serverKeyFingerprint,
+        issuedAt: now,
+        expiresAt: now + Math.min(t.lifetime, MAX_TICKET_LIFETIME),
+      })));
+      await cache.add(this.#namespace, kept, now);
+      this.#config.report({ kind: "issued", reason: null, count: kept.length });
+    } catch {
+      this.#config.report({ kind: "issue_failed", reason: "store_unavailable", count: 0 });
+    }
+  }
+
+  /** Builds the established channel from the final transcript. */
+  async #establish(
+    keys: HandshakeKeys,
+    transcript: Uint8Array,
+    peerId: Uint8Array,
+    resumed: { attributes: TicketAttributes | null; expiresAt: number } | null,
+  ): Promise<Tessera1Channel> {
+    const role = this.#role;
+    const secrets = await deriveTrafficSecrets(keys.master, await sha256(transcript));
+    const window = new ReplayWindow();
+    return Tessera1Channel.create({
+      role,
+      peerId,
+      sessionId: secrets.sessionId,
+      exporter: secrets.exporter,
+      resumed: resumed !== null,
+      attributes: resumed?.attributes ?? null,
+      ticketExpiresAt: resumed?.expiresAt ?? null,
+      alertKey: role === "client" ? { key: keys.serverKey, iv: keys.serverIv } : null,
+      send: {
+        epoch: 0,
+        secret: role === "client" ? secrets.clientSecret : secrets.serverSecret,
+        fork: null,
+      },
+      forkOnStart: false,
+      sendSeq: 0n,
+      receive: {
+        epoch: 0,
+        secret: role === "client" ? secrets.serverSecret : secrets.clientSecret,
+        fork: null,
+      },
+      receiveStart: -1n,
+      window,
+      accepted: 0n,
+      authFailures: 0,
+    }, this.#config);
+  }
+
+  // ------------------------------------------------------------------ server
+
+  async #onClientHello(message: Uint8Array): Promise<HandshakeStep> {
+    if (isAlert(message)) throw fail("handshake_unexpected", "expected a ClientHello");
+    const hello = parseClientHello(message);
+    if (!hello.versions.includes(VERSION)) {
+      throw fail("handshake_unsupported_version", "no supported version offered");
+    }
+    if (!hello.suites.includes(SUITE_P256_AES256GCM)) {
+      throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
+    }
+    const [{ pair: ephemeral, point }, peerShare] = await Promise.all([
+      ephemeralShare(),
+      importShare(hello.share),
+    ]);
+    this.#ephemeral = ephemeral;
+    const shared = await agree(ephemeral.privateKey, peerShare);
+    const random = randomBytes(RANDOM_LENGTH, this.#config.random);
+    this.#clientHello = message;
+    if (hello.offer) {
+      const resumed = await this.#tryResume(message, hello.offer, shared, random, point);
+      if (resumed) return resumed;
+    }
+    return await this.#fullServerHelloReply(message, shared, random, point);
+  }
+
+  /** The plain part of the ServerHello. */
+  #serverHelloPlain(random: Uint8Array, point: Uint8Array, resumed: boolean): Uint8Array {
+    const extensions = resumed ? extension(EXT_RESUMPTION, new Uint8Array(0)) : new Uint8Array(0);
+    return concat(
+      new Uint8Array([SERVER_HELLO, VERSION]),
+      u16(SUITE_P256_AES256GCM),
+      random,
+      point,
+      u16(extensions.length),
+      extensions,
+    );
+  }
+
+  #lifetime(): number {
+    const lifetime = this.#config.resumption.lifetime ?? DEFAULT_TICKET_LIFETIME;
+    return Math.min(lifetime, MAX_TICKET_LIFETIME);
+  }
+
+  async #fullServerHelloReply(
+    message: Uint8Array,
+    shared: Uint8Array,
+    random: Uint8Array,
+    point: Uint8Array,
+  ): Promise<HandshakeStep> {
+    const config = this.#config;
+    const plain = this.#serverHelloPlain(random, point, false);
+    const count = config.resumption.store ? config.resumption.tickets ?? 1 : 0;
+    this.#announced = Array.from({ length: count }, () => ({
+      id: randomBytes(TICKET_ID_LENGTH, config.random),
+      lifetime: this.#lifetime(),
+    }));
+    const ee = encodeTickets(this.#announced);
+    const idPart = concat(u16(config.id.length), config.id);
+    const eePart = concat(u16(ee.length), ee);
+    const [signature, keys] = await Promise.all([
+      signP256(config.privateKey, concat(SERVER_SIGNATURE_CONTEXT, message, plain, idPart, eePart)),
+      sha256(concat(message, plain)).then((h) => deriveHandshakeKeys(shared, ZERO_SALT, h)),
+    ]);
+    this.#keys = keys;
+    const mac = await hmacSign(
+      keys.serverFinished,
+      concat(message, plain, idPart, eePart, signature),
+    );
+    const sealed = await aesGcmEncrypt(
+      keys.serverKey,
+      nonceAt(keys.serverIv, 0),
+      concat(idPart, eePart, signature, mac),
+      plain,
+    );
+    this.#serverHello = concat(plain, sealed);
+    this.#phase = "wait-finished";
+    return { send: this.#serverHello.slice(), channel: null };
+  }
+
+  /**
+   * Server: tries to resume with the offered ticket (docs/protocol.md §3.5).
+   * Returns the resumed ServerHello step, or `null` to go on with a full handshake.
+   */
+  async #tryResume(
+    message: Uint8Array,
+    offer: { ticketId: Uint8Array; binder: Uint8Array },
+    shared: Uint8Array,
+    random: Uint8Array,
+    point: Uint8Array,
+  ): Promise<HandshakeStep | null> {
+    const config = this.#config;
+    const store = config.resumption.store;
+    if (!store) return null;
+    const decline = (reason: TicketDeclineReason): null => {
+      config.report({ kind: "declined", reason, count: 0 });
+      return null;
+    };
+    const now = config.now();
+    let found;
+    try {
+      found = await store.find(offer.ticketId, now);
+    } catch {
+      return decline("store_unavailable");
+    }
+    if (found.status !== "live" && found.status !== "redeemed") return decline(found.status);
+    const stored = found.ticket;
+    if (stored.expiresAt <= now || stored.authenticatedAt + MAX_TICKET_LIFETIME <= now) {
+      return decline("expired");
+    }
+    // The binder first: nobody without the secret can use up, or learn anything about, a ticket.
+    const psk = await derivePskKeys(stored.secret);
+    const bound = message.subarray(0, message.length - BINDER_LENGTH);
+    if (!(await hmacVerify(psk.binderKey, offer.binder, bound))) return decline("binder_invalid");
+    const binderHash = await sha256(offer.binder);
+    if (found.status === "redeemed") {
+      if (stored.redeemedWith && equalPublic(stored.redeemedWith, binderHash)) {
+        return decline("replayed");
+      }
+      await store.revokeFamily(stored.family, now).catch(() => {});
+      return decline("reused");
+    }
+    const key = await lookupPeer(config, stored.peerId).catch(() => null);
+    if (!key || !equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint)) {
+      return decline("peer_key_changed");
+    }
+    const plain = this.#serverHelloPlain(random, point, true);
+    const keys = await deriveHandshakeKeys(shared, psk.salt, await sha256(concat(message, plain)));
+    const successorId = randomBytes(TICKET_ID_LENGTH, config.random);
+    const successor: ServerTicket = {
+      id: successorId,
+      secret: await ticketSecret(keys.resumption, successorId),
+      peerId: stored.peerId,
+      peerKeyFingerprint: stored.peerKeyFingerprint,
+      attributes: stored.attributes,
+      issuedAt: now,
+      expiresAt: Math.min(now + this.#lifetime(), stored.authenticatedAt + MAX_TICKET_LIFETIME),
+      family: stored.family,
+      authenticatedAt: stored.authenticatedAt,
+    };
+    let won: boolean;
+    try {
+      won = await store.redeem(offer.ticketId, stored, binderHash, successor, now);
+    } catch {
+      return decline("store_unavailable");
+    }
+    if (!won) {
+      // Another holder of the secret redeemed it first: the secret was copied.
+      await store.revokeFamily(stored.family, now).catch(() => {});
+      return decline("reused");
+    }
+    this.#redeemed = { stored, psk, successorId };
+    const lifetime = successor.expiresAt - now;
+    const ee = lifetime >= 1000
+      ? encodeTickets([{ id: successorId, lifetime }])
+      : new Uint8Array(0);
+    const eePart = concat(u16(ee.length), ee);
+    const mac = await hmacSign(keys.serverFinished, concat(message, plain, eePart));
+    const sealed = await aesGcmEncrypt(
+      keys.serverKey,
+      nonceAt(keys.serverIv, 0),
+      concat(eePart, mac),
+      plain,
+    );
+    this.#keys = keys;
+    this.#serverHello = concat(plain, sealed);
+    this.#phase = "wait-finished";
+    return { send: this.#serverHello.slice(), channel: null };
+  }
+
   async #onClientFinished(message: Uint8Array): Promise<HandshakeStep> {
+    const keys = this.#keys!;
+    if (isAlert(message)) {
+      throw await readAlert(message, { key: keys.clientKey, iv: keys.clientIv });
+    }
     const r = new Reader(message, malformed);
     if (r.u8() !== CLIENT_FINISHED) throw fail("handshake_unexpected", "expected ClientFinished");
     if (r.u8() !== VERSION) throw fail("handshake_unsupported_version", "unsupported version");
     const sealed = r.rest();
-    if (sealed.length < MIN_AUTH_CIPHERTEXT) throw malformed("client auth block too short");
-    const keys = this.#keys!;
+    const redeemed = this.#redeemed;
+    if (redeemed ? sealed.length !== CLIENT_AUTH_RESUMED : sealed.length < MIN_CLIENT_AUTH) {
+      throw malformed("client auth block has the wrong length");
+    }
     const head = message.subarray(0, 2);
-    const opened = await aesGcmDecrypt(keys.clientKey, keys.clientIv, sealed, head);
+    const opened = await aesGcmDecrypt(keys.clientKey, nonceAt(keys.clientIv, 0), sealed, head);
     if (opened === null) {
       throw fail("handshake_decrypt_failed", "client auth block is not authentic");
     }
-    const auth = parseAuth(opened);
     const hello = this.#clientHello;
     const server = this.#serverHello;
+    const transcript = concat(hello, server, message);
+    if (redeemed) {
+      if (!(await hmacVerify(keys.clientFinished, opened, concat(hello, server)))) {
+        throw fail("handshake_bad_finished", "client Finished does not verify");
+      }
+      const channel = await this.#establishServer(
+        keys,
+        transcript,
+        redeemed.stored.peerId.slice(),
+        {
+          attributes: redeemed.stored.attributes,
+          expiresAt: redeemed.stored.expiresAt,
+        },
+      );
+      this.#config.report({ kind: "resumed", reason: null, count: 0 });
+      return { send: null, channel };
+    }
+    const auth = parseAuth(opened, false);
     const peerPart = concat(u16(auth.id.length), auth.id);
     // Derive the traffic secrets while the client is being verified; used only if it verifies.
-    const establishing = establish(
-      "server",
-      this.#config,
-      keys,
-      concat(hello, server, message),
-      auth.id,
-    );
+    const establishing = this.#establishServer(keys, transcript, auth.id.slice(), null);
     establishing.catch(() => {});
-    await checkPeer(
+    const clientKey = await checkPeer(
       this.#config,
       auth.id,
       auth.signature,
@@ -433,9 +906,61 @@ export class Tessera1Handshake implements Handshake {
       concat(hello, server, peerPart, auth.signature),
     );
     const channel = await establishing;
-    this.#phase = "done";
-    this.#keys = null;
-    this.#ephemeral = null;
+    await this.#issueTickets(keys, auth.id, clientKey);
     return { send: null, channel };
+  }
+
+  async #establishClient(
+    keys: HandshakeKeys,
+    transcript: Uint8Array,
+    peerId: Uint8Array,
+    resumed: { attributes: TicketAttributes | null; expiresAt: number } | null,
+  ): Promise<Tessera1Channel> {
+    const channel = await this.#establish(keys, transcript, peerId, resumed);
+    this.#phase = "done";
+    this.#ephemeral = null;
+    return channel;
+  }
+
+  async #establishServer(
+    keys: HandshakeKeys,
+    transcript: Uint8Array,
+    peerId: Uint8Array,
+    resumed: { attributes: TicketAttributes | null; expiresAt: number } | null,
+  ): Promise<Tessera1Channel> {
+    const channel = await this.#establish(keys, transcript, peerId, resumed);
+    this.#phase = "done";
+    return channel;
+  }
+
+  /** Server: stores the tickets announced in a full handshake, now that the client is verified. */
+  async #issueTickets(keys: HandshakeKeys, peerId: Uint8Array, peerKey: CryptoKey): Promise<void> {
+    const config = this.#config;
+    const store = config.resumption.store;
+    const announced = this.#announced;
+    if (!store || announced.length === 0) return;
+    const now = config.now();
+    try {
+      const [fingerprint, attributes] = await Promise.all([
+        publicKeyFingerprint(peerKey),
+        config.resumption.attributes?.(peerId.slice()) ?? {},
+      ]);
+      const family = randomBytes(FAMILY_LENGTH, config.random);
+      const tickets: ServerTicket[] = await Promise.all(announced.map(async (t) => ({
+        id: t.id,
+        secret: await ticketSecret(keys.resumption, t.id),
+        peerId: peerId.slice(),
+        peerKeyFingerprint: fingerprint,
+        attributes,
+        issuedAt: now,
+        expiresAt: now + t.lifetime,
+        family,
+        authenticatedAt: now,
+      })));
+      await store.issue(tickets, now);
+      config.report({ kind: "issued", reason: null, count: tickets.length });
+    } catch {
+      config.report({ kind: "issue_failed", reason: "store_unavailable", count: 0 });
+    }
   }
 }

@@ -81,7 +81,8 @@ const HANDSHAKE_CODES = [
   "handshake_bad_signature",
   "handshake_bad_finished",
   "handshake_bad_key_share",
-  "handshake_resumption_refused",
+  "handshake_peer_rejected",
+  "handshake_refused",
 ] as const;
 
 /** What a refused record may be refused for, outside a stream. */
@@ -327,10 +328,10 @@ type RecordInput =
   | { kind: "forged"; index: number; seq: number | null; body: Uint8Array }
   | { kind: "mutant"; index: number; edits: Edit[] };
 
-/** A record's header (type, key id, sequence number, optionally replaced) over a random body. */
+/** A record's header (marker, flags, epoch, sequence number, optionally replaced) over a random body. */
 function forge(record: Uint8Array, seq: number | null, body: Uint8Array): Uint8Array {
-  const header = record.slice(0, 17);
-  if (seq !== null) new DataView(header.buffer).setBigUint64(9, BigInt(seq));
+  const header = record.slice(0, 14);
+  if (seq !== null) new DataView(header.buffer).setBigUint64(6, BigInt(seq));
   return concat(header, body);
 }
 
@@ -592,13 +593,15 @@ Deno.test("random interleavings of wrap, unwrap, rekey, reordering and duplicati
 
 Deno.test("restore() refuses arbitrary bytes and every mutation of a saved state with a saved-state code", async () => {
   const { client, server } = await bufferPair();
+  const other = await bufferPair();
   const rawKey = crypto.getRandomValues(new Uint8Array(32));
   const aesKey = await crypto.subtle.importKey("raw", rawKey, "AES-GCM", false, [
     "encrypt",
     "decrypt",
   ]);
+  const sessionId = client.sessionId;
   const saved = await client.save(rawKey);
-  const otherSaved = await server.save(rawKey);
+  const otherSaved = await other.server.save(rawKey);
   const wrongKind = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
     "sign",
   ]);
@@ -638,7 +641,7 @@ Deno.test("restore() refuses arbitrary bytes and every mutation of a saved state
     {
       weight: 1,
       arbitrary: fc.uint8Array({ maxLength: 300 }).map((tail) =>
-        concat(new Uint8Array([0x54, 0x53, 0x53, 1, 1]), tail)
+        concat(new Uint8Array([0x54, 0x53, 0x53, 2, 1]), tail)
       ),
     },
     {
@@ -660,7 +663,7 @@ Deno.test("restore() refuses arbitrary bytes and every mutation of a saved state
         );
         const restored = outcome.value;
         assert.equal(restored.role, "client");
-        assert.deepEqual(restored.sessionId, client.sessionId);
+        assert.deepEqual(restored.sessionId, sessionId);
         const data = new Uint8Array([4, 2]);
         assert.deepEqual(await restored.unwrap(await server.wrap(data)), data);
         return;
@@ -679,7 +682,7 @@ Deno.test("restore() of authentic but arbitrary contents either restores a sessi
     "decrypt",
   ]);
   // The inner bytes of a real saved state: what save() sealed.
-  const { inner } = await openState(key, await client.save(rawKey));
+  const { inner } = await openState(key, await client.save(rawKey), new Uint8Array(0));
   const contents = fc.oneof(
     fc.uint8Array({ maxLength: 300 }),
     editsArb.map((edits) => applyEdits(inner, edits, [inner])),
@@ -690,7 +693,14 @@ Deno.test("restore() of authentic but arbitrary contents either restores a sessi
   );
   await fc.assert(
     fc.asyncProperty(contents, fc.constantFrom(0, 1, 2, 255), async (bytes, profileId) => {
-      const sealed = await sealState(key, profileId, bytes, (out) => crypto.getRandomValues(out));
+      const sealed = await sealState(
+        key,
+        profileId,
+        1,
+        new Uint8Array(0),
+        bytes,
+        (out) => crypto.getRandomValues(out),
+      );
       const outcome = await settle(SecureSession.restore(sealed, rawKey));
       if (outcome.ok) {
         assert.equal(profileId, 1, "only tessera/1 states are known");

@@ -59,6 +59,8 @@ export function lookupOf(...known: Identity[]): PublicKeyLookup {
 /** Options of one side of a pair. */
 export interface SideOptions extends SessionLimits {
   self?: Identity;
+  expectedPeer?: SecureSessionOptions["expectedPeer"];
+  resumption?: SecureSessionOptions["resumption"];
   idAs?: "string" | "bytes";
   getPublicKeyForId?: PublicKeyLookup;
   privateKey?: CryptoKey;
@@ -72,10 +74,9 @@ export function session(options: SideOptions = {}, fallback: Identity = alice): 
     privateKey: options.privateKey ?? self.keys.privateKey,
     getPublicKeyForId: options.getPublicKeyForId ?? lookupOf(alice, bob),
   };
-  if (options.transport) opts.transport = options.transport;
-  if (options.recordsPerKey !== undefined) opts.recordsPerKey = options.recordsPerKey;
-  if (options.maxRecordSize !== undefined) opts.maxRecordSize = options.maxRecordSize;
-  return new SecureSession(opts);
+  const { self: _self, idAs: _idAs, getPublicKeyForId: _lookup, privateKey: _key, ...rest } =
+    options;
+  return new SecureSession({ ...opts, ...rest });
 }
 
 /** The three handshake messages as they travelled. */
@@ -198,14 +199,14 @@ export function flip(data: Uint8Array, index: number, mask: number): Uint8Array 
   return out;
 }
 
-/** The key id (bytes 1..8) of a record, as hex. */
-export function keyIdOf(record: Uint8Array): string {
-  return toHex(record.subarray(1, 9));
+/** The epoch a record names (docs/protocol.md §5). */
+export function epochOf(record: Uint8Array): number {
+  return new DataView(record.buffer, record.byteOffset + 2, 4).getUint32(0);
 }
 
-/** The sequence number (bytes 9..16, big-endian) of a record. */
+/** The sequence number of a record. */
 export function seqOf(record: Uint8Array): bigint {
-  return new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
+  return new DataView(record.buffer, record.byteOffset + 6, 8).getBigUint64(0);
 }
 
 /** A deterministic shuffle (a fixed linear congruential generator), for reordering. */

@@ -53,20 +53,21 @@ Deno.test("send() before the handshake is session_not_established and sends noth
   assert.equal(end.sent.length, 0);
 });
 
-Deno.test("connect() rejects with the handshake error and the client sends nothing after its hello", async () => {
+Deno.test("connect() rejects with the handshake error; the client sends only its alert after its hello and ends the transport", async () => {
   const [a, b] = memoryTransportPair();
   const clientEnd = new CountingTransport(a);
   const client = session({ transport: clientEnd, getPublicKeyForId: lookupOf(alice) });
   const server = session({ self: bob, transport: b });
   const accepting = server.accept();
   await rejectsWith(client.connect(), "handshake_unknown_peer", HandshakeError);
-  assert.equal(clientEnd.sent.length, 1);
+  assert.equal(clientEnd.sent.length, 2);
+  assert.equal(clientEnd.sent[1]!.length, 20); // the protected alert, no ClientFinished
   assert.equal(client.state, "closed");
-  // The server hears nothing more; when the transport ends it fails with transport_closed.
-  a.close();
-  await rejectsWith(accepting, "transport_closed", TransportError);
+  // The server learns of the refusal at once instead of waiting.
+  await rejectsWith(accepting, "handshake_refused", HandshakeError);
   assert.equal(server.isEstablished(), false);
-  assert.equal(server.error?.code, "transport_closed");
+  assert.equal(server.error?.code, "handshake_refused");
+  assert.equal(await b.receive(), null); // and the client ended its side
 });
 
 Deno.test("a transport that ends during the handshake fails it with transport_closed", async () => {
@@ -132,7 +133,8 @@ Deno.test("a peer speaking garbage instead of a hello fails accept() with handsh
   const server = session({ self: bob, transport: serverEnd });
   await a.send(new Uint8Array([0x17, 1, 2, 3]));
   await rejectsWith(server.accept(), "handshake_unexpected", HandshakeError);
-  assert.equal(serverEnd.sent.length, 0);
+  // A plain alert of the protocol class is all it says.
+  assert.deepEqual(serverEnd.sent, [new Uint8Array([0x15, 0x01, 0x00, 0x02])]);
 });
 
 Deno.test("receive() on a new session that the peer fails to authenticate rejects with the handshake error", async () => {

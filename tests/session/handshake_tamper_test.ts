@@ -9,9 +9,11 @@ const { ch, sh, cf } = recorded.transcript;
 /** Byte layout of the plain parts (docs/protocol.md §3). */
 const HELLO_RANDOM = 32;
 const SHARE = 65;
-const CH_PLAIN = 3 + 2 + HELLO_RANDOM + SHARE + 2; // one suite
+const CH_EXTENSIONS = 3 + 2 + HELLO_RANDOM + SHARE; // one suite
+const CH_PLAIN = CH_EXTENSIONS + 2 + 6; // the versions extension 0002: [01]
 const SH_PLAIN = 4 + HELLO_RANDOM + SHARE + 2;
-const MIN_AUTH_BLOCK = 115;
+const MIN_SERVER_AUTH = 117;
+const MIN_CLIENT_AUTH = 115;
 
 /**
  * Awaits a step that must fail the receiving session with a handshake error, and returns its
@@ -79,7 +81,12 @@ function expectedForClientHello(i: number): HandshakeErrorCode {
   if (i < 5) return "handshake_unsupported_suite";
   if (i < 5 + HELLO_RANDOM) return "handshake_decrypt_failed"; // seen by the client
   if (i < 5 + HELLO_RANDOM + SHARE) return "handshake_bad_key_share";
-  return "handshake_malformed";
+  const at = i - CH_EXTENSIONS;
+  // Another extension type is unknown and ignored: the server answers, the client (whose offer
+  // differs from what the server saw) cannot open the answer.
+  if (at === 2 || at === 3) return "handshake_decrypt_failed";
+  if (at === 7) return "handshake_unsupported_version"; // the version offered
+  return "handshake_malformed"; // lengths and the version count
 }
 
 function expectedForServerHello(i: number): HandshakeErrorCode {
@@ -102,7 +109,7 @@ Deno.test("the recorded transcript has the documented layout", () => {
   assert.equal(ch.length, CH_PLAIN);
   assert.deepEqual(ch.subarray(0, 5), new Uint8Array([0x01, 0x01, 0x01, 0x00, 0x01]));
   assert.deepEqual(sh.subarray(0, 4), new Uint8Array([0x02, 0x01, 0x00, 0x01]));
-  assert.equal(sh.length, SH_PLAIN + 2 + 3 + 64 + 32 + 16); // id "bob"
+  assert.equal(sh.length, SH_PLAIN + 2 + 3 + 2 + 64 + 32 + 16); // id "bob", no tickets
   assert.equal(cf.length, 2 + 2 + 5 + 64 + 32 + 16); // id "alice"
 });
 
@@ -148,7 +155,7 @@ Deno.test("a ClientHello truncated at every length is handshake_malformed", asyn
 Deno.test("a ServerHello truncated at every length fails the client", async () => {
   for (let n = 0; n < sh.length; n++) {
     const code = await deliverServerHello(sh.slice(0, n), `ServerHello cut at ${n}`);
-    const expected = n < SH_PLAIN + MIN_AUTH_BLOCK
+    const expected = n < SH_PLAIN + MIN_SERVER_AUTH
       ? "handshake_malformed"
       : "handshake_decrypt_failed";
     assert.equal(code, expected, `ServerHello cut at ${n}`);
@@ -158,7 +165,7 @@ Deno.test("a ServerHello truncated at every length fails the client", async () =
 Deno.test("a ClientFinished truncated at every length fails the server", async () => {
   for (let n = 0; n < cf.length; n++) {
     const code = await deliverClientFinished(cf.slice(0, n), `ClientFinished cut at ${n}`);
-    const expected = n < 2 + MIN_AUTH_BLOCK ? "handshake_malformed" : "handshake_decrypt_failed";
+    const expected = n < 2 + MIN_CLIENT_AUTH ? "handshake_malformed" : "handshake_decrypt_failed";
     assert.equal(code, expected, `ClientFinished cut at ${n}`);
   }
 });
@@ -196,7 +203,7 @@ Deno.test("trailing bytes after a handshake message fail the handshake", async (
 
 Deno.test("a ClientHello with extensions out of order or duplicated is handshake_malformed, unknown ones are ignored", async () => {
   const withExtensions = (ext: number[]): Uint8Array => {
-    const out = ch.slice(0, CH_PLAIN - 2);
+    const out = ch.slice(0, CH_EXTENSIONS);
     return new Uint8Array([...out, ext.length >> 8, ext.length & 0xff, ...ext]);
   };
   // Two empty extensions of types 5 then 3, and 4 twice.

@@ -356,7 +356,8 @@ Deno.test("a failed session refuses negotiate, connectRequest, accept, wrap, unw
   assert.equal(server.state, "closed");
   assert.equal(server.error?.code, "handshake_unknown_peer");
   const sentBefore = serverEnd.sent.length;
-  assert.equal(sentBefore, 1); // the ServerHello, nothing after the failure
+  assert.equal(sentBefore, 2); // the ServerHello and the alert, nothing after the failure
+  assert.equal(serverEnd.sent[1]![0], 0x15);
 
   const { transcript } = await bufferPair();
   await rejectsWith(server.negotiate(transcript.ch), "session_failed", SessionStateError);

@@ -1,16 +1,26 @@
 import assert from "node:assert/strict";
 import { concat, u64 } from "../../lib/crypto/_bytes.ts";
 import { aesGcmEncrypt } from "../../lib/crypto/aes_gcm.ts";
-import { importHkdfKey } from "../../lib/crypto/hkdf.ts";
+
 import { RecordError, SessionStateError } from "../../lib/errors.ts";
-import { openState, toWrappingKey } from "../../lib/session/_saved_state.ts";
-import { deriveRecordKey } from "../../lib/session/_tessera1_schedule.ts";
+import { deriveEpochKeys } from "../../lib/session/_tessera1_schedule.ts";
+import { channelPair } from "./_channels.ts";
+
 import { memoryTransportPair } from "../../lib/transport/memory.ts";
-import { Reader } from "../../lib/wire/reader.ts";
+
+/** Seals an inner plaintext (content ‖ type ‖ padding) as the record layer would. */
+async function sealInner(secret: Uint8Array, seq: bigint, inner: Uint8Array): Promise<Uint8Array> {
+  const { key, iv } = await deriveEpochKeys(secret);
+  const header = concat(new Uint8Array([0x17, 0, 0, 0, 0, 0]), u64(seq));
+  const nonce = iv.slice();
+  for (let i = 0; i < 8; i++) nonce[4 + i]! ^= header[6 + i]!;
+  return concat(header, await aesGcmEncrypt(key, nonce, inner, header));
+}
 import {
   bufferPair,
   bytes,
   callbackPair,
+  epochOf,
   flip,
   rejectsWith,
   seqOf,
@@ -19,14 +29,15 @@ import {
   text,
 } from "./_helpers.ts";
 
-Deno.test("a record has the documented header: type, key id, sequence number", async () => {
+Deno.test("a record has the documented header: marker, flags, epoch, sequence number", async () => {
   const { client } = await bufferPair();
   const first = await client.wrap(bytes("abc"));
   const second = await client.wrap(bytes("abcd"));
   assert.equal(first[0], 0x17);
-  assert.equal(first.length, 17 + 3 + 16);
-  assert.equal(second.length, 17 + 4 + 16);
-  assert.deepEqual(first.subarray(1, 9), second.subarray(1, 9));
+  assert.equal(first[1], 0x00);
+  assert.equal(first.length, 14 + 3 + 1 + 16);
+  assert.equal(second.length, 14 + 4 + 1 + 16);
+  assert.deepEqual(first.subarray(2, 6), new Uint8Array(4));
   assert.equal(seqOf(first), 0n);
   assert.equal(seqOf(second), 1n);
 });
@@ -60,20 +71,23 @@ Deno.test("unwrap() rejects a record 128 behind the highest with record_too_old 
   await rejectsWith(server.unwrap(records[2]!), "record_replayed", RecordError);
 });
 
-Deno.test("a record with its type changed from data to close is record_auth_failed", async () => {
+Deno.test("the content type travels encrypted: a close looks like empty data on the wire", async () => {
   const { client, server } = await bufferPair();
-  const record = await client.wrap(new Uint8Array(0));
-  const asClose = record.slice();
-  asClose[0] = 0x15;
-  await rejectsWith(server.unwrap(asClose), "record_auth_failed", RecordError);
-  assert.equal(server.state, "established");
-  assert.deepEqual(await server.unwrap(record), new Uint8Array(0));
+  const empty = await client.wrap(new Uint8Array(0));
+  const close = (await client.close())!;
+  assert.equal(close.length, empty.length);
+  assert.deepEqual(close.subarray(0, 6), empty.subarray(0, 6));
+  assert.deepEqual(await server.unwrap(empty), new Uint8Array(0));
+  assert.equal(await server.unwrap(close), null);
 });
 
-Deno.test("a record of an unknown type is record_malformed", async () => {
+Deno.test("a record with another first byte or unknown flags is record_malformed", async () => {
   const { client, server } = await bufferPair();
   const record = await client.wrap(bytes("x"));
-  for (const type of [0x00, 0x14, 0x16, 0x18, 0xff]) {
+  for (const flags of [0x02, 0x80, 0xff]) {
+    await rejectsWith(server.unwrap(flip(record, 1, flags)), "record_malformed", RecordError);
+  }
+  for (const type of [0x00, 0x14, 0x15, 0x16, 0x18, 0xff]) {
     const changed = record.slice();
     changed[0] = type;
     await rejectsWith(server.unwrap(changed), "record_malformed", RecordError);
@@ -88,9 +102,12 @@ Deno.test("every byte of a record XORed with 0x01 or 0x80 is refused and changes
   for (const mask of [0x01, 0x80]) {
     for (let i = 0; i < record.length; i++) {
       const tampered = flip(record, i, mask);
-      // 0x17 ^ 0x01 = 0x16 and 0x17 ^ 0x80 = 0x97 are not record types; a sequence number
-      // changed into the already accepted 0 is caught by the window before decryption.
-      const expected = i === 0
+      // The marker and flags are checked first; an epoch other than the next one is refused
+      // before any key is derived; a sequence number changed into the already accepted 0 is
+      // caught by the window before decryption.
+      const expected = i < 2
+        ? "record_malformed"
+        : i < 6 && epochOf(tampered) !== 1
         ? "record_malformed"
         : seqOf(tampered) === 0n
         ? "record_replayed"
@@ -100,16 +117,16 @@ Deno.test("every byte of a record XORed with 0x01 or 0x80 is refused and changes
   }
   // Sequence-number bytes pointing at an accepted number are caught by the window first.
   const pointingAtZero = record.slice();
-  pointingAtZero.set(u64(0n), 9);
+  pointingAtZero.set(u64(0n), 6);
   await rejectsWith(server.unwrap(pointingAtZero), "record_replayed", RecordError);
   assert.equal(text(await server.unwrap(record)), "the body of a record");
 });
 
-Deno.test("a record truncated at every length is record_malformed below 33 bytes and record_auth_failed above", async () => {
+Deno.test("a record truncated at every length is record_malformed below 31 bytes and record_auth_failed above", async () => {
   const { client, server } = await bufferPair();
   const record = await client.wrap(bytes("truncate me"));
   for (let n = 0; n < record.length; n++) {
-    const expected = n < 33 ? "record_malformed" : "record_auth_failed";
+    const expected = n < 31 ? "record_malformed" : "record_auth_failed";
     await rejectsWith(server.unwrap(record.slice(0, n)), expected, RecordError);
   }
   assert.equal(text(await server.unwrap(record)), "truncate me");
@@ -130,8 +147,8 @@ Deno.test("close() returns an authenticated close record; the peer's unwrap retu
   const data = await client.wrap(bytes("last words"));
   const close = await client.close();
   assert.ok(close);
-  assert.equal(close[0], 0x15);
-  assert.equal(close.length, 33);
+  assert.equal(close[0], 0x17);
+  assert.equal(close.length, 31);
   assert.equal(seqOf(close), 1n);
   assert.equal(client.state, "closed");
   assert.equal(client.error, null);
@@ -146,7 +163,7 @@ Deno.test("a tampered close record is refused and the session stays established"
   const { client, server } = await bufferPair();
   const close = await client.close();
   assert.ok(close);
-  for (let i = 1; i < close.length; i++) {
+  for (let i = 6; i < close.length; i++) {
     await rejectsWith(server.unwrap(flip(close, i, 0x01)), "record_auth_failed", RecordError);
   }
   assert.equal(server.state, "established");
@@ -161,6 +178,7 @@ Deno.test("records after close are refused with session_closed on both sides", a
   const close = await client.close();
   await rejectsWith(client.unwrap(fromServer), "session_closed", SessionStateError);
   await rejectsWith(client.wrap(bytes("x")), "session_closed", SessionStateError);
+  assert.equal(text(await server.unwrap(late)), "late");
   assert.equal(await server.unwrap(close!), null);
   await rejectsWith(server.unwrap(late), "session_closed", SessionStateError);
   await rejectsWith(server.wrap(bytes("x")), "session_closed", SessionStateError);
@@ -202,18 +220,26 @@ Deno.test("receive() on a closed session rejects with session_closed without rea
   assert.equal(serverEnd.receives, before);
 });
 
-Deno.test("callback receive() refuses a record out of order with record_out_of_order", async () => {
+Deno.test("callback receive() refuses a record out of order with record_out_of_order, fatally", async () => {
   const { client, server, clientEnd } = await callbackPair();
-  const r0 = await client.wrap(bytes("zero"));
+  await client.wrap(bytes("zero"));
   const r1 = await client.wrap(bytes("one"));
   await clientEnd.inner.send(r1);
   await rejectsWith(server.receive(), "record_out_of_order", RecordError);
+  // A stream that delivered a record out of order can no longer be trusted (as in TLS).
+  assert.equal(server.state, "closed");
+  assert.equal(server.error?.code, "record_out_of_order");
+  await rejectsWith(server.receive(), "session_failed", SessionStateError);
+});
+
+Deno.test("callback receive() refuses a replayed record with record_replayed, fatally", async () => {
+  const { client, server, clientEnd } = await callbackPair();
+  const r0 = await client.wrap(bytes("zero"));
   await clientEnd.inner.send(r0);
   assert.equal(text(await server.receive()), "zero");
   await clientEnd.inner.send(r0);
   await rejectsWith(server.receive(), "record_replayed", RecordError);
-  await clientEnd.inner.send(r1);
-  assert.equal(text(await server.receive()), "one");
+  assert.equal(server.error?.code, "record_replayed");
 });
 
 Deno.test("wrap() refuses a plaintext above maxRecordSize with record_too_large", async () => {
@@ -247,7 +273,7 @@ Deno.test("send() refuses an oversized plaintext with record_too_large and sends
 Deno.test("an empty plaintext round-trips as an empty array, not as a close", async () => {
   const { client, server } = await bufferPair();
   const record = await client.wrap(new Uint8Array(0));
-  assert.equal(record.length, 33);
+  assert.equal(record.length, 31);
   const opened = await server.unwrap(record);
   assert.ok(opened instanceof Uint8Array);
   assert.equal(opened.length, 0);
@@ -260,45 +286,37 @@ Deno.test("wrap() and unwrap() refuse arguments that are not bytes with TypeErro
   await assert.rejects(client.unwrap([1, 2] as unknown as Uint8Array), TypeError);
 });
 
-Deno.test("a close record with a body is record_malformed and its sequence number stays free", async () => {
-  // Take the client's sending secret out of its saved state to seal what tessera never seals.
-  const { client, server } = await bufferPair();
-  const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
-  const { inner } = await openState(
-    await toWrappingKey(wrappingKey),
-    await client.save(wrappingKey),
+Deno.test("a close record with content, or an unknown content type, is record_malformed and its sequence number stays free", async () => {
+  // A channel built from known secrets seals what tessera never seals.
+  const { receiver } = channelPair();
+  const secret = new Uint8Array(32).fill(1);
+  for (const inner of [concat(bytes("body"), new Uint8Array([0x15])), new Uint8Array([0x42])]) {
+    const forged = await sealInner(secret, 0n, inner);
+    await rejectsWith(receiver.open(forged, false), "record_malformed", RecordError);
+  }
+  // Only padding and no content type at all.
+  await rejectsWith(
+    receiver.open(await sealInner(secret, 0n, new Uint8Array(8)), false),
+    "record_malformed",
   );
-  const r = new Reader(inner, (m) => new Error(m));
-  r.u8();
-  r.vector16(1024);
-  r.u8();
-  r.u8();
-  r.vector16(1024);
-  r.bytes(16);
-  const sendSecret = r.bytes(32);
-  const keyId = new Uint8Array(8).fill(0x42);
-  const { key, iv } = await deriveRecordKey(await importHkdfKey(sendSecret), keyId);
-  const header = concat(new Uint8Array([0x15]), keyId, u64(0n));
-  const sealed = await aesGcmEncrypt(key, iv, bytes("body"), header);
-  await rejectsWith(server.unwrap(concat(header, sealed)), "record_malformed", RecordError);
-  assert.equal(server.state, "established");
   // A refused record changes nothing (docs/protocol.md §5): sequence number 0 is still free.
-  assert.equal(text(await server.unwrap(await client.wrap(bytes("zero")))), "zero");
+  const ok = await sealInner(secret, 0n, concat(bytes("zero"), new Uint8Array([0x17, 0, 0])));
+  assert.equal(text((await receiver.open(ok, false)).data), "zero");
 });
 
-Deno.test("tampered records never yield data through receive() either", async () => {
-  const { client, server, clientEnd } = await callbackPair();
-  const record = await client.wrap(bytes("secret"));
-  for (const i of [0, 1, 9, 16, 17, record.length - 1]) {
+Deno.test("tampered records never yield data through receive() either, and end the stream", async () => {
+  for (const i of [0, 1, 5, 6, 13, 14, 36]) {
+    const { client, server, clientEnd } = await callbackPair();
+    const record = await client.wrap(bytes("secret"));
     await clientEnd.inner.send(flip(record, i, 0x01));
-    // On a stream a changed sequence number is out of order before it is inauthentic.
-    const code = i === 0
+    // On a stream a changed sequence number is out of order before it is inauthentic; and
+    // any refused record ends the stream.
+    const code = i < 2
       ? "record_malformed"
-      : i >= 9 && i < 17
+      : i >= 6 && i < 14
       ? "record_out_of_order"
       : "record_auth_failed";
     await rejectsWith(server.receive(), code, RecordError);
+    assert.equal(server.error?.code, code);
   }
-  await clientEnd.inner.send(record);
-  assert.equal(text(await server.receive()), "secret");
 });

@@ -3,7 +3,7 @@
 // and the promise contract of the public profile.
 
 import assert from "node:assert/strict";
-import { systemRandom } from "../../lib/crypto/random.ts";
+import { channelConfig } from "./_channels.ts";
 import type { PublicKeyLookup } from "../../lib/session/profile.ts";
 import type { SessionTransport } from "../../lib/session/secure_session.ts";
 import type { SessionStateEvent } from "../../lib/session/session_events.ts";
@@ -166,7 +166,7 @@ Deno.test("a caller that reuses the buffer of a sent handshake message does not 
 // ------------------------------------------------------------------ the profile API
 
 Deno.test("tessera1.importChannel() reports malformed state as a rejected promise, not a synchronous throw", async () => {
-  const config = { random: systemRandom, recordsPerKey: 1000, maxRecordSize: 1024 };
+  const config = channelConfig();
   let result: Promise<unknown> | undefined;
   assert.doesNotThrow(() => {
     result = tessera1.importChannel(new Uint8Array([9]), config);

@@ -4,7 +4,15 @@ import { KeyError, SavedStateError, SessionStateError } from "../../lib/errors.t
 import { openState, sealState, toWrappingKey } from "../../lib/session/_saved_state.ts";
 import { SecureSession } from "../../lib/session/secure_session.ts";
 import { memoryTransportPair } from "../../lib/transport/memory.ts";
-import { bufferPair, bytes, flip, keyIdOf, rejectsWith, seqOf, session, text } from "./_helpers.ts";
+import { bufferPair, bytes, epochOf, flip, rejectsWith, seqOf, session, text } from "./_helpers.ts";
+
+const random = (b: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => crypto.getRandomValues(b);
+const NO_CONTEXT = new Uint8Array(0);
+
+/** The fork extension of a record: R and proof, or null (docs/protocol.md §5). */
+function forkOf(record: Uint8Array): string | null {
+  return record[1] === 1 ? [...record.subarray(14, 30)].join(",") : null;
+}
 
 const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
 
@@ -12,17 +20,25 @@ Deno.test("a restored session keeps talking to the live peer in both directions"
   const { client, server } = await bufferPair();
   assert.equal(text(await server.unwrap(await client.wrap(bytes("before")))), "before");
   assert.equal(text(await client.unwrap(await server.wrap(bytes("reply")))), "reply");
+  const sessionId = client.sessionId;
   const saved = await client.save(wrappingKey);
+  // save() hands the session over: the original stops.
+  assert.equal(client.state, "closed");
+  await rejectsWith(client.wrap(bytes("x")), "session_closed", SessionStateError);
   const restored = await SecureSession.restore(saved, wrappingKey);
   assert.equal(restored.state, "established");
   assert.equal(restored.isEstablished(), true);
   assert.equal(restored.role, "client");
   assert.equal(restored.profile, "tessera/1");
   assert.deepEqual(restored.id, client.id);
-  assert.deepEqual(restored.sessionId, client.sessionId);
-  assert.deepEqual(restored.peerId, client.peerId);
+  assert.deepEqual(restored.sessionId, sessionId);
+  assert.deepEqual(restored.peerId, bytes("bob"));
+  assert.equal(restored.generation, 1);
   const record = await restored.wrap(bytes("from the restored client"));
   assert.equal(seqOf(record), 1n);
+  // A restored sender forks to the next epoch, and says so in every record of that epoch.
+  assert.equal(epochOf(record), 1);
+  assert.notEqual(forkOf(record), null);
   assert.equal(text(await server.unwrap(record)), "from the restored client");
   assert.equal(text(await restored.unwrap(await server.wrap(bytes("to it")))), "to it");
 });
@@ -57,7 +73,7 @@ Deno.test("a restored session works on the callback path with a transport", asyn
   assert.equal(text(await restored.receive()), "back");
 });
 
-Deno.test("two sessions restored from the same bytes never reuse a (key, nonce) pair", async () => {
+Deno.test("two sessions restored from the same bytes never share a key; the peer follows the first", async () => {
   const { client, server } = await bufferPair();
   await server.unwrap(await client.wrap(bytes("m0")));
   const saved = await client.save(wrappingKey);
@@ -65,26 +81,76 @@ Deno.test("two sessions restored from the same bytes never reuse a (key, nonce) 
     SecureSession.restore(saved, wrappingKey),
     SecureSession.restore(saved, wrappingKey),
   ]);
-  const fromOriginal: Uint8Array[] = [];
   const fromA: Uint8Array[] = [];
   const fromB: Uint8Array[] = [];
   for (let i = 0; i < 5; i++) {
-    fromOriginal.push(await client.wrap(bytes(`o${i}`)));
     fromA.push(await copyA.wrap(bytes(`a${i}`)));
     fromB.push(await copyB.wrap(bytes(`b${i}`)));
   }
-  // The sequence numbers overlap, so the key ids must differ for every (key id, seq) pair.
+  // The sequence numbers and epochs overlap; each copy forked with its own random R, so their
+  // keys differ and no (key, nonce) pair is used twice.
   assert.deepEqual(fromA.map(seqOf), fromB.map(seqOf));
-  const pairs = [...fromOriginal, ...fromA, ...fromB].map((r) => `${keyIdOf(r)}:${seqOf(r)}`);
-  assert.equal(new Set(pairs).size, pairs.length, "a (key id, seq) pair was used twice");
-  assert.equal(new Set([fromOriginal, fromA, fromB].map((rs) => keyIdOf(rs[0]!))).size, 3);
-  // The peer accepts the first copy and refuses the numbers it already accepted.
+  assert.deepEqual(fromA.map(epochOf), fromB.map(epochOf));
+  assert.notEqual(forkOf(fromA[0]!), forkOf(fromB[0]!));
+  assert.equal(new Set(fromA.map(forkOf)).size, 1);
+  // The peer follows the first copy it hears from and refuses the other's records.
   for (let i = 0; i < 5; i++) assert.equal(text(await server.unwrap(fromA[i]!)), `a${i}`);
-  for (const r of [...fromB, ...fromOriginal]) {
-    await rejectsWith(server.unwrap(r), "record_replayed");
-  }
-  // Numbers beyond what it accepted are new to the peer, whichever copy seals them.
-  assert.equal(text(await server.unwrap(await copyB.wrap(bytes("b5")))), "b5");
+  for (const r of fromB) await rejectsWith(server.unwrap(r), "record_replayed");
+  // A number the peer has not seen yet, from the other fork, does not authenticate.
+  await rejectsWith(server.unwrap(await copyB.wrap(bytes("b5"))), "record_auth_failed");
+  assert.equal(server.state, "established");
+});
+
+Deno.test("the generation counts saves, and minGeneration refuses an older copy", async () => {
+  const { client, server } = await bufferPair();
+  assert.equal(client.generation, 0);
+  const first = await client.save(wrappingKey);
+  const once = await SecureSession.restore(first, wrappingKey);
+  assert.equal(once.generation, 1);
+  await server.unwrap(await once.wrap(bytes("one")));
+  const second = await once.save(wrappingKey);
+  const twice = await SecureSession.restore(second, wrappingKey, { minGeneration: 2 });
+  assert.equal(twice.generation, 2);
+  // An application that stored generation 2 refuses the older copy: a rollback.
+  await rejectsWith(
+    SecureSession.restore(first, wrappingKey, { minGeneration: 2 }),
+    "state_rolled_back",
+    SavedStateError,
+  );
+  await assert.rejects(
+    SecureSession.restore(first, wrappingKey, { minGeneration: -1 }),
+    RangeError,
+  );
+  // The generation is authenticated: changing it in the header breaks the seal.
+  await rejectsWith(SecureSession.restore(flip(first, 12, 0x02), wrappingKey), "state_auth_failed");
+});
+
+Deno.test("a context bound at save() must be given again: a blob saved for another user is refused", async () => {
+  const pairs = await Promise.all([bufferPair(), bufferPair()]);
+  const forAlice = await pairs[0].client.save(wrappingKey, { context: "user:alice" });
+  const forBob = await pairs[1].client.save(wrappingKey, { context: bytes("user:bob") });
+  await rejectsWith(
+    SecureSession.restore(forBob, wrappingKey, { context: "user:alice" }),
+    "state_auth_failed",
+  );
+  await rejectsWith(SecureSession.restore(forAlice, wrappingKey), "state_auth_failed");
+  const restored = await SecureSession.restore(forAlice, wrappingKey, { context: "user:alice" });
+  assert.equal(text(await pairs[0].server.unwrap(await restored.wrap(bytes("hi")))), "hi");
+  await assert.rejects(
+    pairs[1].server.save(wrappingKey, { context: 7 as unknown as string }),
+    TypeError,
+  );
+});
+
+Deno.test("save() ends pending receives with session_closed", async () => {
+  const { client } = await bufferPair();
+  const [a] = memoryTransportPair();
+  const restored = await SecureSession.restore(await client.save(wrappingKey), wrappingKey, {
+    transport: a,
+  });
+  const pending = restored.receive();
+  await restored.save(wrappingKey);
+  await rejectsWith(pending, "session_closed", SessionStateError);
 });
 
 Deno.test("restore() with the wrong wrapping key is state_auth_failed", async () => {
@@ -99,6 +165,7 @@ Deno.test("every byte of saved state XORed with 0x01 or 0x80 is refused with its
   const saved = await client.save(wrappingKey);
   for (const mask of [0x01, 0x80]) {
     for (let i = 0; i < saved.length; i++) {
+      // The header (magic, version, profile, generation) is authenticated as the AAD.
       const expected = i < 3
         ? "state_malformed"
         : i === 3
@@ -117,7 +184,7 @@ Deno.test("truncated saved state is state_malformed when too short and state_aut
   const { client } = await bufferPair();
   const saved = await client.save(wrappingKey);
   for (let n = 0; n < saved.length; n++) {
-    const expected = n < 5 + 12 + 16 ? "state_malformed" : "state_auth_failed";
+    const expected = n < 13 + 12 + 16 ? "state_malformed" : "state_auth_failed";
     await rejectsWith(SecureSession.restore(saved.slice(0, n), wrappingKey), expected);
   }
   await rejectsWith(
@@ -131,7 +198,7 @@ Deno.test("garbage and oversized saved state are state_malformed", async () => {
   garbage[0] = 0x00;
   await rejectsWith(SecureSession.restore(garbage, wrappingKey), "state_malformed");
   const huge = new Uint8Array(8193);
-  huge.set([0x54, 0x53, 0x53, 0x01, 0x01]);
+  huge.set([0x54, 0x53, 0x53, 0x02, 0x01]);
   await rejectsWith(SecureSession.restore(huge, wrappingKey), "state_malformed");
   await rejectsWith(SecureSession.restore(new Uint8Array(0), wrappingKey), "state_malformed");
 });
@@ -139,7 +206,7 @@ Deno.test("garbage and oversized saved state are state_malformed", async () => {
 Deno.test("saved state with an unsupported format version is state_unsupported_version", async () => {
   const { client } = await bufferPair();
   const saved = await client.save(wrappingKey);
-  for (const version of [0x00, 0x02, 0xff]) {
+  for (const version of [0x00, 0x01, 0xff]) {
     const changed = saved.slice();
     changed[3] = version;
     await rejectsWith(
@@ -153,22 +220,23 @@ Deno.test("saved state with an unsupported format version is state_unsupported_v
 Deno.test("authentic saved state with an unknown channel version or profile is refused", async () => {
   const { client } = await bufferPair();
   const key = await toWrappingKey(wrappingKey);
-  const { inner } = await openState(key, await client.save(wrappingKey));
+  const sessionId = client.sessionId;
+  const { inner } = await openState(key, await client.save(wrappingKey), NO_CONTEXT);
   // inner = role ‖ vec16(own id) ‖ channel state, whose first byte is its version.
   const versionAt = 1 + 2 + client.id.length;
-  assert.equal(inner[versionAt], 0x01);
-  const random = (b: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => crypto.getRandomValues(b);
-  const newer = await sealState(key, 1, flip(inner, versionAt, 0x03), random);
+  assert.equal(inner[versionAt], 0x02);
+  const seal = (profile: number, state: Uint8Array) =>
+    sealState(key, profile, 1, NO_CONTEXT, state, random);
+  const newer = await seal(1, flip(inner, versionAt, 0x01));
   await rejectsWith(SecureSession.restore(newer, key), "state_unsupported_version");
-  const otherProfile = await sealState(key, 9, inner, random);
-  await rejectsWith(SecureSession.restore(otherProfile, key), "state_malformed");
-  const shortInner = await sealState(key, 1, inner.slice(0, inner.length - 1), random);
+  await rejectsWith(SecureSession.restore(await seal(9, inner), key), "state_malformed");
+  const shortInner = await seal(1, inner.slice(0, inner.length - 1));
   await rejectsWith(SecureSession.restore(shortInner, key), "state_malformed");
-  const longInner = await sealState(key, 1, concat(inner, new Uint8Array(1)), random);
+  const longInner = await seal(1, concat(inner, new Uint8Array(1)));
   await rejectsWith(SecureSession.restore(longInner, key), "state_malformed");
   // The untouched inner state resealed is accepted.
-  const same = await SecureSession.restore(await sealState(key, 1, inner, random), key);
-  assert.deepEqual(same.sessionId, client.sessionId);
+  const same = await SecureSession.restore(await seal(1, inner), key);
+  assert.deepEqual(same.sessionId, sessionId);
 });
 
 Deno.test("save() before the handshake completes is session_not_established", async () => {
@@ -186,7 +254,6 @@ Deno.test("save() after close is session_closed", async () => {
 
 Deno.test("save() and restore() refuse a CryptoKey of the wrong algorithm with key_unsupported", async () => {
   const { client } = await bufferPair();
-  const saved = await client.save(wrappingKey);
   const wrongKeys: CryptoKey[] = [
     await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]),
     await crypto.subtle.generateKey({ name: "AES-GCM", length: 128 }, false, [
@@ -199,9 +266,12 @@ Deno.test("save() and restore() refuse a CryptoKey of the wrong algorithm with k
     ]),
     await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt"]),
   ];
+  // A refused key leaves the session as it was: still established, still savable.
+  for (const key of wrongKeys) await rejectsWith(client.save(key), "key_unsupported", KeyError);
+  assert.equal(client.state, "established");
+  const saved = await client.save(wrappingKey);
   for (const key of wrongKeys) {
     await rejectsWith(SecureSession.restore(saved, key), "key_unsupported", KeyError);
-    await rejectsWith(client.save(key), "key_unsupported", KeyError);
   }
 });
 
@@ -221,15 +291,10 @@ Deno.test("a raw wrapping key that is not 32 bytes is a RangeError", async () =>
   await assert.rejects(SecureSession.restore(new Uint8Array(64), new Uint8Array(31)), RangeError);
 });
 
-Deno.test("saving twice gives different bytes, both restorable", async () => {
-  const { client, server } = await bufferPair();
-  const one = await client.save(wrappingKey);
-  const two = await client.save(wrappingKey);
-  assert.notDeepEqual(one, two);
-  const r1 = await SecureSession.restore(one, wrappingKey);
-  const r2 = await SecureSession.restore(two, wrappingKey);
-  assert.equal(text(await server.unwrap(await r1.wrap(bytes("1")))), "1");
-  await rejectsWith(server.unwrap(await r2.wrap(bytes("2"))), "record_replayed");
+Deno.test("a session is saved once: a second save() is session_closed", async () => {
+  const { client } = await bufferPair();
+  await client.save(wrappingKey);
+  await rejectsWith(client.save(wrappingKey), "session_closed", SessionStateError);
 });
 
 Deno.test("a restored session can be saved and restored again", async () => {
@@ -239,5 +304,7 @@ Deno.test("a restored session can be saved and restored again", async () => {
   const twice = await SecureSession.restore(await once.save(wrappingKey), wrappingKey);
   const record = await twice.wrap(bytes("b"));
   assert.equal(seqOf(record), 1n);
+  assert.equal(epochOf(record), 2); // each restore forks once more
+  assert.equal(twice.generation, 2);
   assert.equal(text(await server.unwrap(record)), "b");
 });
