@@ -12,14 +12,13 @@
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const a = await generateIdentityKeyPair();
  * const b = await generateIdentityKeyPair();
- * // Exactly one key per id, and null for strangers.
- * const keys = new Map([["a", a.publicKey], ["b", b.publicKey]]);
- * const getPublicKeyForId = (id: Uint8Array) => keys.get(new TextDecoder().decode(id)) ?? null;
+ * // Exactly one key per id, compared byte for byte, and null for strangers.
+ * const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
  * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId });
  * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId });
  *
@@ -63,3 +62,4 @@ export type {
 } from "./lib/session/profile.ts";
 export type { PublicKeyInput } from "./lib/crypto/identity.ts";
 export { tessera1 } from "./lib/session/tessera1.ts";
+export { directoryLookup } from "./lib/session/directory_lookup.ts";

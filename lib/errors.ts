@@ -76,11 +76,13 @@ export type HandshakeErrorCode =
  * @example
  * ```ts
  * import { generateIdentityKeyPair, RecordError, SecureSession } from "@tessera/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
- * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
  * const reply = await server.negotiate(await client.connectRequest());
  * await server.negotiate((await client.negotiate(reply!))!);
  * const record = await client.wrap(new Uint8Array([1]));

@@ -14,6 +14,7 @@
  * @module
  */
 
+export * from "./directory_lookup.ts";
 export * from "./profile.ts";
 export * from "./resumption.ts";
 export * from "./secure_session.ts";

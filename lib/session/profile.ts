@@ -33,15 +33,25 @@ export type Role = "client" | "server";
  * Looks up the long-term public key of a peer id. Return `null` or `undefined`
  * for an unknown id: the handshake then fails with `handshake_unknown_peer`.
  *
+ * The id is the peer's claim, received before the peer is authenticated:
+ * untrusted bytes. Compare them exactly (never through a lenient decoder that
+ * maps several byte strings to one name), return exactly one key per id (never
+ * one key for every id, which would let the peer choose its id), and take the
+ * same time for known and unknown ids. {@linkcode directoryLookup} does all
+ * three for a fixed directory.
+ *
  * @example
  * ```ts
  * import { generateIdentityKeyPair, type PublicKeyLookup, SecureSession } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const alice = await generateIdentityKeyPair();
- * const directory = new Map([["alice", alice.publicKey]]);
- * const lookup: PublicKeyLookup = (id) => directory.get(new TextDecoder().decode(id));
+ * // Keyed by the exact bytes (hex), so "\uFEFFalice" is not "alice".
+ * const hex = (id: Uint8Array) => Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
+ * const directory = new Map([[hex(new TextEncoder().encode("alice")), alice.publicKey]]);
+ * const lookup: PublicKeyLookup = (id) => directory.get(hex(id));
  * assert.equal(await lookup(new TextEncoder().encode("alice")), alice.publicKey);
+ * assert.equal(await lookup(new TextEncoder().encode("\uFEFFalice")), undefined);
  * assert.equal(await lookup(new TextEncoder().encode("mallory")), undefined); // unknown peer
  * const bob = await generateIdentityKeyPair();
  * new SecureSession({ id: "bob", privateKey: bob.privateKey, getPublicKeyForId: lookup });
@@ -62,7 +72,7 @@ export type PublicKeyLookup = (
  * import assert from "node:assert/strict";
  *
  * const expectedPeer: PeerPolicy = "api.example";
- * const admins: PeerPolicy = (id) => new TextDecoder().decode(id).startsWith("admin-");
+ * const admins: PeerPolicy = (id) => id.length > 6 && id[0] === 0x61 && id[5] === 0x2d; // "admin-"
  * assert.equal(typeof admins, "function");
  * const { privateKey } = await generateIdentityKeyPair();
  * new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null, expectedPeer });
@@ -81,11 +91,12 @@ export type PeerPolicy =
  * @example
  * ```ts
  * import { generateIdentityKeyPair, type PaddingPolicy, SecureSession } from "@tessera/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const padding: PaddingPolicy = { blockSize: 64 };
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const getPublicKeyForId = () => publicKey;
+ * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
  * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId, padding });
  * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
  * const reply = await server.negotiate(await client.connectRequest());
@@ -289,10 +300,11 @@ export interface ChannelLimits {
  * ```ts
  * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
  * import { type HandshakeStep, tessera1 } from "@tessera/session/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const keys = { privateKey, getPublicKeyForId: () => publicKey };
+ * const keys = { privateKey, getPublicKeyForId: directoryLookup({ c: publicKey, s: publicKey }) };
  * const limits = {
  *   random: systemRandom,
  *   recordsPerKey: 1000,
@@ -330,10 +342,11 @@ export interface HandshakeStep {
  * ```ts
  * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
  * import { type Handshake, tessera1 } from "@tessera/session/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const keys = { privateKey, getPublicKeyForId: () => publicKey };
+ * const keys = { privateKey, getPublicKeyForId: directoryLookup({ c: publicKey, s: publicKey }) };
  * const limits = {
  *   random: systemRandom,
  *   recordsPerKey: 1000,
@@ -374,10 +387,11 @@ export interface Handshake {
  * ```ts
  * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
  * import { type OpenedRecord, tessera1 } from "@tessera/session/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const keys = { privateKey, getPublicKeyForId: () => publicKey };
+ * const keys = { privateKey, getPublicKeyForId: directoryLookup({ c: publicKey, s: publicKey }) };
  * const limits = {
  *   random: systemRandom,
  *   recordsPerKey: 1000,
@@ -415,10 +429,11 @@ export interface OpenedRecord {
  * ```ts
  * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
  * import { type Channel, tessera1 } from "@tessera/session/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const keys = { privateKey, getPublicKeyForId: () => publicKey };
+ * const keys = { privateKey, getPublicKeyForId: directoryLookup({ c: publicKey, s: publicKey }) };
  * const limits = {
  *   random: systemRandom,
  *   recordsPerKey: 1000,

@@ -164,6 +164,7 @@ export interface SessionLimits {
  * @example
  * ```ts
  * import {
+ *   directoryLookup,
  *   generateIdentityKeyPair,
  *   SecureSession,
  *   type SecureSessionOptions,
@@ -171,7 +172,7 @@ export interface SessionLimits {
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const getPublicKeyForId = () => publicKey;
+ * const getPublicKeyForId = directoryLookup({ alice: publicKey });
  * const options: SecureSessionOptions = { id: "alice", privateKey, getPublicKeyForId };
  * const session = new SecureSession(options);
  * assert.equal(session.state, "idle");
@@ -206,6 +207,7 @@ export interface SecureSessionOptions extends SessionLimits {
  * @example
  * ```ts
  * import {
+ *   directoryLookup,
  *   generateIdentityKeyPair,
  *   type RestoreOptions,
  *   SecureSession,
@@ -214,8 +216,9 @@ export interface SecureSessionOptions extends SessionLimits {
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
- * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
  * const reply = await server.negotiate(await client.connectRequest());
  * await server.negotiate((await client.negotiate(reply!))!);
  * const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
@@ -242,11 +245,13 @@ export interface RestoreOptions extends SessionLimits {
  * @example
  * ```ts
  * import { generateIdentityKeyPair, type SaveOptions, SecureSession } from "@tessera/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
- * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
  * const reply = await server.negotiate(await client.connectRequest());
  * await server.negotiate((await client.negotiate(reply!))!);
  * const key = crypto.getRandomValues(new Uint8Array(32));
@@ -407,13 +412,13 @@ class Lock {
  *
  * @example Buffer API, both peers in one process
  * ```ts
- * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const alice = await generateIdentityKeyPair();
  * const bob = await generateIdentityKeyPair();
- * const keys: Record<string, CryptoKey> = { alice: alice.publicKey, bob: bob.publicKey };
- * const getPublicKeyForId = (id: Uint8Array) => keys[new TextDecoder().decode(id)];
+ * // Exactly one key per id, compared byte for byte: see directoryLookup.
+ * const getPublicKeyForId = directoryLookup({ alice: alice.publicKey, bob: bob.publicKey });
  *
  * const client = new SecureSession({ id: "alice", privateKey: alice.privateKey, getPublicKeyForId });
  * const server = new SecureSession({ id: "bob", privateKey: bob.privateKey, getPublicKeyForId });
@@ -841,10 +846,11 @@ export class SecureSession extends EventTarget {
    * @example
    * ```ts
    * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import { directoryLookup } from "@tessera/session";
    * import assert from "node:assert/strict";
    *
    * const { privateKey, publicKey } = await generateIdentityKeyPair();
-   * const getPublicKeyForId = () => publicKey;
+   * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
    * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
    * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
    * const reply = await server.negotiate(await client.connectRequest());
@@ -1023,16 +1029,15 @@ export class SecureSession extends EventTarget {
    *
    * @example
    * ```ts
-   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
    * import assert from "node:assert/strict";
    *
    * import { memoryTransportPair } from "@tessera/session/transport";
    *
    * const [clientEnd, serverEnd] = memoryTransportPair();
    * const a = await generateIdentityKeyPair(), b = await generateIdentityKeyPair();
-   * // Exactly one key per id, and null for strangers.
-   * const keys = new Map([["a", a.publicKey], ["b", b.publicKey]]);
-   * const getPublicKeyForId = (id: Uint8Array) => keys.get(new TextDecoder().decode(id)) ?? null;
+   * // Exactly one key per id, compared byte for byte, and null for strangers.
+   * const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
    * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId, transport: clientEnd });
    * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId, transport: serverEnd });
    *

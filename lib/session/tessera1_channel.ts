@@ -65,11 +65,13 @@ export const RECORD_HEADER_LENGTH: number = 14;
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
  * import { RECORD_OVERHEAD } from "@tessera/session/session";
+ * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
- * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId: () => publicKey });
- * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId: () => publicKey });
+ * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
+ * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+ * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId });
  * const reply = await server.negotiate(await client.connectRequest());
  * await server.negotiate((await client.negotiate(reply!))!);
  * const record = await client.wrap(new Uint8Array(100));

@@ -1,661 +1,53 @@
 /**
  * Interoperability tests: a second, minimal implementation of both tessera/1
- * roles following docs/protocol.md, on plain `crypto.subtle`, talks to the
- * library through its public API only.
+ * roles, written from docs/protocol.md alone on plain `crypto.subtle`
+ * (`_independent_peer.ts`), talks to the library through its public API only.
  */
 import assert from "node:assert/strict";
-import { generateIdentityKeyPair, SecureSession } from "../../mod.ts";
+import {
+  generateIdentityKeyPair,
+  SecureSession,
+  type SecureSessionOptions,
+  type TicketEvent,
+} from "../../mod.ts";
+import { ClientSessionCache, MemoryTicketStore } from "../../lib/resume/mod.ts";
+import {
+  ALERT_REFUSED,
+  ALERT_UNSUPPORTED,
+  type Channel,
+  type ClientTicket,
+  CLOSE,
+  concat,
+  DATA,
+  entries,
+  equalBytes,
+  EXT_RESUMPTION,
+  EXT_VERSIONS,
+  type Extension,
+  gcmOpen,
+  gcmSeal,
+  type HelloOptions,
+  IndependentClient,
+  IndependentServer,
+  type Lookup,
+  nonce,
+  parseExtensions,
+  type PeerError,
+  protectedAlert,
+  random,
+  Reader,
+  type ServerOptions,
+  ServerTicketStore,
+  te,
+  u32,
+  u64,
+  u8,
+  UPDATE_REQUEST,
+  vec16,
+} from "./_independent_peer.ts";
 
 // ---------------------------------------------------------------------------
-// Byte helpers
-
-const te = new TextEncoder();
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function u16(n: number): Uint8Array {
-  return new Uint8Array([(n >>> 8) & 0xff, n & 0xff]);
-}
-
-function u64(n: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, n);
-  return out;
-}
-
-function vec16(data: Uint8Array): Uint8Array {
-  return concat(u16(data.length), data);
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-function random(n: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(n));
-}
-
-/** Errors of the independent peer carry the spec's error code. */
-class PeerError extends Error {
-  constructor(readonly code: string) {
-    super(code);
-  }
-}
-
-/** A bounds-checked reader; any overrun is `handshake_malformed`. */
-class Reader {
-  #at = 0;
-  constructor(readonly bytes: Uint8Array) {}
-  get offset(): number {
-    return this.#at;
-  }
-  get remaining(): number {
-    return this.bytes.length - this.#at;
-  }
-  take(n: number): Uint8Array {
-    if (n > this.remaining) throw new PeerError("handshake_malformed");
-    const out = this.bytes.subarray(this.#at, this.#at + n);
-    this.#at += n;
-    return out;
-  }
-  u8(): number {
-    return this.take(1)[0]!;
-  }
-  u16(): number {
-    const b = this.take(2);
-    return (b[0]! << 8) | b[1]!;
-  }
-  vec16(min: number, max: number): Uint8Array {
-    const n = this.u16();
-    if (n < min || n > max) throw new PeerError("handshake_malformed");
-    return this.take(n);
-  }
-  rest(): Uint8Array {
-    return this.take(this.remaining);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Primitives (§2)
-
-const ZERO32 = new Uint8Array(32);
-
-/** Web Crypto wants ArrayBuffer-backed views; every view here is one. */
-function bs(b: Uint8Array): Uint8Array<ArrayBuffer> {
-  return b as Uint8Array<ArrayBuffer>;
-}
-
-function label(name: string, context: Uint8Array): Uint8Array {
-  return concat(te.encode("tessera/1 "), te.encode(name), new Uint8Array([0]), context);
-}
-
-async function hkdf(
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", bs(ikm), "HKDF", false, ["deriveBits"]);
-  // An empty salt is HashLen zero bytes (RFC 5869 §2.2).
-  const s = salt.length === 0 ? ZERO32 : salt;
-  const bits = await crypto.subtle.deriveBits(
-    { name: "HKDF", hash: "SHA-256", salt: bs(s), info: bs(info) },
-    key,
-    length * 8,
-  );
-  return new Uint8Array(bits);
-}
-
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bs(data)));
-}
-
-async function hmac(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  const k = await crypto.subtle.importKey(
-    "raw",
-    bs(key),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return new Uint8Array(await crypto.subtle.sign("HMAC", k, bs(data)));
-}
-
-async function gcmKey(raw: Uint8Array): Promise<CryptoKey> {
-  return await crypto.subtle.importKey("raw", bs(raw), "AES-GCM", false, ["encrypt", "decrypt"]);
-}
-
-async function gcmSeal(
-  key: Uint8Array | CryptoKey,
-  iv: Uint8Array,
-  aad: Uint8Array,
-  plaintext: Uint8Array,
-): Promise<Uint8Array> {
-  const k = key instanceof Uint8Array ? await gcmKey(key) : key;
-  return new Uint8Array(
-    await crypto.subtle.encrypt(
-      { name: "AES-GCM", iv: bs(iv), additionalData: bs(aad), tagLength: 128 },
-      k,
-      bs(plaintext),
-    ),
-  );
-}
-
-/** Returns null when authentication fails. */
-async function gcmOpen(
-  key: Uint8Array | CryptoKey,
-  iv: Uint8Array,
-  aad: Uint8Array,
-  sealed: Uint8Array,
-): Promise<Uint8Array | null> {
-  const k = key instanceof Uint8Array ? await gcmKey(key) : key;
-  try {
-    return new Uint8Array(
-      await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: bs(iv), additionalData: bs(aad), tagLength: 128 },
-        k,
-        bs(sealed),
-      ),
-    );
-  } catch {
-    return null;
-  }
-}
-
-async function ecdsaSign(privateKey: CryptoKey, data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, bs(data)),
-  );
-}
-
-async function ecdsaVerify(
-  publicKey: CryptoKey,
-  signature: Uint8Array,
-  data: Uint8Array,
-): Promise<boolean> {
-  return await crypto.subtle.verify(
-    { name: "ECDSA", hash: "SHA-256" },
-    publicKey,
-    bs(signature),
-    bs(data),
-  );
-}
-
-interface Ephemeral {
-  privateKey: CryptoKey;
-  share: Uint8Array;
-}
-
-async function ephemeral(): Promise<Ephemeral> {
-  const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, [
-    "deriveBits",
-  ]);
-  const share = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-  assert.equal(share.length, 65);
-  assert.equal(share[0], 0x04);
-  return { privateKey: pair.privateKey, share };
-}
-
-async function ecdh(own: CryptoKey, peerShare: Uint8Array): Promise<Uint8Array> {
-  if (peerShare.length !== 65 || peerShare[0] !== 0x04) {
-    throw new PeerError("handshake_bad_key_share");
-  }
-  let peer: CryptoKey;
-  try {
-    peer = await crypto.subtle.importKey(
-      "raw",
-      bs(peerShare),
-      { name: "ECDH", namedCurve: "P-256" },
-      false,
-      [],
-    );
-  } catch {
-    throw new PeerError("handshake_bad_key_share");
-  }
-  return new Uint8Array(
-    await crypto.subtle.deriveBits({ name: "ECDH", public: peer }, own, 256),
-  );
-}
-
-// ---------------------------------------------------------------------------
-// Key schedule (§4)
-
-interface HandshakeKeys {
-  cHsKey: Uint8Array;
-  cHsIv: Uint8Array;
-  cFinished: Uint8Array;
-  sHsKey: Uint8Array;
-  sHsIv: Uint8Array;
-  sFinished: Uint8Array;
-  master: Uint8Array;
-}
-
-async function handshakeKeys(z: Uint8Array, ch: Uint8Array, shp: Uint8Array) {
-  const hh = await sha256(concat(ch, shp));
-  const d = (name: string, n: number) => hkdf(z, ZERO32, label(name, hh), n);
-  const keys: HandshakeKeys = {
-    cHsKey: await d("c hs key", 32),
-    cHsIv: await d("c hs iv", 12),
-    cFinished: await d("c finished", 32),
-    sHsKey: await d("s hs key", 32),
-    sHsIv: await d("s hs iv", 12),
-    sFinished: await d("s finished", 32),
-    master: await d("master", 32),
-  };
-  return keys;
-}
-
-interface ApplicationSecrets {
-  cAp: Uint8Array;
-  sAp: Uint8Array;
-  sessionId: Uint8Array;
-  res: Uint8Array;
-}
-
-async function applicationSecrets(
-  master: Uint8Array,
-  ch: Uint8Array,
-  sh: Uint8Array,
-  cf: Uint8Array,
-): Promise<ApplicationSecrets> {
-  const ht = await sha256(concat(ch, sh, cf));
-  const empty = new Uint8Array(0);
-  return {
-    cAp: await hkdf(master, empty, label("c ap", ht), 32),
-    sAp: await hkdf(master, empty, label("s ap", ht), 32),
-    sessionId: await hkdf(master, empty, label("session id", ht), 16),
-    res: await hkdf(master, empty, label("res master", ht), 32),
-  };
-}
-
-// ---------------------------------------------------------------------------
-// Handshake messages (§3)
-
-const MAX_HANDSHAKE = 4096;
-const SUITE = 0x0001;
-
-function checkSize(message: Uint8Array): void {
-  if (message.length === 0 || message.length > MAX_HANDSHAKE) {
-    throw new PeerError("handshake_malformed");
-  }
-}
-
-/** Parses an extensions block: strictly ascending types, 0001 last if present. */
-function parseExtensions(block: Uint8Array): Map<number, Uint8Array> {
-  const r = new Reader(block);
-  const out = new Map<number, Uint8Array>();
-  let last = -1;
-  while (r.remaining > 0) {
-    const type = r.u16();
-    const data = r.vec16(0, 1024);
-    if (type <= last) throw new PeerError("handshake_malformed");
-    if (last === 0x0001) throw new PeerError("handshake_malformed");
-    last = type;
-    out.set(type, data);
-  }
-  return out;
-}
-
-type Lookup = (id: Uint8Array) => CryptoKey | undefined;
-
-function lookupPeer(lookup: Lookup, id: Uint8Array): CryptoKey {
-  let key: CryptoKey | undefined;
-  try {
-    key = lookup(id);
-  } catch {
-    throw new PeerError("handshake_lookup_failed");
-  }
-  if (key === undefined) throw new PeerError("handshake_unknown_peer");
-  return key;
-}
-
-interface Auth {
-  id: Uint8Array;
-  signature: Uint8Array;
-  finished: Uint8Array;
-}
-
-function parseAuth(plain: Uint8Array): Auth {
-  const r = new Reader(plain);
-  const id = r.vec16(1, 1024);
-  const signature = r.take(64);
-  const finished = r.take(32);
-  if (r.remaining !== 0) throw new PeerError("handshake_malformed");
-  return { id, signature, finished };
-}
-
-interface Identity {
-  id: Uint8Array;
-  privateKey: CryptoKey;
-  lookup: Lookup;
-}
-
-interface ClientHelloOptions {
-  suites?: number[];
-  extensions?: Uint8Array;
-}
-
-/** The client role. */
-class IndependentClient {
-  #eph?: Ephemeral;
-  #ch?: Uint8Array;
-  channel?: Channel;
-  peerId?: Uint8Array;
-
-  constructor(readonly me: Identity) {}
-
-  async hello(options: ClientHelloOptions = {}): Promise<Uint8Array> {
-    const suites = options.suites ?? [SUITE];
-    this.#eph = await ephemeral();
-    this.#ch = concat(
-      new Uint8Array([0x01, 0x01, suites.length]),
-      ...suites.map(u16),
-      random(32),
-      this.#eph.share,
-      vec16(options.extensions ?? new Uint8Array(0)),
-    );
-    return this.#ch;
-  }
-
-  /** Consumes ServerHello, returns ClientFinished; the channel is then open. */
-  async finish(sh: Uint8Array): Promise<Uint8Array> {
-    const ch = this.#ch!;
-    checkSize(sh);
-    const r = new Reader(sh);
-    if (r.u8() !== 0x02) throw new PeerError("handshake_unexpected");
-    if (r.u8() !== 0x01) throw new PeerError("handshake_unsupported_version");
-    if (r.u16() !== SUITE) throw new PeerError("handshake_unsupported_suite");
-    r.take(32);
-    const share = r.take(65);
-    const z = await ecdh(this.#eph!.privateKey, share);
-    parseExtensions(r.vec16(0, 1024));
-    const shp = sh.subarray(0, r.offset);
-    const encrypted = r.rest();
-    if (encrypted.length < 115) throw new PeerError("handshake_malformed");
-
-    const hs = await handshakeKeys(z, ch, shp);
-    const plain = await gcmOpen(hs.sHsKey, hs.sHsIv, shp, encrypted);
-    if (plain === null) throw new PeerError("handshake_decrypt_failed");
-    const auth = parseAuth(plain);
-    const serverKey = lookupPeer(this.me.lookup, auth.id);
-    const sidp = vec16(auth.id);
-    const signed = concat(
-      te.encode("tessera/1 server signature"),
-      new Uint8Array([0]),
-      ch,
-      shp,
-      sidp,
-    );
-    if (!(await ecdsaVerify(serverKey, auth.signature, signed))) {
-      throw new PeerError("handshake_bad_signature");
-    }
-    const finished = await hmac(hs.sFinished, concat(ch, shp, sidp, auth.signature));
-    if (!equalBytes(finished, auth.finished)) throw new PeerError("handshake_bad_finished");
-
-    const cidp = vec16(this.me.id);
-    const signature = await ecdsaSign(
-      this.me.privateKey,
-      concat(te.encode("tessera/1 client signature"), new Uint8Array([0]), ch, sh, cidp),
-    );
-    const cFinished = await hmac(hs.cFinished, concat(ch, sh, cidp, signature));
-    const header = new Uint8Array([0x03, 0x01]);
-    const cf = concat(
-      header,
-      await gcmSeal(hs.cHsKey, hs.cHsIv, header, concat(cidp, signature, cFinished)),
-    );
-    const app = await applicationSecrets(hs.master, ch, sh, cf);
-    this.peerId = auth.id;
-    this.channel = new Channel(app.cAp, app.sAp, app.sessionId);
-    return cf;
-  }
-}
-
-/** The server role. */
-class IndependentServer {
-  #ch?: Uint8Array;
-  #sh?: Uint8Array;
-  #hs?: HandshakeKeys;
-  channel?: Channel;
-  peerId?: Uint8Array;
-
-  constructor(readonly me: Identity) {}
-
-  /** Consumes ClientHello, returns ServerHello. */
-  async respond(ch: Uint8Array): Promise<Uint8Array> {
-    checkSize(ch);
-    const r = new Reader(ch);
-    if (r.u8() !== 0x01) throw new PeerError("handshake_unexpected");
-    if (r.u8() !== 0x01) throw new PeerError("handshake_unsupported_version");
-    const n = r.u8();
-    if (n < 1 || n > 16) throw new PeerError("handshake_malformed");
-    const suites: number[] = [];
-    for (let i = 0; i < n; i++) suites.push(r.u16());
-    r.take(32);
-    const share = r.take(65);
-    const extensions = r.vec16(0, 1024);
-    if (r.remaining !== 0) throw new PeerError("handshake_malformed");
-    if (!suites.includes(SUITE)) throw new PeerError("handshake_unsupported_suite");
-    const eph = await ephemeral();
-    const z = await ecdh(eph.privateKey, share);
-    parseExtensions(extensions);
-
-    const shp = concat(
-      new Uint8Array([0x02, 0x01]),
-      u16(SUITE),
-      random(32),
-      eph.share,
-      vec16(new Uint8Array(0)),
-    );
-    const hs = await handshakeKeys(z, ch, shp);
-    const sidp = vec16(this.me.id);
-    const signature = await ecdsaSign(
-      this.me.privateKey,
-      concat(te.encode("tessera/1 server signature"), new Uint8Array([0]), ch, shp, sidp),
-    );
-    const finished = await hmac(hs.sFinished, concat(ch, shp, sidp, signature));
-    const sh = concat(
-      shp,
-      await gcmSeal(hs.sHsKey, hs.sHsIv, shp, concat(sidp, signature, finished)),
-    );
-    this.#ch = ch;
-    this.#sh = sh;
-    this.#hs = hs;
-    return sh;
-  }
-
-  /** Consumes ClientFinished; the channel is then open. */
-  async finish(cf: Uint8Array): Promise<void> {
-    const ch = this.#ch!, sh = this.#sh!, hs = this.#hs!;
-    checkSize(cf);
-    const r = new Reader(cf);
-    if (r.u8() !== 0x03) throw new PeerError("handshake_unexpected");
-    if (r.u8() !== 0x01) throw new PeerError("handshake_unsupported_version");
-    const encrypted = r.rest();
-    if (encrypted.length < 115) throw new PeerError("handshake_malformed");
-    const plain = await gcmOpen(hs.cHsKey, hs.cHsIv, cf.subarray(0, 2), encrypted);
-    if (plain === null) throw new PeerError("handshake_decrypt_failed");
-    const auth = parseAuth(plain);
-    const clientKey = lookupPeer(this.me.lookup, auth.id);
-    const cidp = vec16(auth.id);
-    const signed = concat(
-      te.encode("tessera/1 client signature"),
-      new Uint8Array([0]),
-      ch,
-      sh,
-      cidp,
-    );
-    if (!(await ecdsaVerify(clientKey, auth.signature, signed))) {
-      throw new PeerError("handshake_bad_signature");
-    }
-    const finished = await hmac(hs.cFinished, concat(ch, sh, cidp, auth.signature));
-    if (!equalBytes(finished, auth.finished)) throw new PeerError("handshake_bad_finished");
-    const app = await applicationSecrets(hs.master, ch, sh, cf);
-    this.peerId = auth.id;
-    this.channel = new Channel(app.sAp, app.cAp, app.sessionId);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Records (§4.1, §5)
-
-const TYPE_DATA = 0x17;
-const TYPE_CLOSE = 0x15;
-const MAX_RECORD = 16 * 1024 * 1024;
-const WINDOW = 128n;
-const MASK = (1n << WINDOW) - 1n;
-
-interface RecordKey {
-  key: CryptoKey;
-  iv: Uint8Array;
-}
-
-async function recordKey(base: Uint8Array, keyId: Uint8Array): Promise<RecordKey> {
-  const empty = new Uint8Array(0);
-  return {
-    key: await gcmKey(await hkdf(base, empty, label("key", keyId), 32)),
-    iv: await hkdf(base, empty, label("iv", keyId), 12),
-  };
-}
-
-function nonce(iv: Uint8Array, seq: bigint): Uint8Array {
-  const out = iv.slice();
-  const s = u64(seq);
-  for (let i = 0; i < 8; i++) out[4 + i]! ^= s[i]!;
-  return out;
-}
-
-interface Opened {
-  type: number;
-  seq: bigint;
-  keyId: Uint8Array;
-  data: Uint8Array;
-}
-
-/** One established tessera/1 channel, datagram (`unwrap`-style) receive rules. */
-class Channel {
-  #sendKeyId = random(8);
-  #sendKey?: Promise<RecordKey>;
-  #nextSeq = 0n;
-  #recvKeys: { keyId: Uint8Array; key: RecordKey }[] = [];
-  #highest = -1n;
-  #bitmap = 0n;
-  #closedSending = false;
-  #closedReceiving = false;
-
-  constructor(
-    readonly sendBase: Uint8Array,
-    readonly recvBase: Uint8Array,
-    readonly sessionId: Uint8Array,
-  ) {}
-
-  get sendKeyId(): Uint8Array {
-    return this.#sendKeyId;
-  }
-
-  get receivedClose(): boolean {
-    return this.#closedReceiving;
-  }
-
-  rekey(): void {
-    this.#sendKeyId = random(8);
-    this.#sendKey = undefined;
-  }
-
-  /** Seals a record; `seq` may be forced to build out-of-order streams in tests. */
-  async seal(type: number, plaintext: Uint8Array, seq?: bigint): Promise<Uint8Array> {
-    if (this.#closedSending) throw new PeerError("session_closed");
-    let s: bigint;
-    if (seq === undefined) {
-      s = this.#nextSeq++;
-    } else {
-      s = seq;
-      if (seq >= this.#nextSeq) this.#nextSeq = seq + 1n;
-    }
-    if (type === TYPE_CLOSE && plaintext.length === 0) this.#closedSending = true;
-    this.#sendKey ??= recordKey(this.sendBase, this.#sendKeyId);
-    const k = await this.#sendKey;
-    const header = concat(new Uint8Array([type]), this.#sendKeyId, u64(s));
-    return concat(header, await gcmSeal(k.key, nonce(k.iv, s), header, plaintext));
-  }
-
-  wrap(data: Uint8Array, seq?: bigint): Promise<Uint8Array> {
-    return this.seal(TYPE_DATA, data, seq);
-  }
-
-  close(): Promise<Uint8Array> {
-    return this.seal(TYPE_CLOSE, new Uint8Array(0));
-  }
-
-  #windowCheck(seq: bigint): void {
-    if (this.#highest < 0n || seq > this.#highest) return;
-    const behind = this.#highest - seq;
-    if (behind >= WINDOW) throw new PeerError("record_too_old");
-    if ((this.#bitmap >> behind) & 1n) throw new PeerError("record_replayed");
-  }
-
-  #windowMark(seq: bigint): void {
-    if (this.#highest < 0n) {
-      this.#highest = seq;
-      this.#bitmap = 1n;
-    } else if (seq > this.#highest) {
-      const shift = seq - this.#highest;
-      this.#bitmap = shift >= WINDOW ? 1n : ((this.#bitmap << shift) | 1n) & MASK;
-      this.#highest = seq;
-    } else {
-      this.#bitmap |= 1n << (this.#highest - seq);
-    }
-  }
-
-  async #keyFor(keyId: Uint8Array): Promise<{ key: RecordKey; known: boolean }> {
-    const hit = this.#recvKeys.find((e) => equalBytes(e.keyId, keyId));
-    if (hit) return { key: hit.key, known: true };
-    return { key: await recordKey(this.recvBase, keyId), known: false };
-  }
-
-  #remember(keyId: Uint8Array, key: RecordKey): void {
-    this.#recvKeys = this.#recvKeys.filter((e) => !equalBytes(e.keyId, keyId));
-    this.#recvKeys.unshift({ keyId: keyId.slice(), key });
-    this.#recvKeys.length = Math.min(this.#recvKeys.length, 4);
-  }
-
-  /** Opens a record; returns what it carried or throws a PeerError. */
-  async open(record: Uint8Array): Promise<Opened> {
-    if (this.#closedReceiving) throw new PeerError("session_closed");
-    if (record.length < 33) throw new PeerError("record_malformed");
-    const type = record[0]!;
-    if (type !== TYPE_DATA && type !== TYPE_CLOSE) throw new PeerError("record_malformed");
-    if (record.length > 33 + MAX_RECORD) throw new PeerError("record_too_large");
-    const header = record.subarray(0, 17);
-    const keyId = record.subarray(1, 9);
-    const seq = new DataView(record.buffer, record.byteOffset + 9, 8).getBigUint64(0);
-    this.#windowCheck(seq);
-    const { key } = await this.#keyFor(keyId);
-    const data = await gcmOpen(key.key, nonce(key.iv, seq), header, record.subarray(17));
-    if (data === null) throw new PeerError("record_auth_failed");
-    if (type === TYPE_CLOSE && data.length !== 0) throw new PeerError("record_malformed");
-    this.#windowCheck(seq);
-    this.#windowMark(seq);
-    this.#remember(keyId, key);
-    if (type === TYPE_CLOSE) this.#closedReceiving = true;
-    return { type, seq, keyId: keyId.slice(), data };
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Test fixtures
+// Fixtures
 
 interface Party {
   id: Uint8Array;
@@ -677,418 +69,1127 @@ async function tesseraParty(name: string): Promise<Party> {
 }
 
 function directory(...parties: Party[]): Lookup {
-  return (id: Uint8Array) => parties.find((p) => equalBytes(p.id, id))?.publicKey;
+  return (id) => parties.find((p) => equalBytes(p.id, id))?.publicKey ?? null;
 }
 
-function tesseraSession(me: Party, lookup: Lookup): SecureSession {
+function tessera(
+  me: Party,
+  lookup: Lookup,
+  options: Partial<SecureSessionOptions> = {},
+): SecureSession {
   return new SecureSession({
-    id: new TextDecoder().decode(me.id),
+    id: me.id,
     privateKey: me.privateKey,
     getPublicKeyForId: lookup,
+    ...options,
   });
 }
 
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+const bytes = (text: string): Uint8Array => te.encode(text);
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<PeerError> {
+  let caught: unknown;
   await assert.rejects(promise, (e: unknown) => {
+    caught = e;
     assert.equal((e as { code?: string }).code, code);
     return true;
   });
+  return caught as PeerError;
 }
 
-function bytes(text: string): Uint8Array {
-  return te.encode(text);
+function ticketEvents(session: SecureSession): string[] {
+  const seen: string[] = [];
+  session.addEventListener("ticket", (e) => {
+    const t = e as TicketEvent;
+    seen.push(t.kind === "issued" ? `issued ${t.count}` : `${t.kind} ${t.reason ?? ""}`.trim());
+  });
+  return seen;
 }
+
+/** The header fields of a record (§5). */
+function header(record: Uint8Array) {
+  const view = new DataView(record.buffer, record.byteOffset, record.length);
+  return { flags: record[1]!, epoch: view.getUint32(2), seq: view.getBigUint64(6) };
+}
+
+/** A ClientHello split at its extensions block (the last field, §3.2). */
+function splitHello(ch: Uint8Array): { head: Uint8Array; ext: Extension[] } {
+  const at = 3 + 2 * ch[2]! + 32 + 65;
+  const r = new Reader(ch.subarray(at));
+  const ext = parseExtensions(r.vec16(0, 2048));
+  r.end();
+  return { head: ch.subarray(0, at), ext };
+}
+
+const joinHello = (head: Uint8Array, block: Uint8Array) => concat(head, vec16(block));
+
+/** Offset of the ServerHello's plain extensions block (§3.3). */
+const SH_EXT = 1 + 1 + 2 + 32 + 65;
 
 /** Independent client, tessera server, handshake done. */
-async function independentClientPair() {
+async function independentClientPair(
+  server: Partial<SecureSessionOptions> = {},
+  hello: HelloOptions = {},
+) {
   const alice = await independentParty("alice");
   const bob = await tesseraParty("bob.example");
   const lookup = directory(alice, bob);
   const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
-  const server = tesseraSession(bob, lookup);
-  const sh = await server.negotiate(await client.hello());
+  const tsServer = tessera(bob, lookup, server);
+  const hs = await client.hello(hello);
+  const sh = await tsServer.negotiate(hs.message);
   assert.ok(sh);
-  const cf = await client.finish(sh);
-  assert.equal(await server.negotiate(cf), null);
-  return { client, channel: client.channel!, server, alice, bob };
+  const result = await hs.finish(sh);
+  assert.equal(await tsServer.negotiate(result.clientFinished), null);
+  return { client, hs, result, channel: result.channel, server: tsServer, alice, bob, lookup };
 }
 
 /** Tessera client, independent server, handshake done. */
-async function independentServerPair() {
+async function independentServerPair(
+  client: Partial<SecureSessionOptions> = {},
+  server: ServerOptions = {},
+) {
   const carol = await tesseraParty("carol");
   const dave = await independentParty("dave.server");
   const lookup = directory(carol, dave);
-  const client = tesseraSession(carol, lookup);
-  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup });
-  const sh = await server.respond(await client.connectRequest());
-  const cf = await client.negotiate(sh);
+  const tsClient = tessera(carol, lookup, client);
+  const peer = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup }, server);
+  const hs = await peer.accept(await tsClient.connectRequest());
+  const cf = await tsClient.negotiate(hs.message);
   assert.ok(cf);
-  await server.finish(cf);
-  return { client, server, channel: server.channel!, carol, dave };
+  const result = await hs.finish(cf);
+  return { client: tsClient, hs, result, channel: result.channel, server: peer, carol, dave };
+}
+
+/** The two directions of every pair: a tessera session and the independent channel facing it. */
+const pairs = [
+  ["independent client ↔ tessera server", async () => {
+    const p = await independentClientPair();
+    return { ts: p.server, mine: p.channel };
+  }],
+  ["tessera client ↔ independent server", async () => {
+    const p = await independentServerPair();
+    return { ts: p.client, mine: p.channel };
+  }],
+] as const;
+
+async function exchange(ts: SecureSession, mine: Channel, text: string): Promise<void> {
+  assert.deepEqual(await ts.unwrap(await mine.wrap(bytes(`${text} →`))), bytes(`${text} →`));
+  const opened = await mine.open(await ts.wrap(bytes(`${text} ←`)));
+  assert.equal(opened.type, DATA);
+  assert.deepEqual(opened.data, bytes(`${text} ←`));
 }
 
 // ---------------------------------------------------------------------------
-// 1. Independent client ↔ tessera server
+// Handshake, exporter, data
 
-Deno.test("independent client ↔ tessera server: handshake, session id, peer ids", async () => {
-  const { client, channel, server, alice, bob } = await independentClientPair();
-  assert.deepEqual(channel.sessionId, server.sessionId);
+Deno.test("independent client ↔ tessera server: session id, peer ids and the exporter agree", async () => {
+  const { hs, result, channel, server, alice, bob } = await independentClientPair();
+  // The ClientHello offered versions {01} (§3.1).
+  const { ext } = splitHello(hs.message);
+  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(server.sessionId, channel.sessionId);
   assert.equal(channel.sessionId.length, 16);
   assert.deepEqual(server.peerId, alice.id);
-  assert.deepEqual(client.peerId, bob.id);
-});
-
-Deno.test("independent client ↔ tessera server: data both ways", async () => {
-  const { channel, server } = await independentClientPair();
-  // The client may send right after ClientFinished.
-  assert.deepEqual(
-    await server.unwrap(await channel.wrap(bytes("hello server"))),
-    bytes("hello server"),
-  );
-  assert.deepEqual(await server.unwrap(await channel.wrap(new Uint8Array(0))), new Uint8Array(0));
-  const big = random(60_000);
-  assert.deepEqual(await server.unwrap(await channel.wrap(big)), big);
-
-  for (let i = 0; i < 3; i++) {
-    const record = await server.wrap(bytes(`reply ${i}`));
-    assert.equal(record.length, 33 + `reply ${i}`.length);
-    const opened = await channel.open(record);
-    assert.equal(opened.type, TYPE_DATA);
-    assert.equal(opened.seq, BigInt(i));
-    assert.deepEqual(opened.data, bytes(`reply ${i}`));
+  assert.deepEqual(result.peerId, bob.id);
+  assert.equal(server.resumed, false);
+  assert.equal(result.resumed, false);
+  for (
+    const [name, context, length] of [
+      ["EXPORTER-token-binding", bytes("token 17"), 32],
+      ["x", new Uint8Array(0), 1],
+      ["another label", random(100), 8160],
+    ] as const
+  ) {
+    const mine = await channel.exportKeyingMaterial(name, context, length);
+    assert.equal(mine.length, length);
+    assert.deepEqual(await server.exportKeyingMaterial(name, context, length), mine);
   }
-});
-
-Deno.test("independent client ↔ tessera server: rekey is followed by both receivers", async () => {
-  const { channel, server } = await independentClientPair();
-  const first = await channel.open(await server.wrap(bytes("before")));
-  await server.rekey();
-  const second = await channel.open(await server.wrap(bytes("after")));
-  assert.deepEqual(second.data, bytes("after"));
-  assert.notDeepEqual(second.keyId, first.keyId);
-  // Sequence numbers continue across the key update.
-  assert.equal(second.seq, first.seq + 1n);
-  // A record under the old key id still in flight is accepted.
-  const old = await server.wrap(bytes("third"));
-  assert.deepEqual((await channel.open(old)).data, bytes("third"));
-
-  // The other direction: our key update, tessera follows without any message.
-  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("a"))), bytes("a"));
-  const oldKeyId = channel.sendKeyId;
-  channel.rekey();
-  assert.notDeepEqual(channel.sendKeyId, oldKeyId);
-  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("b"))), bytes("b"));
-});
-
-Deno.test("independent client ↔ tessera server: close from the independent side", async () => {
-  const { channel, server } = await independentClientPair();
-  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("x"))), bytes("x"));
-  const close = await channel.close();
-  assert.equal(close.length, 33);
-  assert.equal(close[0], TYPE_CLOSE);
-  assert.equal(await server.unwrap(close), null);
-  await rejectsWithCode(server.wrap(bytes("late")), "session_closed");
-});
-
-Deno.test("independent client ↔ tessera server: close from the tessera side", async () => {
-  const { channel, server } = await independentClientPair();
-  await channel.open(await server.wrap(bytes("x")));
-  const close = await server.close();
-  assert.ok(close);
-  const opened = await channel.open(close);
-  assert.equal(opened.type, TYPE_CLOSE);
-  assert.equal(opened.seq, 1n);
-  assert.equal(opened.data.length, 0);
-  assert.ok(channel.receivedClose);
-  await rejectsWithCode(server.wrap(bytes("after close")), "session_closed");
-});
-
-Deno.test("independent client ↔ tessera server: a forged close is refused", async () => {
-  const { channel, server } = await independentClientPair();
-  const close = await channel.close();
-  close[close.length - 1]! ^= 1;
-  await rejectsWithCode(server.unwrap(close), "record_auth_failed");
-  // A close record with a non-empty plaintext is malformed.
-  const { channel: c2, server: s2 } = await independentClientPair();
-  const bad = await c2.seal(TYPE_CLOSE, bytes("!"));
-  await rejectsWithCode(s2.unwrap(bad), "record_malformed");
-});
-
-Deno.test("independent client ↔ tessera server: unknown extensions are ignored", async () => {
-  const alice = await independentParty("alice");
-  const bob = await tesseraParty("bob");
-  const lookup = directory(alice, bob);
-  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
-  const server = tesseraSession(bob, lookup);
-  const extensions = concat(
-    u16(0x0a0a),
-    vec16(bytes("grease")),
-    u16(0x7f00),
-    vec16(new Uint8Array(0)),
+  assert.notDeepEqual(
+    await server.exportKeyingMaterial("EXPORTER-token-binding", "token 18", 32),
+    await channel.exportKeyingMaterial("EXPORTER-token-binding", bytes("token 17"), 32),
   );
-  const hello = await client.hello({ suites: [0x1234, SUITE], extensions });
-  const sh = await server.negotiate(hello);
-  assert.ok(sh);
-  assert.equal(await server.negotiate(await client.finish(sh)), null);
-  assert.deepEqual(client.channel!.sessionId, server.sessionId);
 });
 
-Deno.test("independent client ↔ tessera server: malformed ClientHellos are refused", async () => {
-  const alice = await independentParty("alice");
-  const bob = await tesseraParty("bob");
-  const lookup = directory(alice, bob);
-  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
-  const cases: [Uint8Array, string][] = [];
-  const good = await client.hello();
-  const mutate = (f: (b: Uint8Array) => Uint8Array) => f(good.slice());
-  cases.push([mutate((b) => ((b[0] = 0x02), b)), "handshake_unexpected"]);
-  cases.push([mutate((b) => ((b[1] = 0x02), b)), "handshake_unsupported_version"]);
-  cases.push([await client.hello({ suites: [0x0002] }), "handshake_unsupported_suite"]);
-  cases.push([mutate((b) => ((b[3 + 2 + 32 + 10]! ^= 1), b)), "handshake_bad_key_share"]);
-  cases.push([concat(good, new Uint8Array([0])), "handshake_malformed"]);
-  cases.push([
-    await client.hello({
-      extensions: concat(u16(5), vec16(new Uint8Array(0)), u16(5), vec16(new Uint8Array(0))),
-    }),
-    "handshake_malformed",
-  ]);
-  for (const [message, code] of cases) {
-    await rejectsWithCode(tesseraSession(bob, lookup).negotiate(message), code);
+Deno.test("tessera client ↔ independent server: session id, peer ids and the exporter agree", async () => {
+  const { client, hs, result, channel, carol, dave } = await independentServerPair();
+  // A tessera/1 client sends 0002 with the single version 01 and nothing else (§3.1).
+  const { head, ext } = splitHello(hs.clientHello);
+  assert.deepEqual(Array.from(head.subarray(0, 5)), [0x01, 0x01, 0x01, 0x00, 0x01]);
+  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(client.sessionId, channel.sessionId);
+  assert.deepEqual(client.peerId, dave.id);
+  assert.deepEqual(result.peerId, carol.id);
+  assert.equal(client.resumed, false);
+  const mine = await channel.exportKeyingMaterial("EXPORTER-x", bytes("c"), 48);
+  assert.deepEqual(await client.exportKeyingMaterial("EXPORTER-x", "c", 48), mine);
+  assert.deepEqual(
+    await client.exportKeyingMaterial(bytes("EXPORTER-x"), new Uint8Array(0), 20),
+    await channel.exportKeyingMaterial("EXPORTER-x", new Uint8Array(0), 20),
+  );
+});
+
+for (const [name, pair] of pairs) {
+  Deno.test(`${name}: data flows both ways`, async () => {
+    const { ts, mine } = await pair();
+    for (let i = 0; i < 3; i++) {
+      const record = await ts.wrap(bytes(`reply ${i}`));
+      assert.equal(record.length, 31 + `reply ${i}`.length);
+      assert.deepEqual(header(record), { flags: 0, epoch: 0, seq: BigInt(i) });
+      const opened = await mine.open(record);
+      assert.deepEqual(opened.data, bytes(`reply ${i}`));
+      assert.equal(opened.padding, 0);
+    }
+    assert.deepEqual(await ts.unwrap(await mine.wrap(new Uint8Array(0))), new Uint8Array(0));
+    const big = random(60_000);
+    assert.deepEqual(await ts.unwrap(await mine.wrap(big)), big);
+    assert.deepEqual((await mine.open(await ts.wrap(big))).data, big);
+    assert.deepEqual((await mine.open(await ts.wrap(new Uint8Array(0)))).data, new Uint8Array(0));
+  });
+
+  Deno.test(`${name}: rekey() and rekey({ requestPeer: true }) are followed by both receivers`, async () => {
+    const { ts, mine } = await pair();
+    assert.equal((await mine.open(await ts.wrap(bytes("e0")))).epoch, 0);
+    // Several rekey() calls between two records are one update (§4.2).
+    ts.rekey();
+    ts.rekey();
+    const e1 = await mine.open(await ts.wrap(bytes("e1")));
+    assert.deepEqual([e1.epoch, e1.seq, e1.type], [1, 1n, DATA]);
+    assert.equal(mine.receiveEpoch, 1);
+    // Grace for c−1 on a datagram receiver: a late record of the old epoch still opens.
+    const late = await ts.wrap(bytes("late"));
+    ts.rekey();
+    const e2 = await ts.wrap(bytes("e2"));
+    assert.equal((await mine.open(e2)).epoch, 2);
+    assert.deepEqual((await mine.open(late)).data, bytes("late"));
+    assert.equal(header(late).epoch, 1);
+
+    // Our update; tessera follows without a message.
+    await exchange(ts, mine, "before");
+    mine.rekey();
+    const ours = await mine.wrap(bytes("ours"));
+    assert.equal(header(ours).epoch, 1);
+    assert.deepEqual(await ts.unwrap(ours), bytes("ours"));
+
+    // tessera asks us to update (content type 18); we update before our next record.
+    ts.rekey({ requestPeer: true });
+    const request = await mine.open(await ts.wrap(bytes("please")));
+    assert.deepEqual([request.type, request.epoch], [UPDATE_REQUEST, 3]);
+    assert.deepEqual(request.data, bytes("please"));
+    const answer = await mine.wrap(bytes("updated"));
+    assert.equal(header(answer).epoch, 2);
+    assert.deepEqual(await ts.unwrap(answer), bytes("updated"));
+    const after = await mine.open(await ts.wrap(bytes("plain")));
+    assert.deepEqual([after.type, after.epoch], [DATA, 3]);
+
+    // We ask tessera; its next record is in its next epoch, and not a request of its own.
+    mine.rekey({ requestPeer: true });
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("your turn"))), bytes("your turn"));
+    const answered = await mine.open(await ts.wrap(bytes("done")));
+    assert.deepEqual([answered.type, answered.epoch], [DATA, 4]);
+    assert.equal(header(await mine.wrap(bytes("x"))).epoch, 3);
+  });
+
+  Deno.test(`${name}: a record of epoch c−1 numbered after the first of c is refused`, async () => {
+    const { ts, mine } = await pair();
+    const old = await mine.wrap(bytes("old"), { seq: 10n });
+    mine.rekey();
+    const fresh = await mine.wrap(bytes("fresh"), { seq: 3n });
+    assert.deepEqual(await ts.unwrap(fresh), bytes("fresh"));
+    await rejectsWithCode(ts.unwrap(old), "record_malformed");
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("usable"))), bytes("usable"));
+  });
+
+  Deno.test(`${name}: close from the independent side ends the tessera session cleanly`, async () => {
+    const { ts, mine } = await pair();
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("x"))), bytes("x"));
+    const close = await mine.close();
+    assert.equal(close.length, 31);
+    assert.deepEqual(header(close), { flags: 0, epoch: 0, seq: 1n });
+    assert.equal(await ts.unwrap(close), null);
+    assert.equal(ts.state, "closed");
+    // It refuses records, seals nothing, and does not answer with a close of its own (§5).
+    await rejectsWithCode(ts.unwrap(close), "session_closed");
+    await rejectsWithCode(ts.wrap(bytes("late")), "session_closed");
+    assert.equal(await ts.close(), null);
+    await rejectsWithCode(mine.wrap(bytes("after")), "session_closed");
+  });
+
+  Deno.test(`${name}: close from the tessera side is clean on the independent side`, async () => {
+    const { ts, mine } = await pair();
+    assert.equal((await mine.open(await ts.wrap(bytes("x")))).seq, 0n);
+    ts.rekey();
+    const close = await ts.close();
+    assert.ok(close);
+    const opened = await mine.open(close);
+    assert.deepEqual([opened.type, opened.seq, opened.data.length], [CLOSE, 1n, 0]);
+    assert.ok(mine.closed);
+    await rejectsWithCode(mine.open(close), "session_closed");
+    await rejectsWithCode(ts.wrap(bytes("after close")), "session_closed");
+    await rejectsWithCode(ts.unwrap(close), "session_closed");
+  });
+
+  Deno.test(`${name}: a close delivered before a data record is session_truncated`, async () => {
+    const { ts, mine } = await pair();
+    // tessera → independent.
+    const lost = await ts.wrap(bytes("lost"));
+    const close = await ts.close();
+    assert.ok(close);
+    await rejectsWithCode(mine.open(close), "session_truncated");
+    await rejectsWithCode(mine.open(lost), "session_closed");
+    // independent → tessera.
+    const p = await pair();
+    await p.ts.unwrap(await p.mine.wrap(bytes("seen")));
+    const withheld = await p.mine.wrap(bytes("withheld"));
+    const myClose = await p.mine.close();
+    await rejectsWithCode(p.ts.unwrap(myClose), "session_truncated");
+    assert.equal(p.ts.state, "closed");
+    await assert.rejects(p.ts.unwrap(withheld));
+    await assert.rejects(p.ts.wrap(bytes("x")));
+  });
+
+  Deno.test(`${name}: after a truncated close tessera refuses records with session_failed`, async () => {
+    const { ts, mine } = await pair();
+    const withheld = await mine.wrap(bytes("withheld"));
+    await rejectsWithCode(ts.unwrap(await mine.close()), "session_truncated");
+    // §5: "after a truncated one with `session_failed` (whose cause is the `session_truncated`
+    // error)", and it seals nothing more.
+    await rejectsWithCode(ts.unwrap(withheld), "session_failed");
+    await rejectsWithCode(ts.wrap(bytes("x")), "session_failed");
+    assert.equal(ts.error?.code, "session_truncated");
+    assert.equal(await ts.close(), null);
+  });
+
+  Deno.test(`${name}: padding is stripped by both receivers`, async () => {
+    const { ts, mine } = await pair();
+    // Our sender pads with 100 and 256 zero bytes; tessera reads the data.
+    const padded = await mine.wrap(bytes("hello"), { padding: 100 });
+    assert.equal(padded.length, 31 + 5 + 100);
+    assert.deepEqual(await ts.unwrap(padded), bytes("hello"));
+    // Trailing zero bytes of the data itself are data, kept before the content type.
+    const zeros = new Uint8Array([7, 0, 0]);
+    assert.deepEqual(await ts.unwrap(await mine.wrap(zeros, { padding: 256 })), zeros);
+    const empty = new Uint8Array(0);
+    assert.deepEqual(await ts.unwrap(await mine.wrap(empty, { padding: 9 })), empty);
+    // A padded close is still a close.
+    mine.padding = () => 30;
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("x"))), bytes("x"));
+    const close = await mine.close();
+    assert.equal(close.length, 31 + 30);
+    assert.equal(await ts.unwrap(close), null);
+  });
+}
+
+Deno.test("padding: tessera with { blockSize: 64 } pads, the independent receiver strips", async () => {
+  const padding = { blockSize: 64 };
+  const a = await independentClientPair({ padding });
+  const b = await independentServerPair({ padding });
+  for (const [ts, mine] of [[a.server, a.channel], [b.client, b.channel]] as const) {
+    for (const [size, inner] of [[5, 64], [63, 64], [64, 128], [0, 64], [200, 256]] as const) {
+      const data = random(size);
+      const record = await ts.wrap(data);
+      assert.equal(record.length, 14 + inner + 16, `content ${size}`);
+      const opened = await mine.open(record);
+      assert.deepEqual(opened.data, data);
+      assert.equal(opened.padding, inner - size - 1);
+    }
+    const close = await ts.close();
+    assert.ok(close);
+    assert.equal(close.length, 14 + 64 + 16);
+    assert.equal((await mine.open(close)).type, CLOSE);
   }
 });
 
 // ---------------------------------------------------------------------------
-// 2. Tessera client ↔ independent server
+// Resumption (§3.5)
 
-Deno.test("tessera client ↔ independent server: handshake, session id, peer ids", async () => {
-  const { client, server, channel, carol, dave } = await independentServerPair();
-  assert.deepEqual(client.sessionId, channel.sessionId);
-  assert.deepEqual(client.peerId, dave.id);
-  assert.deepEqual(server.peerId, carol.id);
-});
+Deno.test("resumption: the independent client resumes with tickets of a tessera server", async () => {
+  const store = new MemoryTicketStore();
+  const resumption = {
+    store,
+    tickets: 2,
+    attributes: (id: Uint8Array) => ({ user: new TextDecoder().decode(id), tier: 2 }),
+  };
+  const { client, result, server, alice, bob, lookup } = await independentClientPair({
+    resumption,
+  });
+  assert.equal(result.tickets.length, 2);
+  const older = result.tickets[0]!;
+  for (const t of result.tickets) assert.equal(t.id.length, 16);
+  assert.equal(server.attributes, null);
 
-Deno.test("tessera client ↔ independent server: data both ways", async () => {
-  const { client, channel } = await independentServerPair();
-  for (let i = 0; i < 3; i++) {
-    const opened = await channel.open(await client.wrap(bytes(`request ${i}`)));
-    assert.equal(opened.seq, BigInt(i));
-    assert.deepEqual(opened.data, bytes(`request ${i}`));
+  const connect = async (hello: HelloOptions) => {
+    const ts = tessera(bob, lookup, { resumption });
+    const events = ticketEvents(ts);
+    const hs = await client.hello(hello);
+    const sh = await ts.negotiate(hs.message);
+    assert.ok(sh);
+    const done = await hs.finish(sh);
+    assert.equal(await ts.negotiate(done.clientFinished), null);
+    assert.deepEqual(ts.sessionId, done.channel.sessionId);
+    await exchange(ts, done.channel, "resumed?");
+    return { ts, hs, sh, done, events };
+  };
+
+  // Resume with the newest ticket: ServerHello carries 0001, ClientFinished is Finished only.
+  const first = await client.takeTicket();
+  assert.ok(first);
+  const one = await connect({ ticket: first });
+  assert.deepEqual(
+    Array.from(one.sh.subarray(SH_EXT, SH_EXT + 6)),
+    [0x00, 0x04, 0x00, 0x01, 0x00, 0x00],
+  );
+  assert.equal(one.done.resumed, true);
+  assert.equal(one.done.clientFinished.length, 2 + 32 + 16);
+  assert.deepEqual(one.done.peerId, bob.id);
+  assert.equal(one.ts.resumed, true);
+  assert.deepEqual(one.ts.peerId, alice.id);
+  assert.deepEqual(one.ts.attributes, { user: "alice", tier: 2 });
+  assert.ok(one.events.includes("resumed"), one.events.join());
+  assert.ok(!one.events.some((e) => e.startsWith("declined")), one.events.join());
+  assert.equal(one.done.tickets.length, 1, "the successor");
+  assert.deepEqual(
+    await one.ts.exportKeyingMaterial("EXPORTER-r", "", 32),
+    await one.done.channel.exportKeyingMaterial("EXPORTER-r", new Uint8Array(0), 32),
+  );
+
+  // The successor resumes too, with the same attributes.
+  const successor = await client.takeTicket();
+  assert.ok(successor);
+  assert.deepEqual(successor.id, one.done.tickets[0]!.id);
+  const two = await connect({ ticket: successor });
+  assert.equal(two.done.resumed, true);
+  assert.equal(two.ts.resumed, true);
+  assert.deepEqual(two.ts.attributes, { user: "alice", tier: 2 });
+
+  // The first ClientHello replayed verbatim: declined `replayed`, full handshake, same round trip.
+  const replay = tessera(bob, lookup, { resumption });
+  const replayEvents = ticketEvents(replay);
+  const full = await replay.negotiate(one.hs.message);
+  assert.ok(full);
+  assert.deepEqual(Array.from(full.subarray(SH_EXT, SH_EXT + 2)), [0, 0]);
+  const fallback = await one.hs.finish(full);
+  assert.equal(fallback.resumed, false);
+  assert.equal(await replay.negotiate(fallback.clientFinished), null);
+  assert.equal(replay.resumed, false);
+  assert.deepEqual(replayEvents.filter((e) => e.startsWith("declined")), ["declined replayed"]);
+
+  // The first ticket again, in a new ClientHello: a copied secret, declined `reused`, full
+  // handshake in the same round trip; the family is revoked.
+  const reused = await connect({ ticket: first });
+  assert.equal(reused.done.resumed, false);
+  assert.equal(reused.ts.resumed, false);
+  assert.deepEqual(reused.ts.peerId, alice.id);
+  assert.ok(reused.events.includes("declined reused"), reused.events.join());
+  // Every other ticket of the family is refused now: the successor, and the older sibling.
+  for (const ticket of [two.done.tickets[0]!, older]) {
+    const revoked = await connect({ ticket });
+    assert.equal(revoked.done.resumed, false);
+    assert.equal(revoked.ts.resumed, false);
+    assert.ok(revoked.events.some((e) => e.startsWith("declined")), revoked.events.join());
   }
-  assert.deepEqual(await client.unwrap(await channel.wrap(bytes("response"))), bytes("response"));
-  assert.deepEqual(await client.unwrap(await channel.wrap(new Uint8Array(0))), new Uint8Array(0));
 });
 
-Deno.test("tessera client ↔ independent server: rekey is followed by both receivers", async () => {
-  const { client, channel } = await independentServerPair();
-  const before = await channel.open(await client.wrap(bytes("1")));
-  await client.rekey();
-  const after = await channel.open(await client.wrap(bytes("2")));
-  assert.notDeepEqual(after.keyId, before.keyId);
-  assert.equal(after.seq, 1n);
-  // Several key updates in a row; each is followed without a message.
-  const seen = new Set<string>();
-  for (let i = 0; i < 6; i++) {
-    await client.rekey();
-    const opened = await channel.open(await client.wrap(bytes(`k${i}`)));
-    assert.deepEqual(opened.data, bytes(`k${i}`));
-    seen.add(opened.keyId.join(","));
-  }
-  assert.equal(seen.size, 6);
-
-  assert.deepEqual(await client.unwrap(await channel.wrap(bytes("x"))), bytes("x"));
-  channel.rekey();
-  assert.deepEqual(await client.unwrap(await channel.wrap(bytes("y"))), bytes("y"));
+Deno.test("resumption: after a reuse, the family's other tickets are declined as revoked", async () => {
+  const resumption = { store: new MemoryTicketStore(), tickets: 2 };
+  const { client, result, bob, lookup } = await independentClientPair({ resumption });
+  const attempt = async (ticket: ClientTicket) => {
+    const ts = tessera(bob, lookup, { resumption });
+    const events = ticketEvents(ts);
+    const hs = await client.hello({ ticket });
+    const done = await hs.finish((await ts.negotiate(hs.message))!);
+    assert.equal(await ts.negotiate(done.clientFinished), null);
+    return { done, events };
+  };
+  const [sibling, ticket] = result.tickets as [ClientTicket, ClientTicket];
+  assert.equal((await attempt(ticket)).done.resumed, true);
+  assert.ok((await attempt(ticket)).events.includes("declined reused"));
+  // §3.5, 2: "or revoked: decline (`unknown`, `expired`, `revoked`; a store that deletes revoked
+  // tickets reports them `unknown`)".
+  const { events, done } = await attempt(sibling);
+  assert.equal(done.resumed, false);
+  assert.ok(
+    events.includes("declined revoked") || events.includes("declined unknown"),
+    events.join(),
+  );
 });
 
-Deno.test("tessera client ↔ independent server: close from the independent side", async () => {
-  const { client, channel } = await independentServerPair();
-  assert.deepEqual(await client.unwrap(await channel.wrap(bytes("bye soon"))), bytes("bye soon"));
-  assert.equal(await client.unwrap(await channel.close()), null);
-  await rejectsWithCode(client.wrap(bytes("late")), "session_closed");
+Deno.test("resumption: a ticket offered with a wrong binder is declined and stays usable", async () => {
+  const resumption = { store: new MemoryTicketStore() };
+  const { client, bob, lookup } = await independentClientPair({ resumption });
+  const ticket = await client.takeTicket();
+  assert.ok(ticket);
+  const ts = tessera(bob, lookup, { resumption });
+  const events = ticketEvents(ts);
+  const hs = await client.hello({ ticket: { ...ticket, secret: random(32) } });
+  const sh = await ts.negotiate(hs.message);
+  assert.ok(sh);
+  const done = await hs.finish(sh);
+  assert.equal(done.resumed, false);
+  assert.equal(await ts.negotiate(done.clientFinished), null);
+  assert.ok(events.includes("declined binder_invalid"), events.join());
+
+  const again = tessera(bob, lookup, { resumption });
+  const hs2 = await client.hello({ ticket });
+  const done2 = await hs2.finish((await again.negotiate(hs2.message))!);
+  assert.equal(done2.resumed, true);
+  assert.equal(await again.negotiate(done2.clientFinished), null);
+  assert.equal(again.resumed, true);
 });
 
-Deno.test("tessera client ↔ independent server: close from the tessera side", async () => {
-  const { client, channel } = await independentServerPair();
-  await channel.open(await client.wrap(bytes("x")));
-  const close = await client.close();
-  assert.ok(close);
-  const opened = await channel.open(close);
-  assert.equal(opened.type, TYPE_CLOSE);
-  assert.equal(opened.data.length, 0);
-  await rejectsWithCode(channel.open(close), "session_closed");
-  await rejectsWithCode(client.wrap(bytes("after close")), "session_closed");
-});
-
-Deno.test("tessera client ↔ independent server: a tampered ServerHello is refused", async () => {
-  const carol = await tesseraParty("carol");
-  const dave = await independentParty("dave");
+Deno.test("resumption: a tessera client resumes with tickets of the independent server", async () => {
+  const store = new ServerTicketStore();
+  const cache = new ClientSessionCache();
+  const resumption = { cache, endpoint: "dave.example:443" };
+  const first = await independentServerPair(
+    { resumption, expectedPeer: "dave.server" },
+    { store, tickets: 2, lifetime: 3600 },
+  );
+  assert.equal(splitHello(first.hs.clientHello).ext.length, 1, "no offer: nothing cached yet");
+  assert.equal(first.hs.resumed, false);
+  await exchange(first.client, first.channel, "full");
+  assert.equal(store.tickets.size, 2);
+  const { carol, dave } = first;
   const lookup = directory(carol, dave);
-  for (
-    const [offset, code] of [[-1, "handshake_decrypt_failed"], [
-      5,
-      "handshake_decrypt_failed",
-    ]] as const
-  ) {
-    const client = tesseraSession(carol, lookup);
-    const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup });
-    const sh = await server.respond(await client.connectRequest());
-    sh[offset < 0 ? sh.length + offset : offset]! ^= 1;
-    await rejectsWithCode(client.negotiate(sh), code);
-    await rejectsWithCode(client.negotiate(sh), "session_failed");
+  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup }, {
+    store,
+    lifetime: 3600,
+  });
+
+  const resume = async () => {
+    const ts = tessera(carol, lookup, { resumption, expectedPeer: "dave.server" });
+    const ch = await ts.connectRequest();
+    const hs = await server.accept(ch);
+    const cf = await ts.negotiate(hs.message);
+    assert.ok(cf);
+    const done = await hs.finish(cf);
+    assert.deepEqual(ts.sessionId, done.channel.sessionId);
+    await exchange(ts, done.channel, "resumed?");
+    return { ts, ch, hs, cf, done };
+  };
+  for (let i = 0; i < 2; i++) {
+    const r = await resume();
+    // The offer is the last extension and the binder the last 32 bytes (verified by our server).
+    assert.equal(splitHello(r.ch).ext.at(-1)!.type, EXT_RESUMPTION);
+    assert.equal(r.hs.resumed, true, `resume ${i}: ${store.reports.join()}`);
+    assert.equal(r.cf.length, 50);
+    assert.equal(r.ts.resumed, true);
+    assert.deepEqual(r.ts.peerId, dave.id);
+    assert.deepEqual(r.done.peerId, carol.id);
   }
+  assert.deepEqual(store.reports, ["resumed", "resumed"]);
+
+  // Our server declines (it lost its tickets): the client completes a full handshake.
+  store.tickets.clear();
+  const declined = await resume();
+  assert.equal(declined.hs.resumed, false);
+  assert.equal(declined.ts.resumed, false);
+  assert.deepEqual(store.reports.at(-1), "declined unknown");
 });
 
-Deno.test("tessera client ↔ independent server: an unknown server id is refused", async () => {
+// ---------------------------------------------------------------------------
+// Alerts (§3.6)
+
+Deno.test("alerts: the independent server refusing ClientFinished fails the tessera client with handshake_refused", async () => {
   const carol = await tesseraParty("carol");
-  const dave = await independentParty("dave");
-  const client = tesseraSession(carol, directory(carol));
+  const dave = await independentParty("dave.server");
+  const client = tessera(carol, directory(carol, dave));
+  const server = new IndependentServer({
+    id: dave.id,
+    privateKey: dave.privateKey,
+    lookup: directory(dave),
+  });
+  const hs = await server.accept(await client.connectRequest());
+  const cf = await client.negotiate(hs.message);
+  assert.ok(cf);
+  assert.equal(client.state, "established");
+  const err = await rejectsWithCode(hs.finish(cf), "handshake_unknown_peer");
+  assert.ok(err.alert);
+  assert.equal(err.alert.length, 20);
+  assert.deepEqual(Array.from(err.alert.subarray(0, 3)), [0x15, 0x01, 0x01]);
+  // An alert that does not authenticate is a refused record afterwards; the session stays.
+  const forged = err.alert.slice();
+  forged[19]! ^= 1;
+  await rejectsWithCode(client.unwrap(forged), "record_auth_failed");
+  assert.equal(client.state, "established");
+  await rejectsWithCode(client.unwrap(err.alert), "handshake_refused");
+  assert.equal(client.state, "closed");
+  assert.equal(client.error?.code, "handshake_refused");
+  await assert.rejects(client.wrap(bytes("x")));
+});
+
+Deno.test("alerts: once the client accepted a record, a server alert is no longer accepted", async () => {
+  const { client, hs, channel } = await independentServerPair();
+  assert.deepEqual(await client.unwrap(await channel.wrap(bytes("hi"))), bytes("hi"));
+  const alert = await protectedAlert(hs.secrets.sHsKey, hs.secrets.sHsIv, ALERT_REFUSED);
+  // "any other alert is handshake_unexpected or a malformed record" (§3.6).
+  await rejectsWithCode(client.unwrap(alert), "record_malformed");
+  assert.equal(client.state, "established");
+});
+
+Deno.test("alerts: the tessera server refusing the independent client sends an alert under s_hs", async () => {
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const client = new IndependentClient({
+    id: alice.id,
+    privateKey: alice.privateKey,
+    lookup: directory(alice, bob),
+  });
+  const server = tessera(bob, directory(bob));
+  const hs = await client.hello();
+  const done = await hs.finish((await server.negotiate(hs.message))!);
+  const err = await rejectsWithCode(
+    server.negotiate(done.clientFinished),
+    "handshake_unknown_peer",
+  );
+  assert.ok(err.alert);
+  assert.equal(err.alert.length, 20);
+  // Our client decrypts it with s_hs_key and nonce(s_hs_iv, 1): class 01, refused.
+  const refused = await rejectsWithCode(done.channel.open(err.alert), "handshake_refused");
+  assert.equal(refused.alertClass, ALERT_REFUSED);
+  assert.ok(done.channel.closed);
+  // Computed independently, the same bytes.
+  const keys = hs.secrets!;
+  const expected = concat(
+    new Uint8Array([0x15, 0x01, 0x01]),
+    await gcmSeal(keys.sHsKey, nonce(keys.sHsIv, 1n), new Uint8Array([0x15, 0x01, 0x01]), u8(1)),
+  );
+  assert.deepEqual(err.alert, expected);
+});
+
+Deno.test("alerts: a ClientHello refused by tessera gets a plain alert our client accepts", async () => {
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+  const hs = await client.hello({ suites: [0x0002] });
+  const err = await rejectsWithCode(
+    tessera(bob, lookup).negotiate(hs.message),
+    "handshake_unsupported_suite",
+  );
+  assert.deepEqual(err.alert, new Uint8Array([0x15, 0x01, 0x00, ALERT_UNSUPPORTED]));
+  const refused = await rejectsWithCode(hs.finish(err.alert!), "handshake_refused");
+  assert.equal(refused.alertClass, ALERT_UNSUPPORTED);
+});
+
+Deno.test("alerts: each tessera role accepts the independent peer's alert while it waits", async () => {
+  // Our server refuses the tessera ClientHello (plain alert); the client fails handshake_refused.
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const lookup = directory(carol, dave);
+  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup });
+  const client = tessera(carol, lookup);
+  const { head } = splitHello(await client.connectRequest());
+  const offer02 = joinHello(head, entries([{ type: EXT_VERSIONS, data: new Uint8Array([1, 2]) }]));
+  const err = await rejectsWithCode(server.accept(offer02), "handshake_unsupported_version");
+  assert.deepEqual(err.alert, new Uint8Array([0x15, 0x01, 0x00, ALERT_UNSUPPORTED]));
+  await rejectsWithCode(client.negotiate(err.alert!), "handshake_refused");
+  assert.equal(client.state, "closed");
+
+  // Our client refuses the tessera ServerHello (unknown server): protected under c_hs.
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const me = new IndependentClient({
+    id: alice.id,
+    privateKey: alice.privateKey,
+    lookup: directory(alice),
+  });
+  const ts = tessera(bob, directory(alice, bob));
+  const hs = await me.hello();
+  const failed = await rejectsWithCode(
+    hs.finish((await ts.negotiate(hs.message))!),
+    "handshake_unknown_peer",
+  );
+  assert.equal(failed.alert?.length, 20);
+  await rejectsWithCode(ts.negotiate(failed.alert!), "handshake_refused");
+  assert.equal(ts.state, "closed");
+});
+
+Deno.test("alerts: the tessera client refusing our ServerHello sends an alert under c_hs", async () => {
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const client = tessera(carol, directory(carol));
   const server = new IndependentServer({
     id: dave.id,
     privateKey: dave.privateKey,
     lookup: directory(carol, dave),
   });
-  const sh = await server.respond(await client.connectRequest());
-  await rejectsWithCode(client.negotiate(sh), "handshake_unknown_peer");
+  const hs = await server.accept(await client.connectRequest());
+  const err = await rejectsWithCode(client.negotiate(hs.message), "handshake_unknown_peer");
+  assert.ok(err.alert);
+  const refused = await rejectsWithCode(hs.finish(err.alert), "handshake_refused");
+  assert.equal(refused.alertClass, ALERT_REFUSED);
 });
 
 // ---------------------------------------------------------------------------
-// 3. Replay window
+// Saved sessions fork their sending direction (§4.2, §6)
 
-Deno.test("replay window: tessera's receiver on records from the independent sender", async () => {
+Deno.test("restore fork: the independent receiver verifies the proof and follows a restored tessera session", async () => {
   const { channel, server } = await independentClientPair();
-  const d = (n: bigint) => channel.wrap(bytes(`#${n}`), n);
-  const ok = async (n: bigint) => assert.deepEqual(await server.unwrap(await d(n)), bytes(`#${n}`));
+  await exchange(server, channel, "before save");
+  const key = random(32);
+  const saved = await server.save(key);
+  assert.equal(server.state, "closed");
+  const restored = await SecureSession.restore(saved, key);
+  const copy = await SecureSession.restore(saved, key);
+  assert.equal(restored.generation, 1);
 
-  await ok(0n);
-  await ok(5n); // skipping ahead slides the window
-  await ok(3n); // reordered, within the window
-  await rejectsWithCode(server.unwrap(await d(3n)), "record_replayed");
-  await rejectsWithCode(server.unwrap(await d(5n)), "record_replayed");
-  await rejectsWithCode(server.unwrap(await d(0n)), "record_replayed");
+  const record = await restored.wrap(bytes("after restore"));
+  assert.deepEqual(header(record), { flags: 1, epoch: 1, seq: 1n });
+  assert.equal(record.length, 62 + 13 + 1 + 16);
+  // A forged proof is refused before anything else; the genuine record then opens.
+  const forged = record.slice();
+  forged[40]! ^= 1;
+  await rejectsWithCode(channel.open(forged), "record_auth_failed");
+  const opened = await channel.open(record);
+  assert.deepEqual(opened.data, bytes("after restore"));
+  assert.deepEqual(opened.fork, record.subarray(14, 30));
+  assert.equal(channel.receiveEpoch, 1);
+  // Every record of the forked epoch carries the same R and proof.
+  const next = await restored.wrap(bytes("more"));
+  assert.deepEqual(next.subarray(0, 2), new Uint8Array([0x17, 0x01]));
+  assert.deepEqual(next.subarray(14, 62), record.subarray(14, 62));
+  assert.deepEqual((await channel.open(next)).data, bytes("more"));
+  // The other copy forked with another R: refused once we follow the first (its first two
+  // sequence numbers are taken, so its third record passes the window).
+  await copy.wrap(bytes("copy 1"));
+  await copy.wrap(bytes("copy 2"));
+  const other = await copy.wrap(bytes("copy"));
+  assert.equal(header(other).seq, 3n);
+  assert.equal(header(other).epoch, 1);
+  assert.notDeepEqual(other.subarray(14, 30), record.subarray(14, 30));
+  await rejectsWithCode(channel.open(other), "record_auth_failed");
 
-  await ok(200n);
-  // 200 − 127 = 73 is the oldest accepted; 72 is too old.
-  await rejectsWithCode(server.unwrap(await d(72n)), "record_too_old");
-  await rejectsWithCode(server.unwrap(await d(5n)), "record_too_old");
-  await ok(73n);
-  await rejectsWithCode(server.unwrap(await d(73n)), "record_replayed");
-  await ok(199n);
-  await ok(150n);
-
-  // A refused record changes nothing: a forged record far ahead moves no window.
-  const forged = await d(1000n);
-  forged[20]! ^= 1;
-  await rejectsWithCode(server.unwrap(forged), "record_auth_failed");
-  await ok(100n);
-
-  // The exact record replayed (same bytes) is refused as well.
-  const once = await d(201n);
-  assert.deepEqual(await server.unwrap(once), bytes("#201"));
-  await rejectsWithCode(server.unwrap(once), "record_replayed");
-
-  // Sequence numbers are shared across key ids: a rekey does not reopen old numbers.
-  channel.rekey();
-  await rejectsWithCode(server.unwrap(await d(150n)), "record_replayed");
-  await ok(202n);
-  // Jumping by more than the window clears it.
-  await ok(202n + 500n);
-  await rejectsWithCode(server.unwrap(await d(202n + 500n - 128n)), "record_too_old");
-  await ok(202n + 500n - 127n);
-});
-
-Deno.test("replay window: the independent receiver on reordered tessera records", async () => {
-  const { channel, server } = await independentClientPair();
-  const records: Uint8Array[] = [];
-  for (let i = 0; i < 140; i++) records.push(await server.wrap(bytes(`r${i}`)));
-  const open = async (i: number) => {
-    const opened = await channel.open(records[i]!);
-    assert.equal(opened.seq, BigInt(i));
-    assert.deepEqual(opened.data, bytes(`r${i}`));
-  };
-  await open(0);
-  await open(4);
-  await open(2); // reorder within the window
-  await rejectsWithCode(channel.open(records[2]!), "record_replayed");
-  await rejectsWithCode(channel.open(records[4]!), "record_replayed");
-  await open(139);
-  await rejectsWithCode(channel.open(records[11]!), "record_too_old");
-  await open(12); // 139 − 127
-  await rejectsWithCode(channel.open(records[12]!), "record_replayed");
-  await open(138);
-  // A corrupted record is refused and marks nothing.
-  const corrupt = records[100]!.slice();
-  corrupt[corrupt.length - 1]! ^= 0x80;
-  await rejectsWithCode(channel.open(corrupt), "record_auth_failed");
-  await open(100);
-});
-
-Deno.test("replay window: the first record may start anywhere", async () => {
-  const { channel, server } = await independentClientPair();
-  const d = (n: bigint) => channel.wrap(bytes(`#${n}`), n);
-  assert.deepEqual(await server.unwrap(await d(200n)), bytes("#200"));
-  assert.deepEqual(await server.unwrap(await d(100n)), bytes("#100"));
-  await rejectsWithCode(server.unwrap(await d(0n)), "record_too_old");
-});
-
-Deno.test("replay window: the window check comes before authentication", async () => {
-  const { channel, server } = await independentClientPair();
-  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("a"), 300n)), bytes("a"));
-  const replay = await channel.wrap(bytes("a"), 300n);
-  replay[replay.length - 1]! ^= 1;
-  await rejectsWithCode(server.unwrap(replay), "record_replayed");
-  const old = await channel.wrap(bytes("b"), 10n);
-  old[old.length - 1]! ^= 1;
-  await rejectsWithCode(server.unwrap(old), "record_too_old");
-});
-
-Deno.test("records: size limits and close payloads", async () => {
-  const { channel, server } = await independentClientPair();
-  const tooLarge = new Uint8Array(33 + 16 * 1024 * 1024 + 1);
-  tooLarge[0] = TYPE_DATA;
-  await rejectsWithCode(server.unwrap(tooLarge), "record_too_large");
-  // A close record carrying data is malformed and changes nothing.
-  await rejectsWithCode(
-    server.unwrap(await channel.seal(TYPE_CLOSE, bytes("!"), 7n)),
-    "record_malformed",
+  // The restored session receives, exports and updates as before.
+  const toRestored = await channel.wrap(bytes("to restored"));
+  assert.deepEqual(await restored.unwrap(toRestored), bytes("to restored"));
+  assert.deepEqual(
+    await restored.exportKeyingMaterial("EXPORTER-x", "", 16),
+    await channel.exportKeyingMaterial("EXPORTER-x", new Uint8Array(0), 16),
   );
-  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("d"), 7n)), bytes("d"));
+  restored.rekey();
+  const updated = await restored.wrap(bytes("epoch 2"));
+  assert.deepEqual([header(updated).flags, header(updated).epoch], [0, 2]);
+  assert.deepEqual((await channel.open(updated)).data, bytes("epoch 2"));
 });
 
-Deno.test("handshake: ClientHello limits from the independent client", async () => {
+Deno.test("restore fork: tessera's receiver refuses a forged fork proof and follows a genuine fork", async () => {
+  for (const { ts, mine } of [await pairs[0][1](), await pairs[1][1]()]) {
+    await exchange(ts, mine, "before fork");
+    await mine.fork();
+    // Sealed with the fork's real keys, but a proof that does not verify.
+    const forged = await mine.wrap(bytes("forged"), { proof: random(32) });
+    await rejectsWithCode(ts.unwrap(forged), "record_auth_failed");
+    const genuine = await mine.wrap(bytes("genuine"));
+    assert.deepEqual([header(genuine).flags, header(genuine).epoch], [1, 1]);
+    assert.deepEqual(await ts.unwrap(genuine), bytes("genuine"));
+    // A record of the forked epoch without its R is refused.
+    const bare = await mine.wrap(bytes("bare"), { omitFork: true });
+    await rejectsWithCode(ts.unwrap(bare), "record_auth_failed");
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("still"))), bytes("still"));
+    mine.rekey();
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("epoch 2"))), bytes("epoch 2"));
+    await exchange(ts, mine, "after fork");
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Versions and downgrade (§3.1)
+
+Deno.test("versions: tessera answers an offer [03, 01] with version 01 and refuses [02]", async () => {
+  const { hs, result, server } = await independentClientPair({}, { versions: [0x03, 0x01] });
+  assert.deepEqual(splitHello(hs.message).ext[0]!.data, new Uint8Array([2, 3, 1]));
+  assert.equal(server.state, "established");
+  assert.equal(result.resumed, false);
+  // Without 0002 the offer is {01}.
+  await independentClientPair({}, { versions: null });
+
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+  const refuse = async (hello: HelloOptions, code: string) =>
+    await rejectsWithCode(
+      tessera(bob, lookup).negotiate((await client.hello(hello)).message),
+      code,
+    );
+  await refuse({ versions: [0x02] }, "handshake_unsupported_version");
+  await refuse({ versions: [] }, "handshake_malformed");
+  await refuse({ versions: new Array(17).fill(1) }, "handshake_malformed");
+  const ch = (await client.hello({ versions: null })).message;
+  const { head } = splitHello(ch);
+  const trailing = joinHello(
+    head,
+    entries([{ type: EXT_VERSIONS, data: new Uint8Array([1, 1, 0]) }]),
+  );
+  await rejectsWithCode(tessera(bob, lookup).negotiate(trailing), "handshake_malformed");
+});
+
+Deno.test("versions: stripping the client's 0002 in transit fails the tessera client (downgrade detection)", async () => {
+  for (const serverKind of ["tessera", "independent"] as const) {
+    const carol = await tesseraParty("carol");
+    const bob = await tesseraParty("bob");
+    const lookup = directory(carol, bob);
+    const client = tessera(carol, lookup);
+    const { head, ext } = splitHello(await client.connectRequest());
+    const stripped = joinHello(head, entries(ext.filter((e) => e.type !== EXT_VERSIONS)));
+    let sh: Uint8Array | null;
+    let deliver: (alert: Uint8Array) => Promise<unknown>;
+    if (serverKind === "tessera") {
+      const server = tessera(bob, lookup);
+      sh = await server.negotiate(stripped);
+      deliver = (alert) => server.negotiate(alert);
+    } else {
+      const peer = new IndependentServer({ id: bob.id, privateKey: bob.privateKey, lookup });
+      const hs = await peer.accept(stripped);
+      sh = hs.message;
+      deliver = (alert) => hs.finish(alert);
+    }
+    assert.ok(sh);
+    const err = await rejectsWithCode(client.negotiate(sh), "handshake_decrypt_failed");
+    // Its alert is protected under the client's c_hs keys, which the server does not share.
+    assert.equal(err.alert?.length, 20, serverKind);
+    await rejectsWithCode(deliver(err.alert!), "handshake_decrypt_failed");
+  }
+});
+
+Deno.test("versions: the tessera client refuses a ServerHello of a version it did not offer", async () => {
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const lookup = directory(carol, dave);
+  const client = tessera(carol, lookup);
+  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup });
+  const sh = (await server.accept(await client.connectRequest())).message.slice();
+  sh[1] = 0x02;
+  await rejectsWithCode(client.negotiate(sh), "handshake_unsupported_version");
+});
+
+Deno.test("extensions: unknown types are ignored; order and the offer's place are enforced", async () => {
+  const grease = [
+    { type: 0x0a0a, data: bytes("grease") },
+    { type: 0x7f00, data: new Uint8Array(0) },
+  ];
+  await independentClientPair({}, { extra: grease, suites: [0x1234, 0x0001] });
+
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+  const { head } = splitHello((await client.hello({ versions: null })).message);
+  const v = { type: EXT_VERSIONS, data: new Uint8Array([1, 1]) };
+  const offer = { type: EXT_RESUMPTION, data: concat(u8(16), random(16), random(32)) };
+  const raw = (list: Extension[]) => joinHello(head, entries(list));
+  for (
+    const list of [
+      [{ type: 5, data: new Uint8Array(0) }, { type: 4, data: new Uint8Array(0) }],
+      [v, v],
+      [offer, v],
+      [offer, offer],
+    ]
+  ) {
+    await rejectsWithCode(tessera(bob, lookup).negotiate(raw(list)), "handshake_malformed");
+  }
+  // The offer last, after 0002, is well formed (an unknown ticket: a full handshake).
+  const sh = await tessera(bob, lookup, { resumption: { store: new MemoryTicketStore() } })
+    .negotiate(raw([v, offer]));
+  assert.ok(sh);
+  assert.deepEqual(Array.from(sh.subarray(SH_EXT, SH_EXT + 2)), [0, 0]);
+});
+
+// ---------------------------------------------------------------------------
+// Records (§5)
+
+for (const [name, pair] of pairs) {
+  Deno.test(`${name}: malformed records are refused by both sides`, async () => {
+    const { ts, mine } = await pair();
+    const mutants = (record: Uint8Array): [string, Uint8Array][] => {
+      const set = (at: number, value: number) => {
+        const out = record.slice();
+        out[at] = value;
+        return out;
+      };
+      const lastSeq = record.slice();
+      lastSeq.set(u64((1n << 64n) - 1n), 6);
+      return [
+        ["short", record.subarray(0, 30)],
+        ["bad marker", set(0, 0x16)],
+        ["alert marker", set(0, 0x15)],
+        ["unknown flags 02", set(1, 0x02)],
+        ["unknown flags 80", set(1, 0x80)],
+        ["fork extension that does not fit", set(1, 0x01)],
+        ["sequence 2^64 − 1", lastSeq],
+      ];
+    };
+    const theirs = await mine.wrap(bytes("hi"));
+    for (const [what, bad] of mutants(theirs)) {
+      await rejectsWithCode(ts.unwrap(bad), "record_malformed").catch((e) => {
+        throw new Error(`tessera on ${what}: ${e}`);
+      });
+    }
+    assert.deepEqual(await ts.unwrap(theirs), bytes("hi"));
+    const ours = await ts.wrap(bytes("ok"));
+    for (const [what, bad] of mutants(ours)) {
+      await rejectsWithCode(mine.open(bad), "record_malformed").catch((e) => {
+        throw new Error(`independent on ${what}: ${e}`);
+      });
+    }
+    assert.deepEqual((await mine.open(ours)).data, bytes("ok"));
+
+    // Inner plaintexts tessera must refuse: no content type, an unknown one, a close with data.
+    const inner = [[0x00, new Uint8Array(0)], [0x16, bytes("x")], [CLOSE, bytes("!")]] as const;
+    for (const [type, content] of inner) {
+      await rejectsWithCode(ts.unwrap(await mine.seal(type, content)), "record_malformed");
+    }
+    // Replays and tampering.
+    const once = await mine.wrap(bytes("once"));
+    assert.deepEqual(await ts.unwrap(once), bytes("once"));
+    await rejectsWithCode(ts.unwrap(once), "record_replayed");
+    const tampered = await mine.wrap(bytes("t"));
+    tampered[tampered.length - 1]! ^= 1;
+    await rejectsWithCode(ts.unwrap(tampered), "record_auth_failed");
+    assert.deepEqual(await ts.unwrap(await mine.wrap(bytes("usable"))), bytes("usable"));
+  });
+
+  Deno.test(`${name}: epochs c+2 and c−2 are refused by both sides`, async () => {
+    const { ts, mine } = await pair();
+    // Ours: records of epochs 0, 1, 2 (c = 0 at tessera).
+    const e0 = await mine.wrap(bytes("e0"));
+    mine.rekey();
+    const e1 = await mine.wrap(bytes("e1"));
+    mine.rekey();
+    const e2 = await mine.wrap(bytes("e2"));
+    await rejectsWithCode(ts.unwrap(e2), "record_malformed");
+    assert.deepEqual(await ts.unwrap(e1), bytes("e1"));
+    assert.deepEqual(await ts.unwrap(e2), bytes("e2"));
+    await rejectsWithCode(ts.unwrap(e0), "record_too_old");
+    // A header epoch rewritten to c+2 is refused before authentication.
+    const far = await mine.wrap(bytes("far"));
+    far.set(u32(4), 2);
+    await rejectsWithCode(ts.unwrap(far), "record_malformed");
+
+    // tessera's records of epochs 0, 1, 2 at our receiver.
+    const t0 = await ts.wrap(bytes("t0"));
+    ts.rekey();
+    const t1 = await ts.wrap(bytes("t1"));
+    ts.rekey();
+    const t2 = await ts.wrap(bytes("t2"));
+    await rejectsWithCode(mine.open(t2), "record_malformed");
+    assert.deepEqual((await mine.open(t1)).data, bytes("t1"));
+    assert.deepEqual((await mine.open(t2)).data, bytes("t2"));
+    await rejectsWithCode(mine.open(t0), "record_too_old");
+  });
+}
+
+Deno.test("records: the size bound is maxRecordSize + 1 + 256 of inner plaintext", async () => {
+  const { server, channel } = await independentClientPair({ maxRecordSize: 1024 });
+  const full = await channel.wrap(new Uint8Array(1024), { padding: 256 });
+  assert.equal(full.length, 14 + 1024 + 1 + 256 + 16);
+  assert.deepEqual(await server.unwrap(full), new Uint8Array(1024));
+  await rejectsWithCode(
+    server.unwrap(await channel.wrap(new Uint8Array(1024), { padding: 257 })),
+    "record_too_large",
+  );
+  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("ok"))), bytes("ok"));
+});
+
+// ---------------------------------------------------------------------------
+// Handshake checks (§3.2 to §3.4)
+
+Deno.test("handshake: the tessera client checks the ServerHello in the spec's order", async () => {
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const lookup = directory(carol, dave);
+  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup });
+  const attempt = async (
+    mutate: (sh: Uint8Array) => Uint8Array,
+    code: string,
+    options: Partial<SecureSessionOptions> = {},
+    peer = server,
+  ) => {
+    const client = tessera(carol, lookup, options);
+    const sh = (await peer.accept(await client.connectRequest())).message.slice();
+    await rejectsWithCode(client.negotiate(mutate(sh)), code);
+  };
+  const set = (at: number, value: number) => (sh: Uint8Array) => ((sh[at] = value), sh);
+  const both = (f: (sh: Uint8Array) => Uint8Array, g: (sh: Uint8Array) => Uint8Array) =>
+  (
+    sh: Uint8Array,
+  ) => g(f(sh));
+  const resumedExt = (sh: Uint8Array) =>
+    concat(
+      sh.subarray(0, SH_EXT),
+      vec16(entries([{ type: EXT_RESUMPTION, data: new Uint8Array(0) }])),
+      sh.subarray(SH_EXT + 2),
+    );
+  const short = (sh: Uint8Array) => sh.subarray(0, SH_EXT + 2 + 116);
+  const badShare = (sh: Uint8Array) => ((sh[36 + 1 + 10]! ^= 1), sh);
+  const badTag = (sh: Uint8Array) => ((sh[sh.length - 1]! ^= 1), sh);
+  await attempt(() => new Uint8Array(0), "handshake_malformed");
+  await attempt((sh) => concat(sh, new Uint8Array(4097 - sh.length)), "handshake_malformed");
+  await attempt(both(set(0, 0x03), set(1, 0x02)), "handshake_unexpected");
+  await attempt(both(set(1, 0x02), set(3, 0x02)), "handshake_unsupported_version");
+  await attempt(both(set(3, 0x02), resumedExt), "handshake_unsupported_suite");
+  await attempt(both(resumedExt, short), "handshake_unexpected");
+  await attempt(both(short, badShare), "handshake_malformed");
+  await attempt(both(badShare, badTag), "handshake_bad_key_share");
+  await attempt(badTag, "handshake_decrypt_failed");
+  // Peer policy: another server than the expected one, or one presenting the client's own id.
+  await attempt((sh) => sh, "handshake_peer_rejected", { expectedPeer: "someone.else" });
+  const mirror = new IndependentServer({ id: carol.id, privateKey: carol.privateKey, lookup });
+  await attempt((sh) => sh, "handshake_peer_rejected", {}, mirror);
+  await attempt((sh) => sh, "handshake_unknown_peer", { getPublicKeyForId: directory(carol) });
+});
+
+Deno.test("handshake: the tessera server checks ClientFinished", async () => {
+  const attempt = async (mutate: (cf: Uint8Array) => Uint8Array, code: string) => {
+    const alice = await independentParty("alice");
+    const bob = await tesseraParty("bob");
+    const lookup = directory(alice, bob);
+    const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+    const server = tessera(bob, lookup);
+    const hs = await client.hello();
+    const done = await hs.finish((await server.negotiate(hs.message))!);
+    const err = await rejectsWithCode(server.negotiate(mutate(done.clientFinished.slice())), code);
+    // Refused after its keys exist: the alert is protected (under s_hs).
+    assert.equal(err.alert?.length, 20);
+  };
+  await attempt((cf) => ((cf[0] = 0x02), cf), "handshake_unexpected");
+  await attempt((cf) => ((cf[1] = 0x02), cf), "handshake_unsupported_version");
+  await attempt((cf) => cf.subarray(0, 2 + 114), "handshake_malformed");
+  await attempt((cf) => ((cf[10]! ^= 1), cf), "handshake_decrypt_failed");
+  await attempt((cf) => concat(cf, new Uint8Array(1)), "handshake_decrypt_failed");
+});
+
+Deno.test("handshake: ClientHello bounds (4096 bytes, extensions 2048, suites 1 to 16)", async () => {
   const alice = await independentParty("alice");
   const bob = await tesseraParty("bob");
   const lookup = directory(alice, bob);
   const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
   const refuse = async (hello: Uint8Array) =>
-    await rejectsWithCode(tesseraSession(bob, lookup).negotiate(hello), "handshake_malformed");
-  await refuse(await client.hello({ suites: [] }));
-  await refuse(await client.hello({ suites: new Array(17).fill(SUITE) }));
-  await refuse(await client.hello({ extensions: concat(u16(7), vec16(new Uint8Array(1021))) }));
-  await refuse(concat(await client.hello(), new Uint8Array(5000)));
+    await rejectsWithCode(tessera(bob, lookup).negotiate(hello), "handshake_malformed");
+  const ch = (await client.hello()).message;
+  await refuse(concat(ch, new Uint8Array(4097 - ch.length)));
+  await refuse(concat(ch, new Uint8Array(1)));
   await refuse(new Uint8Array(0));
-  // 16 suites and a full 1024-byte extensions block are within bounds.
-  const ok = await client.hello({
-    suites: new Array(16).fill(SUITE),
-    extensions: concat(u16(7), vec16(new Uint8Array(1020))),
+  await refuse((await client.hello({ suites: [] })).message);
+  await refuse((await client.hello({ suites: new Array(17).fill(1) })).message);
+  await refuse((await client.hello({ extra: [{ type: 9, data: new Uint8Array(2045) }] })).message);
+  // 16 suites and a 2048-byte extensions block are within bounds.
+  const hs = await client.hello({
+    suites: new Array(16).fill(1),
+    versions: null,
+    extra: [{ type: 9, data: new Uint8Array(2044) }],
   });
-  const sh = await tesseraSession(bob, lookup).negotiate(ok);
-  assert.ok(sh);
-  await client.finish(sh);
+  const server = tessera(bob, lookup);
+  const done = await hs.finish((await server.negotiate(hs.message))!);
+  assert.equal(await server.negotiate(done.clientFinished), null);
 });
 
-Deno.test("replay window: both receivers refuse malformed records", async () => {
-  const { channel, server } = await independentClientPair();
-  const record = await channel.wrap(bytes("hi"));
-  await rejectsWithCode(server.unwrap(record.subarray(0, 32)), "record_malformed");
-  const retyped = record.slice();
-  retyped[0] = 0x16;
-  await rejectsWithCode(server.unwrap(retyped), "record_malformed");
-  // Changing the type byte breaks the AAD.
-  retyped[0] = TYPE_CLOSE;
-  await rejectsWithCode(server.unwrap(retyped), "record_auth_failed");
-  assert.deepEqual(await server.unwrap(record), bytes("hi"));
+Deno.test("resumption: the resumed ClientFinished is exactly 48 encrypted bytes", async () => {
+  const resumption = { store: new MemoryTicketStore() };
+  const { client, bob, lookup } = await independentClientPair({ resumption });
+  const server = tessera(bob, lookup, { resumption });
+  const hs = await client.hello({ ticket: await client.takeTicket() });
+  const done = await hs.finish((await server.negotiate(hs.message))!);
+  assert.equal(done.resumed, true);
+  await rejectsWithCode(
+    server.negotiate(concat(done.clientFinished, new Uint8Array(1))),
+    "handshake_malformed",
+  );
+});
 
-  const back = await server.wrap(bytes("ok"));
-  await rejectsWithCode(channel.open(back.subarray(0, 32)), "record_malformed");
-  assert.deepEqual((await channel.open(back)).data, bytes("ok"));
+Deno.test("resumption: our server verifies the tessera client's binder over its ClientHello", async () => {
+  const store = new ServerTicketStore();
+  const cache = new ClientSessionCache();
+  const resumption = { cache, endpoint: "dave.example:443" };
+  const { carol, dave } = await independentServerPair({ resumption }, { store, tickets: 2 });
+  const lookup = directory(carol, dave);
+  const server = new IndependentServer({ id: dave.id, privateKey: dave.privateKey, lookup }, {
+    store,
+  });
+  const client = tessera(carol, lookup, { resumption });
+  const ch = (await client.connectRequest()).slice();
+  ch[3 + 2 + 5]! ^= 1; // the client random, covered by the binder
+  const hs = await server.accept(ch);
+  assert.equal(hs.resumed, false);
+  assert.deepEqual(store.reports, ["declined binder_invalid"]);
+});
+
+// ---------------------------------------------------------------------------
+// Saved state (§6), decoded independently
+
+Deno.test("saved state: a tessera session's saved bytes decode as §6 describes", async () => {
+  const { server, channel, alice, bob } = await independentClientPair({ maxAuthFailures: 10 });
+  await server.unwrap(await channel.wrap(bytes("r0")));
+  await server.unwrap(await channel.wrap(bytes("r1")));
+  channel.rekey();
+  await server.unwrap(await channel.wrap(bytes("r2")));
+  await server.unwrap(await channel.wrap(bytes("r3")));
+  const forged = await channel.wrap(bytes("forged"));
+  forged[forged.length - 1]! ^= 1;
+  await rejectsWithCode(server.unwrap(forged), "record_auth_failed");
+  await channel.open(await server.wrap(bytes("s0")));
+  server.rekey();
+  await channel.open(await server.wrap(bytes("s1")));
+
+  const key = random(32);
+  const saved = await server.save(key, { context: "slot 7" });
+  assert.deepEqual(Array.from(saved.subarray(0, 5)), [0x54, 0x53, 0x53, 0x02, 0x01]);
+  assert.deepEqual(saved.subarray(5, 13), u64(1n));
+  const aad = concat(saved.subarray(0, 13), bytes("slot 7"));
+  const state = await gcmOpen(key, saved.subarray(13, 25), aad, saved.subarray(25));
+  assert.ok(state, "the seal opens with the wrapping key, the nonce and bytes 0..13 ‖ context");
+  const r = new Reader(state);
+  assert.equal(r.u8(), 0x01);
+  assert.deepEqual(r.vec16(1, 1024), bob.id);
+  assert.equal(r.u8(), 0x02);
+  assert.equal(r.u8(), 0x01);
+  assert.deepEqual(r.vec16(1, 1024), alice.id);
+  assert.deepEqual(r.take(16), channel.sessionId);
+  assert.deepEqual(r.take(32), channel.exp);
+  assert.equal(r.u32(), 1, "send epoch");
+  assert.deepEqual(r.take(32), channel.secrets.receive);
+  assert.deepEqual(r.take(8), u64(2n), "next send sequence number");
+  assert.equal(r.u32(), 1, "receive epoch");
+  assert.equal(r.u8(), 0x00, "no receive fork");
+  assert.deepEqual(r.take(32), channel.secrets.send);
+  assert.deepEqual(r.take(8), u64(3n), "first sequence number accepted in the epoch + 1");
+  assert.deepEqual(r.take(8), u64(4n), "highest received + 1");
+  const bitmap = r.take(16);
+  assert.deepEqual(r.take(8), u64(4n), "data records accepted");
+  assert.equal(r.u32(), 1, "authentication failures in the receive epoch");
+  r.end();
+  // Bit i = highest − i accepted: 3, 2, 1, 0 are, as a big-endian 128-bit number 0x0f.
+  assert.deepEqual(bitmap, concat(new Uint8Array(15), u8(0x0f)));
+});
+
+Deno.test("records: maxAuthFailures counts failed records per receive epoch, forged fork proofs included", async () => {
+  const { server, channel } = await independentClientPair({ maxAuthFailures: 3 });
+  const forge = async () => {
+    const record = await channel.wrap(bytes("forged"));
+    record[record.length - 1]! ^= 1;
+    await rejectsWithCode(server.unwrap(record), "record_auth_failed");
+  };
+  // Three failures in epoch 0: the session stays usable ("may fail ... before the session fails").
+  for (let i = 0; i < 3; i++) await forge();
+  assert.equal(server.state, "established");
+  // A new receive epoch starts a new count.
+  channel.rekey();
+  assert.deepEqual(await server.unwrap(await channel.wrap(bytes("epoch 1"))), bytes("epoch 1"));
+  await forge();
+  await forge();
+  // A forged fork proof is a failure under the current epoch too (§6).
+  const fork = await independentClientPair({ maxAuthFailures: 0 });
+  await fork.channel.fork();
+  await rejectsWithCode(
+    fork.server.unwrap(await fork.channel.wrap(bytes("x"), { proof: random(32) })),
+    "record_auth_failed",
+  );
+  assert.equal(fork.server.state, "closed");
+  await forge();
+  assert.equal(server.state, "established");
+  // The fourth in one epoch fails the session.
+  await forge();
+  assert.equal(server.state, "closed");
+  assert.equal(server.error?.code, "record_auth_failed");
 });
