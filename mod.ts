@@ -40,6 +40,7 @@ export {
   type RestoreOptions,
   type SaveOptions,
   SecureSession,
+  type SecureSessionEventMap,
   type SecureSessionOptions,
   type SessionLimits,
   type SessionTransport,

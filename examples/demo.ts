@@ -5,14 +5,18 @@
  *    API, exchange a few messages each way, update keys, save and restore the
  *    client, and close.
  * 2. The same over the callback API and an in-memory transport.
- * 3. A cookie session round trip against a local `Deno.serve` on 127.0.0.1.
+ * 3. Resumption: a full handshake leaves the client a ticket; it disconnects
+ *    and reconnects in one round trip without signatures, with its
+ *    attributes restored on the server (tickets in Deno KV, in memory here).
+ * 4. A cookie session round trip against a local `Deno.serve` on 127.0.0.1.
  *
  * Run it with `deno task demo`.
  *
  * @module
  */
 
-import { generateIdentityKeyPair, SecureSession } from "../mod.ts";
+import { directoryLookup, generateIdentityKeyPair, SecureSession } from "../mod.ts";
+import { ClientSessionCache, KvTicketStore } from "../lib/resume/mod.ts";
 import { memoryTransportPair } from "../lib/transport/mod.ts";
 import { cookieDemo } from "./cookie_demo.ts";
 
@@ -32,16 +36,17 @@ export async function secureSessionDemo(): Promise<string[]> {
   // Long-term identities. Private keys stay non-extractable.
   const alice = await generateIdentityKeyPair();
   const bob = await generateIdentityKeyPair();
-  const directory = new Map<string, CryptoKey>([
-    ["alice@example", alice.publicKey],
-    ["bob@example", bob.publicKey],
-  ]);
-  const getPublicKeyForId = (id: Uint8Array): CryptoKey | undefined => directory.get(decode(id));
+  // Exactly one key per id, compared byte for byte.
+  const getPublicKeyForId = directoryLookup({
+    "alice@example": alice.publicKey,
+    "bob@example": bob.publicKey,
+  });
 
   const client = new SecureSession({
     id: "alice@example",
     privateKey: alice.privateKey,
     getPublicKeyForId,
+    expectedPeer: "bob@example", // the client reveals its id to no other server
   });
   const server = new SecureSession({
     id: "bob@example",
@@ -49,10 +54,7 @@ export async function secureSessionDemo(): Promise<string[]> {
     getPublicKeyForId,
   });
   const states: string[] = [];
-  client.addEventListener(
-    "statechange",
-    (e) => states.push((e as Event & { state: string }).state),
-  );
+  client.addEventListener("statechange", (e) => states.push(e.state));
 
   log("Secure Session (tessera/1, buffer API)");
   let start = performance.now();
@@ -100,18 +102,20 @@ export async function secureSessionDemo(): Promise<string[]> {
   const refusal = await server.unwrap(replayed).catch((err) => err.code);
   log(`  replayed record   refused: ${refusal}`);
 
-  client.rekey();
+  client.rekey({ requestPeer: true });
   const afterRekey = await server.unwrap(await client.wrap(text.encode("under a new key")));
   log(`  rekey()           peer follows: ${JSON.stringify(decode(afterRekey!))}`);
+  const binding = await client.exportKeyingMaterial("demo binding", "", 16);
+  const same = hex(binding) === hex(await server.exportKeyingMaterial("demo binding", "", 16));
+  log(`  exporter          ${hex(binding)} (same on both sides: ${same})`);
 
   const wrappingKey = crypto.getRandomValues(new Uint8Array(32));
-  const saved = await client.save(wrappingKey);
+  const saved = await client.save(wrappingKey); // hands the session over
   const restored = await SecureSession.restore(saved, wrappingKey);
   const fromRestored = await server.unwrap(await restored.wrap(text.encode("restored")));
   log(
-    `  save/restore      ${saved.length} B sealed state; peer reads ${
-      JSON.stringify(decode(fromRestored!))
-    }`,
+    `  save/restore      ${saved.length} B sealed state, generation ${restored.generation}; ` +
+      `peer reads ${JSON.stringify(decode(fromRestored!))}`,
   );
 
   const close = await restored.close();
@@ -151,6 +155,87 @@ export async function secureSessionDemo(): Promise<string[]> {
   );
   await c2.close();
   log(`  close             server receive() -> ${await s2.receive()}, state ${s2.state}`);
+
+  const mallory = await generateIdentityKeyPair();
+  const [m1, m2] = memoryTransportPair();
+  const stranger = new SecureSession({
+    id: "mallory@example",
+    privateKey: mallory.privateKey,
+    getPublicKeyForId,
+    transport: m1,
+  });
+  const guarded = new SecureSession({
+    id: "bob@example",
+    privateKey: bob.privateKey,
+    getPublicKeyForId,
+    transport: m2,
+  });
+  const [, refused] = await Promise.allSettled([stranger.connect(), guarded.accept()]);
+  const learned = await stranger.receive().catch((err) => err.code);
+  log(
+    `  refused client    server: ${(refused as PromiseRejectedResult).reason.code}; ` +
+      `client learns ${learned} at once`,
+  );
+
+  log("Resumption (tickets in Deno KV, client session cache)");
+  lines.push(...await resumptionDemo(alice, bob, getPublicKeyForId));
+  return lines;
+}
+
+/** A full handshake, a disconnect, and a resumed reconnect. */
+async function resumptionDemo(
+  alice: { privateKey: CryptoKey },
+  bob: { privateKey: CryptoKey },
+  getPublicKeyForId: ReturnType<typeof directoryLookup>,
+): Promise<string[]> {
+  const lines: string[] = [];
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new KvTicketStore(kv, { key: crypto.getRandomValues(new Uint8Array(32)) });
+    const cache = new ClientSessionCache();
+    const server = () =>
+      new SecureSession({
+        id: "bob@example",
+        privateKey: bob.privateKey,
+        getPublicKeyForId,
+        resumption: { store, attributes: () => ({ role: "member", level: 2 }) },
+      });
+    const client = () =>
+      new SecureSession({
+        id: "alice@example",
+        privateKey: alice.privateKey,
+        getPublicKeyForId,
+        expectedPeer: "bob@example",
+        resumption: { cache, endpoint: "127.0.0.1:4433" },
+      });
+    const connect = async (c: SecureSession, s: SecureSession): Promise<number> => {
+      const start = performance.now();
+      let message: Uint8Array | null = await c.connectRequest();
+      while (message) {
+        message = await s.negotiate(message);
+        if (message) message = await c.negotiate(message);
+      }
+      return performance.now() - start;
+    };
+    const [c1, s1] = [client(), server()];
+    const full = await connect(c1, s1);
+    await s1.unwrap((await c1.close())!);
+    lines.push(
+      `  full handshake    ${full.toFixed(1)} ms (signatures); client keeps ${cache.size} ticket`,
+    );
+    const [c2, s2] = [client(), server()];
+    const resumed = await connect(c2, s2);
+    lines.push(
+      `  resumed           ${
+        resumed.toFixed(1)
+      } ms (no signatures, KV redeem): resumed ${c2.resumed}`,
+    );
+    lines.push(`  attributes        ${JSON.stringify(s2.attributes)} restored on the server`);
+    const echoed = await s2.unwrap(await c2.wrap(text.encode("back again")));
+    lines.push(`  data              ${JSON.stringify(decode(echoed!))}`);
+  } finally {
+    kv.close();
+  }
   return lines;
 }
 

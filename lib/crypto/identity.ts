@@ -934,7 +934,20 @@ export async function publicKeyFromPrivate(privateKey: CryptoKey): Promise<Crypt
  * ```
  */
 export async function publicKeyFingerprint(key: PublicKeyInput): Promise<Uint8Array<ArrayBuffer>> {
-  const verify = await toVerifyKey(key);
+  if (!(key instanceof CryptoKey)) return await fingerprintOf(await toVerifyKey(key));
+  // A key object's fingerprint never changes: computed once, as lookups return the same keys.
+  let known = fingerprints.get(key);
+  if (!known) {
+    known = toVerifyKey(key).then(fingerprintOf);
+    fingerprints.set(key, known);
+    known.catch(() => fingerprints.delete(key));
+  }
+  return (await known).slice();
+}
+
+const fingerprints = new WeakMap<CryptoKey, Promise<Uint8Array<ArrayBuffer>>>();
+
+async function fingerprintOf(verify: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
   const point = new Uint8Array(await subtle.exportKey("raw", verify));
   const spki = await subtle.importKey("raw", point, ECDSA_P256, true, ["verify"])
     .then((k) => subtle.exportKey("spki", k));

@@ -400,6 +400,100 @@ class Lock {
 }
 
 /**
+ * The events a {@linkcode SecureSession} dispatches, by type, for typed listeners.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession, type SecureSessionEventMap } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const session = new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null });
+ * const states: SecureSessionEventMap["statechange"]["state"][] = [];
+ * session.addEventListener("statechange", (e) => states.push(e.state)); // no cast needed
+ * await session.close();
+ * assert.deepEqual(states, ["closed"]);
+ * ```
+ */
+export interface SecureSessionEventMap {
+  /** Every state transition. */
+  statechange: SessionStateEvent;
+  /** The session failed for good. */
+  error: SessionErrorEvent;
+  /** Tickets were used, declined, issued or could not be kept. */
+  ticket: TicketEvent;
+}
+
+/**
+ * Typed listeners for {@linkcode SecureSessionEventMap}; any other event type
+ * takes `EventTarget`'s signature.
+ *
+ * @example
+ * ```ts
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair();
+ * const session = new SecureSession({ id: "me", privateKey, getPublicKeyForId: () => null });
+ * const codes: string[] = [];
+ * const onError = (e: { error: { code: string } }) => codes.push(e.error.code);
+ * session.addEventListener("error", onError);
+ * session.removeEventListener("error", onError);
+ * assert.deepEqual(codes, []);
+ * ```
+ */
+export interface SecureSession {
+  /**
+   * Listens for a session event, typed by its name.
+   *
+   * @param type `"statechange"`, `"error"` or `"ticket"`.
+   * @param listener Receives the typed event.
+   * @param options As for `EventTarget`.
+   */
+  addEventListener<K extends keyof SecureSessionEventMap>(
+    type: K,
+    listener: (this: SecureSession, event: SecureSessionEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens for any other event type.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget`.
+   */
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Stops listening for a session event.
+   *
+   * @param type `"statechange"`, `"error"` or `"ticket"`.
+   * @param listener The listener given to `addEventListener`.
+   * @param options As for `EventTarget`.
+   */
+  removeEventListener<K extends keyof SecureSessionEventMap>(
+    type: K,
+    listener: (this: SecureSession, event: SecureSessionEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Stops listening for any other event type.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget`.
+   */
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}
+
+/**
  * A Secure Session between two peers that know each other's ECDSA P-256
  * public keys by id.
  *

@@ -52,6 +52,7 @@ import {
   type ServerTicket,
   type StoredTicket,
   type TicketAttributes,
+  type TicketLookup,
 } from "./resumption.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
 
@@ -570,8 +571,10 @@ export class Tessera1Handshake implements Handshake {
       concat(hello, plain, peerPart, eePart, auth.signature),
     );
     const { finished, transcript } = await replying;
-    const channel = await this.#establishClient(keys, transcript, auth.id.slice(), null);
-    await this.#keepTickets(tickets, keys, auth.id, () => publicKeyFingerprint(serverKey));
+    const [channel] = await Promise.all([
+      this.#establishClient(keys, transcript, auth.id.slice(), null),
+      this.#keepTickets(tickets, keys, auth.id, () => publicKeyFingerprint(serverKey)),
+    ]);
     if (this.#offer) config.report({ kind: "declined", reason: "declined", count: 0 });
     return { send: finished, channel };
   }
@@ -600,11 +603,13 @@ export class Tessera1Handshake implements Handshake {
     }
     const { finished, transcript } = await replying;
     const serverId = offer.ticket.serverId;
-    const channel = await this.#establishClient(keys, transcript, serverId.slice(), {
-      attributes: null,
-      expiresAt: offer.ticket.expiresAt,
-    });
-    await this.#keepTickets(tickets, keys, serverId, () => offer.ticket.serverKeyFingerprint);
+    const [channel] = await Promise.all([
+      this.#establishClient(keys, transcript, serverId.slice(), {
+        attributes: null,
+        expiresAt: offer.ticket.expiresAt,
+      }),
+      this.#keepTickets(tickets, keys, serverId, () => offer.ticket.serverKeyFingerprint),
+    ]);
     this.#config.report({ kind: "resumed", reason: null, count: 0 });
     return { send: finished, channel };
   }
@@ -695,16 +700,26 @@ export class Tessera1Handshake implements Handshake {
     if (!hello.suites.includes(SUITE_P256_AES256GCM)) {
       throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
     }
+    const store = this.#config.resumption.store;
+    const now = this.#config.now();
+    // The ticket is looked up while the ephemeral key is made.
+    const finding = hello.offer && store
+      ? store.find(hello.offer.ticketId, now).catch(() => null)
+      : null;
     const [{ pair: ephemeral, point }, peerShare] = await Promise.all([
       ephemeralShare(),
       importShare(hello.share),
+      finding,
     ]);
     this.#ephemeral = ephemeral;
     const shared = await agree(ephemeral.privateKey, peerShare);
     const random = randomBytes(RANDOM_LENGTH, this.#config.random);
     this.#clientHello = message;
-    if (hello.offer) {
-      const resumed = await this.#tryResume(message, hello.offer, shared, random, point);
+    if (hello.offer && finding) {
+      const resumed = await this.#tryResume(message, hello.offer, shared, random, point, {
+        found: await finding,
+        now,
+      });
       if (resumed) return resumed;
     }
     return await this.#fullServerHelloReply(message, shared, random, point);
@@ -774,31 +789,41 @@ export class Tessera1Handshake implements Handshake {
     shared: Uint8Array,
     random: Uint8Array,
     point: Uint8Array,
+    { found, now }: { found: TicketLookup | null; now: number },
   ): Promise<HandshakeStep | null> {
     const config = this.#config;
-    const store = config.resumption.store;
-    if (!store) return null;
+    const store = config.resumption.store!;
     const decline = (reason: TicketDeclineReason): null => {
       config.report({ kind: "declined", reason, count: 0 });
       return null;
     };
-    const now = config.now();
-    let found;
-    try {
-      found = await store.find(offer.ticketId, now);
-    } catch {
-      return decline("store_unavailable");
-    }
+    if (found === null) return decline("store_unavailable");
     if (found.status !== "live" && found.status !== "redeemed") return decline(found.status);
     const stored = found.ticket;
     if (stored.expiresAt <= now || stored.authenticatedAt + MAX_TICKET_LIFETIME <= now) {
       return decline("expired");
     }
     // The binder first: nobody without the secret can use up, or learn anything about, a ticket.
+    // (The handshake keys are derived meanwhile, and used only if the binder verifies.)
     const psk = await derivePskKeys(stored.secret);
     const bound = message.subarray(0, message.length - BINDER_LENGTH);
-    if (!(await hmacVerify(psk.binderKey, offer.binder, bound))) return decline("binder_invalid");
-    const binderHash = await sha256(offer.binder);
+    const plain = this.#serverHelloPlain(random, point, true);
+    const deriving = sha256(concat(message, plain)).then((h) =>
+      deriveHandshakeKeys(shared, psk.salt, h)
+    );
+    const checkingKey = lookupPeer(config, stored.peerId)
+      .then(async (key) =>
+        key !== null &&
+        equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint)
+      )
+      .catch(() => false);
+    const [binderOk, binderHash, keyOk, keys] = await Promise.all([
+      hmacVerify(psk.binderKey, offer.binder, bound),
+      sha256(offer.binder),
+      checkingKey,
+      deriving,
+    ]);
+    if (!binderOk) return decline("binder_invalid");
     if (found.status === "redeemed") {
       if (stored.redeemedWith && equalPublic(stored.redeemedWith, binderHash)) {
         return decline("replayed");
@@ -806,12 +831,7 @@ export class Tessera1Handshake implements Handshake {
       await store.revokeFamily(stored.family, now).catch(() => {});
       return decline("reused");
     }
-    const key = await lookupPeer(config, stored.peerId).catch(() => null);
-    if (!key || !equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint)) {
-      return decline("peer_key_changed");
-    }
-    const plain = this.#serverHelloPlain(random, point, true);
-    const keys = await deriveHandshakeKeys(shared, psk.salt, await sha256(concat(message, plain)));
+    if (!keyOk) return decline("peer_key_changed");
     const successorId = randomBytes(TICKET_ID_LENGTH, config.random);
     const successor: ServerTicket = {
       id: successorId,
@@ -876,18 +896,16 @@ export class Tessera1Handshake implements Handshake {
     const server = this.#serverHello;
     const transcript = concat(hello, server, message);
     if (redeemed) {
+      const establishing = this.#establishServer(keys, transcript, redeemed.stored.peerId.slice(), {
+        attributes: redeemed.stored.attributes,
+        expiresAt: redeemed.stored.expiresAt,
+      });
+      establishing.catch(() => {});
       if (!(await hmacVerify(keys.clientFinished, opened, concat(hello, server)))) {
+        await establishing.catch(() => {});
         throw fail("handshake_bad_finished", "client Finished does not verify");
       }
-      const channel = await this.#establishServer(
-        keys,
-        transcript,
-        redeemed.stored.peerId.slice(),
-        {
-          attributes: redeemed.stored.attributes,
-          expiresAt: redeemed.stored.expiresAt,
-        },
-      );
+      const channel = await establishing;
       this.#config.report({ kind: "resumed", reason: null, count: 0 });
       return { send: null, channel };
     }
