@@ -220,6 +220,17 @@ const MARKER_ROUNDS = 50;
 const DEFAULT_PREFIX: TicketKvKey = ["tessera", "tickets"];
 
 /** A ticket ready to write: sealed record, index entry, keys' parts. */
+/** What find() saw of a ticket. */
+interface Seen {
+  idHash: string;
+  sealed: string;
+  body: TicketBody;
+  family: string;
+  peer: string;
+  familyVersion: string | null;
+  peerVersion: string | null;
+}
+
 interface Prepared {
   readonly idHash: string;
   readonly body: TicketBody;
@@ -321,6 +332,8 @@ export class KvTicketStore implements TicketStore {
   readonly #prefix: TicketKvKey;
   readonly #retry: RetryPolicy;
   readonly #key: Promise<CryptoKey>;
+  /** What find() read, by the ticket it returned: lets redeem() commit without reading again. */
+  readonly #seen = new WeakMap<StoredTicket, Seen>();
 
   /**
    * Creates a store over an open KV database.
@@ -518,6 +531,15 @@ export class KvTicketStore implements TicketStore {
       return { status: "revoked" };
     }
     const ticket = storedTicket(body, record.redeemedWith, entry.versionstamp);
+    this.#seen.set(ticket, {
+      idHash,
+      sealed: record.sealed,
+      body,
+      family,
+      peer,
+      familyVersion: familyMarker.versionstamp,
+      peerVersion: peerMarker.versionstamp,
+    });
     return { status: record.redeemedWith === null ? "live" : "redeemed", ticket };
   }
 
@@ -597,6 +619,32 @@ export class KvTicketStore implements TicketStore {
     // Written into the redeemed record: how a retry recognises a commit of its own that
     // reported an error but landed.
     const tag = toBase64Url(randomBytes(16));
+    // The common case: commit against exactly what find() read (the record and the markers
+    // are checked at commit), with no further reads. Anything else takes the careful path.
+    const seen = this.#seen.get(found);
+    if (seen && seen.idHash === idHash && !isExpired(seen.body, now)) {
+      try {
+        const op = this.#kv.atomic()
+          .check({ key: this.#recordKey(idHash), versionstamp: version })
+          .check({ key: this.#familyMarker(seen.family), versionstamp: seen.familyVersion })
+          .check({ key: this.#peerMarker(seen.peer), versionstamp: seen.peerVersion });
+        const redeemed = encodeRecord({
+          sealed: seen.sealed,
+          redeemedWith: binder,
+          redeemTag: tag,
+        });
+        op.set(this.#recordKey(idHash), redeemed, { expireIn: expireInFor(seen.body, now) });
+        if (prepared !== null) {
+          if (prepared.family !== seen.family || prepared.peer !== seen.peer) {
+            throw new Error("a successor of another family: take the careful path");
+          }
+          this.#write(op, prepared);
+        }
+        if ((await op.commit()).ok) return true;
+      } catch {
+        // A transient error (the commit may have landed) or a successor of another family.
+      }
+    }
     for (let attempt = 1;; attempt++) {
       let outcome: boolean | "again";
       try {
