@@ -67,8 +67,9 @@ for (const step of steps) {
     tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
   }
   const { code } = await child.status;
-  // Count the tests the runners report ("ok | 12 passed | 0 failed", "12 passed, 0 failed").
-  for (const m of tail.matchAll(/(\d+) passed[ ,|]+(\d+) failed/g)) {
+  // Count the tests the runners report ("ok | 12 passed (3 steps) | 0 failed", "12 passed, 0
+  // failed").
+  for (const m of tail.matchAll(/(\d+) passed(?: \(\d+ steps?\))?[ ,|]+(\d+) failed/g)) {
     passed += Number(m[1]);
     failed += Number(m[2]);
   }

@@ -328,6 +328,21 @@ async function checkPeer(
   return key;
 }
 
+/**
+ * Awaits `check`. Work started speculatively beside it (a reply built while the peer is being
+ * verified) is used only if the check passes; if it fails, that work is waited for first, so a
+ * failed handshake leaves nothing running.
+ */
+async function unlessRefused<T>(speculative: Promise<unknown>, check: Promise<T>): Promise<T> {
+  speculative.catch(() => {}); // its failure is reported where it is awaited
+  try {
+    return await check;
+  } catch (err) {
+    await speculative.catch(() => {});
+    throw err;
+  }
+}
+
 /** What the server decided about an offered ticket. */
 interface Redemption {
   stored: StoredTicket;
@@ -560,15 +575,17 @@ export class Tessera1Handshake implements Handshake {
       const mac = await hmacSign(keys.clientFinished, concat(hello, message, idPart, signature));
       return await this.#finish(keys, message, concat(idPart, signature, mac));
     })();
-    replying.catch(() => {});
-    const serverKey = await checkPeer(
-      config,
-      auth.id,
-      auth.signature,
-      concat(SERVER_SIGNATURE_CONTEXT, hello, plain, peerPart, eePart),
-      keys.serverFinished,
-      auth.mac,
-      concat(hello, plain, peerPart, eePart, auth.signature),
+    const serverKey = await unlessRefused(
+      replying,
+      checkPeer(
+        config,
+        auth.id,
+        auth.signature,
+        concat(SERVER_SIGNATURE_CONTEXT, hello, plain, peerPart, eePart),
+        keys.serverFinished,
+        auth.mac,
+        concat(hello, plain, peerPart, eePart, auth.signature),
+      ),
     );
     const { finished, transcript } = await replying;
     const [channel] = await Promise.all([
@@ -597,8 +614,12 @@ export class Tessera1Handshake implements Handshake {
       const mac = await hmacSign(keys.clientFinished, concat(hello, message));
       return await this.#finish(keys, message, mac);
     })();
-    replying.catch(() => {});
-    if (!(await hmacVerify(keys.serverFinished, mac, concat(hello, plain, eePart)))) {
+    const verified = await unlessRefused(
+      replying,
+      hmacVerify(keys.serverFinished, mac, concat(hello, plain, eePart)),
+    );
+    if (!verified) {
+      await replying.catch(() => {});
       throw fail("handshake_bad_finished", "server Finished does not verify");
     }
     const { finished, transcript } = await replying;
@@ -913,15 +934,17 @@ export class Tessera1Handshake implements Handshake {
     const peerPart = concat(u16(auth.id.length), auth.id);
     // Derive the traffic secrets while the client is being verified; used only if it verifies.
     const establishing = this.#establishServer(keys, transcript, auth.id.slice(), null);
-    establishing.catch(() => {});
-    const clientKey = await checkPeer(
-      this.#config,
-      auth.id,
-      auth.signature,
-      concat(CLIENT_SIGNATURE_CONTEXT, hello, server, peerPart),
-      keys.clientFinished,
-      auth.mac,
-      concat(hello, server, peerPart, auth.signature),
+    const clientKey = await unlessRefused(
+      establishing,
+      checkPeer(
+        this.#config,
+        auth.id,
+        auth.signature,
+        concat(CLIENT_SIGNATURE_CONTEXT, hello, server, peerPart),
+        keys.clientFinished,
+        auth.mac,
+        concat(hello, server, peerPart, auth.signature),
+      ),
     );
     const channel = await establishing;
     await this.#issueTickets(keys, auth.id, clientKey);

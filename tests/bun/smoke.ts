@@ -2,7 +2,14 @@
 // Run: npx -y bun@1.4.4 tests/bun/smoke.ts  (also runs under Deno).
 
 import assert from "node:assert/strict";
-import { generateIdentityKeyPair, SecureSession, TesseraError } from "../../mod.ts";
+import {
+  directoryLookup,
+  generateIdentityKeyPair,
+  HandshakeError,
+  SecureSession,
+  TesseraError,
+} from "../../mod.ts";
+import { ClientSessionCache, MemoryTicketStore } from "../../lib/resume/mod.ts";
 import { memoryTransportPair } from "../../lib/transport/mod.ts";
 
 const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "unknown";
@@ -15,7 +22,7 @@ const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 async function pair(): Promise<[SecureSession, SecureSession]> {
   const a = await generateIdentityKeyPair();
   const b = await generateIdentityKeyPair();
-  const lookup = (id: Uint8Array): CryptoKey => (id[0] === 0x61 ? a.publicKey : b.publicKey);
+  const lookup = directoryLookup({ a: a.publicKey, b: b.publicKey });
   const client = new SecureSession({
     id: "a",
     privateKey: a.privateKey,
@@ -63,7 +70,7 @@ check("a tampered record is refused with record_auth_failed", async () => {
 check("the callback API runs over an in-memory transport", async () => {
   const a = await generateIdentityKeyPair();
   const b = await generateIdentityKeyPair();
-  const lookup = (id: Uint8Array): CryptoKey => (id[0] === 0x61 ? a.publicKey : b.publicKey);
+  const lookup = directoryLookup({ a: a.publicKey, b: b.publicKey });
   const [ca, cb] = memoryTransportPair();
   const client = new SecureSession({
     id: "a",
@@ -89,11 +96,71 @@ check("rekey, save and restore keep the peer reading", async () => {
   client.rekey();
   assert.deepEqual(await server.unwrap(await client.wrap(text("1"))), text("1"));
   const key = crypto.getRandomValues(new Uint8Array(32));
-  const restored = await SecureSession.restore(await client.save(key), key);
+  const restored = await SecureSession.restore(await client.save(key, { context: "c" }), key, {
+    context: "c",
+  });
+  assert.equal(restored.generation, 1);
   assert.deepEqual(await server.unwrap(await restored.wrap(text("2"))), text("2"));
-  await assert.rejects(SecureSession.restore(await client.save(key), new Uint8Array(32)), {
+  assert.deepEqual(
+    await server.exportKeyingMaterial("bun", "", 16),
+    await restored.exportKeyingMaterial("bun", "", 16),
+  );
+  await assert.rejects(SecureSession.restore(await restored.save(key), new Uint8Array(32)), {
     code: "state_auth_failed",
   });
+});
+
+check("a ticket resumes the next connection with no signatures and its attributes", async () => {
+  const a = await generateIdentityKeyPair();
+  const b = await generateIdentityKeyPair();
+  const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
+  const store = new MemoryTicketStore();
+  const cache = new ClientSessionCache();
+  const connect = async () => {
+    const client = new SecureSession({
+      id: "a",
+      privateKey: a.privateKey,
+      getPublicKeyForId,
+      expectedPeer: "b",
+      resumption: { cache, endpoint: "bun:1" },
+    });
+    const server = new SecureSession({
+      id: "b",
+      privateKey: b.privateKey,
+      getPublicKeyForId,
+      resumption: { store, attributes: () => ({ level: 3 }) },
+    });
+    let message: Uint8Array | null = await client.connectRequest();
+    while (message) {
+      message = await server.negotiate(message);
+      if (message) message = await client.negotiate(message);
+    }
+    return [client, server] as const;
+  };
+  const [first] = await connect();
+  assert.equal(first.resumed, false);
+  const [client, server] = await connect();
+  assert.equal(client.resumed, true);
+  assert.deepEqual(server.attributes, { level: 3 });
+  assert.deepEqual(await server.unwrap(await client.wrap(text("r"))), text("r"));
+});
+
+check("a refused client learns it from the server's alert", async () => {
+  const a = await generateIdentityKeyPair();
+  const client = new SecureSession({
+    id: "a",
+    privateKey: a.privateKey,
+    getPublicKeyForId: directoryLookup({ b: a.publicKey }),
+  });
+  const server = new SecureSession({
+    id: "b",
+    privateKey: a.privateKey,
+    getPublicKeyForId: directoryLookup({ b: a.publicKey }),
+  });
+  const finished = await client.negotiate((await server.negotiate(await client.connectRequest()))!);
+  const refused = await server.negotiate(finished!).catch((err) => err);
+  assert.ok(refused instanceof HandshakeError && refused.alert);
+  await assert.rejects(client.unwrap(refused.alert), { code: "handshake_refused" });
 });
 
 check("an unknown peer id fails the handshake with a typed error", async () => {
@@ -101,7 +168,7 @@ check("an unknown peer id fails the handshake with a typed error", async () => {
   const client = new SecureSession({
     id: "a",
     privateKey: a.privateKey,
-    getPublicKeyForId: () => a.publicKey,
+    getPublicKeyForId: directoryLookup({ b: a.publicKey }),
   });
   const server = new SecureSession({
     id: "b",
