@@ -209,15 +209,25 @@ interface ReceiveEpoch {
 
 function noop(): void {}
 
-/** Writes `iv ⊕ (00000000 ‖ seq)` into a fresh nonce; `seqBytes` are the 8 header bytes. */
-function nonceFor(iv: Uint8Array, seqBytes: Uint8Array): Uint8Array {
-  const out = iv.slice();
+/**
+ * Writes `iv ⊕ (00000000 ‖ seq)` into `out` (`seqBytes` are the 8 header bytes) and returns it.
+ * Web Crypto copies its arguments before `encrypt` or `decrypt` returns, so a channel fills one
+ * scratch nonce per direction right before each call.
+ */
+function nonceFor(iv: Uint8Array, seqBytes: Uint8Array, out: Uint8Array): Uint8Array {
+  out.set(iv);
   for (let i = 0; i < 8; i++) out[4 + i]! ^= seqBytes[i]!;
   return out;
 }
 
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
+}
+
+/** Whether Web Crypto takes `bytes` as they are: not shared, not resizable. */
+function plainBuffer(bytes: Uint8Array): boolean {
+  const buffer = bytes.buffer;
+  return buffer instanceof ArrayBuffer && !buffer.resizable;
 }
 
 function sameFork(a: Uint8Array | null, b: Uint8Array | null): boolean {
@@ -261,6 +271,8 @@ export class Tessera1Channel implements Channel {
   #requestPeerUpdate = false;
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = Promise.resolve();
+  #sealNonce = new Uint8Array(12);
+  #openNonce = new Uint8Array(12);
   // Receiving.
   #current: ReceiveEpoch;
   #currentReady: EpochKeys | null = null;
@@ -514,7 +526,8 @@ export class Tessera1Channel implements Channel {
     view.setUint32(2, epoch);
     view.setBigUint64(6, seq);
     if (extension) header.set(extension, RECORD_HEADER_LENGTH);
-    return aesGcmEncrypt(keys.key, nonceFor(keys.iv, header.subarray(6, 14)), inner, header)
+    const nonce = nonceFor(keys.iv, header.subarray(6, 14), this.#sealNonce);
+    return aesGcmEncrypt(keys.key, nonce, inner, header)
       .then((sealed) => {
         const out = new Uint8Array(h + sealed.length);
         out.set(header);
@@ -582,33 +595,49 @@ export class Tessera1Channel implements Channel {
     if (record.length > h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16) {
       throw new RecordError("record_too_large", "record exceeds maxRecordSize");
     }
-    // The caller may reuse its buffer while we wait: work on a copy.
-    const copy = record.slice();
-    const view = new DataView(copy.buffer);
+    const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const epoch = view.getUint32(2);
     const seq = view.getBigUint64(6);
     if (seq > MAX_SEQ) throw malformed("sequence number out of range");
     this.#window.check(seq, ordered);
-    const header = copy.subarray(0, h);
-    const fork = flags
-      ? copy.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + FORK_LENGTH)
+    // The common case, a record of the current epoch whose keys are at hand: decryption starts
+    // synchronously, and Web Crypto copies its inputs before it returns, so the caller's buffer
+    // may change afterwards. Otherwise an await comes first: work on a copy.
+    const current = this.#current;
+    const ready = this.#currentReady;
+    const fast = ready !== null && epoch === current.epoch && flags === 0 &&
+      current.fork === null && plainBuffer(record);
+    let target = current;
+    let decrypting = fast
+      ? aesGcmDecrypt(
+        ready.key,
+        nonceFor(ready.iv, record.subarray(6, 14), this.#openNonce),
+        record.subarray(h),
+        record.subarray(0, h),
+      )
       : null;
+    const copy = fast ? record : record.slice();
     // Records are decrypted concurrently, but accepted in call order, so the outcome never
     // depends on which decryption finishes first.
     const turn = this.#acceptTurn;
     let release!: () => void;
     this.#acceptTurn = new Promise<void>((resolve) => release = resolve);
     try {
-      const target = await this.#receiveEpochFor(epoch, fork, header, seq);
-      const keys = target === this.#current && this.#currentReady
-        ? this.#currentReady
-        : await target.keys;
-      const inner = await aesGcmDecrypt(
-        keys.key,
-        nonceFor(keys.iv, header.subarray(6, 14)),
-        copy.subarray(h),
-        header,
-      );
+      if (decrypting === null) {
+        const header = copy.subarray(0, h);
+        const fork = flags
+          ? copy.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + FORK_LENGTH)
+          : null;
+        target = await this.#receiveEpochFor(epoch, fork, header, seq);
+        const keys = await target.keys;
+        decrypting = aesGcmDecrypt(
+          keys.key,
+          nonceFor(keys.iv, header.subarray(6, 14), this.#openNonce),
+          copy.subarray(h),
+          header,
+        );
+      }
+      const inner = await decrypting;
       if (inner === null) {
         throw new RecordError("record_auth_failed", "record failed authentication");
       }
@@ -748,8 +777,9 @@ export class Tessera1Channel implements Channel {
       this.#receiveStart = seq;
     }
     // The grace for the previous epoch ends once the window has moved past the current one's start.
-    const { highest } = this.#window.state;
-    if (this.#previous && highest - this.#receiveStart >= 128n) this.#previous = null;
+    if (this.#previous && this.#window.state.highest - this.#receiveStart >= 128n) {
+      this.#previous = null;
+    }
   }
 
   // ------------------------------------------------------------------- others
