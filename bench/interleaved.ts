@@ -22,6 +22,7 @@ import {
   themisPair,
   themisRoundTrip,
 } from "./_session_workloads.ts";
+import { format, median, timeRound } from "./_timing.ts";
 
 type Work = () => unknown;
 
@@ -106,21 +107,6 @@ const rows: Row[] = [
     raw: inFlight(4, () => rawRoundTrip(bulk)),
   },
 ];
-
-async function timeRound(work: Work, iterations: number): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < iterations; i++) await work();
-  return (performance.now() - start) / iterations;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
-}
-
-function format(ms: number): string {
-  return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`;
-}
 
 /** Runs every row for `rounds` interleaved rounds and returns the table lines. */
 export async function interleaved(rounds = 31): Promise<string[]> {

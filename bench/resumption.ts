@@ -16,6 +16,7 @@
 import { directoryLookup, generateIdentityKeyPair, SecureSession } from "../mod.ts";
 import { ClientSessionCache, KvTicketStore, MemoryTicketStore } from "../lib/resume/mod.ts";
 import type { TicketStore } from "../lib/session/resumption.ts";
+import { format, median, timeRound } from "./_timing.ts";
 
 const alice = await generateIdentityKeyPair();
 const bob = await generateIdentityKeyPair();
@@ -74,21 +75,6 @@ async function refusal(impostorId: string): Promise<number> {
   const start = performance.now();
   await server.negotiate(finished!).catch(() => {});
   return performance.now() - start;
-}
-
-async function timeRound(work: () => Promise<unknown>, iterations: number): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < iterations; i++) await work();
-  return (performance.now() - start) / iterations;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
-}
-
-function format(ms: number): string {
-  return ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`;
 }
 
 /** Runs the rounds and returns the table lines. */

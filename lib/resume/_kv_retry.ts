@@ -2,17 +2,9 @@
 // Private: not part of the public API.
 
 import { TicketError } from "../errors.ts";
+import { checkRetry, DEFAULT_RETRY, retrying, type RetryPolicy } from "../_kv_retry.ts";
 
-/** How a store retries transient errors. */
-export interface RetryPolicy {
-  /** Attempts in all, from 1 to 20. */
-  readonly attempts: number;
-  /** The first backoff in milliseconds; it doubles on each retry, plus up to as much jitter. */
-  readonly baseDelay: number;
-}
-
-/** The default: 6 attempts, 5 ms doubling (at most about 0.3 s of waiting). */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelay: 5 };
+export { backoff, DEFAULT_RETRY, isTransient, type RetryPolicy } from "../_kv_retry.ts";
 
 /**
  * Checks a caller's retry options.
@@ -25,26 +17,7 @@ export function retryPolicy(options: Partial<RetryPolicy> | undefined): RetryPol
   if (typeof options !== "object" || options === null) {
     throw new TypeError("retry must be an object");
   }
-  const { attempts = DEFAULT_RETRY.attempts, baseDelay = DEFAULT_RETRY.baseDelay } = options;
-  if (!Number.isSafeInteger(attempts) || attempts < 1 || attempts > 20) {
-    throw new RangeError("retry.attempts must be an integer from 1 to 20");
-  }
-  if (typeof baseDelay !== "number" || !(baseDelay >= 0 && baseDelay <= 1000)) {
-    throw new RangeError("retry.baseDelay must be from 0 to 1000 ms");
-  }
-  return { attempts, baseDelay };
-}
-
-/** Whether an error is a transient lock or busy condition worth retrying. */
-export function isTransient(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /database is locked|database table is locked|SQLITE_BUSY|database is busy/i.test(message);
-}
-
-/** Waits before attempt `attempt + 1`: `baseDelay · 2^(attempt-1)` plus up to `baseDelay` of jitter. */
-export function backoff(policy: RetryPolicy, attempt: number): Promise<void> {
-  const delay = policy.baseDelay * 2 ** (attempt - 1) + Math.random() * policy.baseDelay;
-  return new Promise((resolve) => setTimeout(resolve, delay));
+  return checkRetry(options.attempts, options.baseDelay, "retry.");
 }
 
 /** The error a store throws when KV fails: no key material, the KV error as `cause`. */
@@ -62,18 +35,11 @@ export function unavailable(what: string, cause: unknown): TicketError {
  * with the original as `cause`. A `TicketError` thrown by `op` passes
  * through unchanged.
  */
-export async function withRetry<R>(
-  policy: RetryPolicy,
-  what: string,
-  op: () => Promise<R>,
-): Promise<R> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await op();
-    } catch (error) {
-      if (error instanceof TicketError) throw error;
-      if (!isTransient(error) || attempt >= policy.attempts) throw unavailable(what, error);
-      await backoff(policy, attempt);
-    }
-  }
+export function withRetry<R>(policy: RetryPolicy, what: string, op: () => Promise<R>): Promise<R> {
+  return retrying(
+    policy,
+    op,
+    (cause) => unavailable(what, cause),
+    (error) => error instanceof TicketError,
+  );
 }

@@ -589,7 +589,7 @@ export class Tessera1Handshake implements Handshake {
     );
     const { finished, transcript } = await replying;
     const [channel] = await Promise.all([
-      this.#establishClient(keys, transcript, auth.id.slice(), null),
+      this.#establish(keys, transcript, auth.id.slice(), null),
       this.#keepTickets(tickets, keys, auth.id, () => publicKeyFingerprint(serverKey)),
     ]);
     if (this.#offer) config.report({ kind: "declined", reason: "declined", count: 0 });
@@ -625,7 +625,7 @@ export class Tessera1Handshake implements Handshake {
     const { finished, transcript } = await replying;
     const serverId = offer.ticket.serverId;
     const [channel] = await Promise.all([
-      this.#establishClient(keys, transcript, serverId.slice(), {
+      this.#establish(keys, transcript, serverId.slice(), {
         attributes: null,
         expiresAt: offer.ticket.expiresAt,
       }),
@@ -681,6 +681,8 @@ export class Tessera1Handshake implements Handshake {
   ): Promise<Tessera1Channel> {
     const role = this.#role;
     const secrets = await deriveTrafficSecrets(keys.master, await sha256(transcript));
+    this.#phase = "done";
+    this.#ephemeral = null;
     const window = new ReplayWindow();
     return Tessera1Channel.create({
       role,
@@ -917,7 +919,7 @@ export class Tessera1Handshake implements Handshake {
     const server = this.#serverHello;
     const transcript = concat(hello, server, message);
     if (redeemed) {
-      const establishing = this.#establishServer(keys, transcript, redeemed.stored.peerId.slice(), {
+      const establishing = this.#establish(keys, transcript, redeemed.stored.peerId.slice(), {
         attributes: redeemed.stored.attributes,
         expiresAt: redeemed.stored.expiresAt,
       });
@@ -933,7 +935,7 @@ export class Tessera1Handshake implements Handshake {
     const auth = parseAuth(opened, false);
     const peerPart = concat(u16(auth.id.length), auth.id);
     // Derive the traffic secrets while the client is being verified; used only if it verifies.
-    const establishing = this.#establishServer(keys, transcript, auth.id.slice(), null);
+    const establishing = this.#establish(keys, transcript, auth.id.slice(), null);
     const clientKey = await unlessRefused(
       establishing,
       checkPeer(
@@ -949,29 +951,6 @@ export class Tessera1Handshake implements Handshake {
     const channel = await establishing;
     await this.#issueTickets(keys, auth.id, clientKey);
     return { send: null, channel };
-  }
-
-  async #establishClient(
-    keys: HandshakeKeys,
-    transcript: Uint8Array,
-    peerId: Uint8Array,
-    resumed: { attributes: TicketAttributes | null; expiresAt: number } | null,
-  ): Promise<Tessera1Channel> {
-    const channel = await this.#establish(keys, transcript, peerId, resumed);
-    this.#phase = "done";
-    this.#ephemeral = null;
-    return channel;
-  }
-
-  async #establishServer(
-    keys: HandshakeKeys,
-    transcript: Uint8Array,
-    peerId: Uint8Array,
-    resumed: { attributes: TicketAttributes | null; expiresAt: number } | null,
-  ): Promise<Tessera1Channel> {
-    const channel = await this.#establish(keys, transcript, peerId, resumed);
-    this.#phase = "done";
-    return channel;
   }
 
   /** Server: stores the tickets announced in a full handshake, now that the client is verified. */
