@@ -1,7 +1,8 @@
 // Channel-level test helpers: two tessera/1 channels built from fixed secrets, without a
 // handshake, for tests of the record layer alone.
 
-import { systemRandom } from "../../lib/crypto/random.ts";
+import { type RandomSource, systemRandom } from "../../lib/crypto/random.ts";
+import { utf8 } from "../../lib/crypto/_bytes.ts";
 import type { PaddingPolicy } from "../../lib/session/profile.ts";
 import { ReplayWindow } from "../../lib/session/replay_window.ts";
 import {
@@ -61,4 +62,46 @@ export function channelPair(
     sender: Tessera1Channel.create(channelStart("client", client), channelConfig(config)),
     receiver: Tessera1Channel.create(channelStart("server", server), channelConfig(config)),
   };
+}
+
+/** A random source that hands out `value` again and again. */
+export function constantRandom(value: Uint8Array): RandomSource {
+  return (out) => {
+    for (let i = 0; i < out.length; i++) out[i] = value[i % value.length]!;
+    return out;
+  };
+}
+
+/** A library channel from fixed secrets (no handshake); `start` and `config` override the defaults. */
+export function fixedChannel(
+  start: Partial<ChannelStart> = {},
+  config: Partial<ChannelConfig> = {},
+): Tessera1Channel {
+  return Tessera1Channel.create({
+    role: "client",
+    peerId: utf8("peer"),
+    sessionId: new Uint8Array(16),
+    exporter: new Uint8Array(32),
+    resumed: false,
+    attributes: null,
+    ticketExpiresAt: null,
+    alertKey: null,
+    send: { epoch: 0, secret: new Uint8Array(32), fork: null },
+    forkOnStart: false,
+    sendSeq: 0n,
+    receive: { epoch: 0, secret: new Uint8Array(32), fork: null },
+    receiveStart: -1n,
+    window: new ReplayWindow(),
+    accepted: 0n,
+    authFailures: 0,
+    ...start,
+  }, {
+    random: systemRandom,
+    recordsPerKey: 1000,
+    bytesPerKey: 2 ** 30,
+    maxRecordSize: 1 << 20,
+    maxAuthFailures: 1000,
+    padding: "none",
+    ...config,
+  });
 }

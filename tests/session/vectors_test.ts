@@ -7,10 +7,10 @@
 //      recorded ECDSA signatures replayed.
 
 import assert from "node:assert/strict";
+import { constantRandom, fixedChannel } from "./_channels.ts";
 import { fromHex, toHex } from "../../lib/crypto/_bytes.ts";
 import { importAesGcmKey } from "../../lib/crypto/aes_gcm.ts";
 import { importPrivateKey } from "../../lib/crypto/identity.ts";
-import { type RandomSource, systemRandom } from "../../lib/crypto/random.ts";
 import { HandshakeError, type HandshakeErrorCode } from "../../lib/errors.ts";
 import { ClientSessionCache } from "../../lib/resume/client_session_cache.ts";
 import { MemoryTicketStore } from "../../lib/resume/memory_ticket_store.ts";
@@ -27,12 +27,7 @@ import {
   ticketSecret as libraryTicketSecret,
 } from "../../lib/session/_tessera1_schedule.ts";
 import { SecureSession } from "../../lib/session/secure_session.ts";
-import { ReplayWindow } from "../../lib/session/replay_window.ts";
-import {
-  type ChannelConfig,
-  type ChannelStart,
-  Tessera1Channel,
-} from "../../lib/session/tessera1_channel.ts";
+import type { Tessera1Channel } from "../../lib/session/tessera1_channel.ts";
 import alertsVector from "../vectors/tessera1/alerts.json" with { type: "json" };
 import epochsVector from "../vectors/tessera1/epochs.json" with { type: "json" };
 import exporterVector from "../vectors/tessera1/exporter.json" with { type: "json" };
@@ -250,48 +245,6 @@ function draws(seed: number, ...lengths: number[]): Bytes[] {
   return lengths.map((n) => random(new Uint8Array(n)));
 }
 
-/** A random source that hands out `value` again and again. */
-function constantRandom(value: Uint8Array): RandomSource {
-  return (out) => {
-    for (let i = 0; i < out.length; i++) out[i] = value[i % value.length]!;
-    return out;
-  };
-}
-
-/** A library channel from fixed secrets (no handshake); `start` and `config` override the defaults. */
-function channel(
-  start: Partial<ChannelStart> = {},
-  config: Partial<ChannelConfig> = {},
-): Tessera1Channel {
-  return Tessera1Channel.create({
-    role: "client",
-    peerId: utf8("peer"),
-    sessionId: new Uint8Array(16),
-    exporter: new Uint8Array(32),
-    resumed: false,
-    attributes: null,
-    ticketExpiresAt: null,
-    alertKey: null,
-    send: { epoch: 0, secret: new Uint8Array(32), fork: null },
-    forkOnStart: false,
-    sendSeq: 0n,
-    receive: { epoch: 0, secret: new Uint8Array(32), fork: null },
-    receiveStart: -1n,
-    window: new ReplayWindow(),
-    accepted: 0n,
-    authFailures: 0,
-    ...start,
-  }, {
-    random: systemRandom,
-    recordsPerKey: 1000,
-    bytesPerKey: 2 ** 30,
-    maxRecordSize: 1 << 20,
-    maxAuthFailures: 1000,
-    padding: "none",
-    ...config,
-  });
-}
-
 /** AES-GCM of the probe plaintext under a library CryptoKey, as hex. */
 async function gcmProbeOf(key: CryptoKey, probe: { nonce: string; plaintextUtf8: string }) {
   const params = { name: "AES-GCM", iv: hex(probe.nonce) };
@@ -450,7 +403,7 @@ Deno.test("the exporter values of §4.3 match exporter.json", async (t) => {
   });
 
   await t.step("derived by the library, directly and through a channel", async () => {
-    const exporting = channel({ exporter: exp });
+    const exporting = fixedChannel({ exporter: exp });
     for (const c of v.cases) {
       const direct = await exporterValue(exp, utf8(c.labelUtf8), utf8(c.contextUtf8), c.length);
       assert.equal(toHex(direct), c.value);
@@ -511,7 +464,7 @@ Deno.test("the records of §5 match records.json byte for byte", async (t) => {
     const receivers = new Map<string, Tessera1Channel>();
     for (const c of recordsVector.cases) {
       const ts0 = hex(c.secret);
-      const sender = channel({
+      const sender = fixedChannel({
         send: { epoch: 0, secret: ts0.slice(), fork: null },
         forkOnStart: c.derivation === "fork",
         sendSeq: seqOf(c),
@@ -526,7 +479,7 @@ Deno.test("the records of §5 match records.json byte for byte", async (t) => {
       assert.equal(toHex(sealed), c.record, c.name);
 
       const receiverOf = () =>
-        channel({ role: "server", receive: { epoch: 0, secret: ts0.slice(), fork: null } });
+        fixedChannel({ role: "server", receive: { epoch: 0, secret: ts0.slice(), fork: null } });
       const receiver = receivers.get(c.secret) ?? receiverOf();
       receivers.set(c.secret, receiver);
       const opened = await receiver.open(hex(c.record), false);

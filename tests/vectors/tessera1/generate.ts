@@ -15,12 +15,13 @@
 //   alerts.json        §3.6  a plain and a protected alert
 //   saved_state.json   §6    the full handshake's client saved, and its first record once restored
 
+import { constantRandom, fixedChannel } from "../../session/_channels.ts";
 import assert from "node:assert/strict";
 import { fromHex, toHex, utf8 } from "../../../lib/crypto/_bytes.ts";
 import { aesGcmEncrypt, importAesGcmKey } from "../../../lib/crypto/aes_gcm.ts";
 import { hmacSign } from "../../../lib/crypto/hmac.ts";
 import { importPrivateKey, publicKeyFromPrivate } from "../../../lib/crypto/identity.ts";
-import { type RandomSource, systemRandom } from "../../../lib/crypto/random.ts";
+import { systemRandom } from "../../../lib/crypto/random.ts";
 import { sha256 } from "../../../lib/crypto/sha256.ts";
 import { ClientSessionCache } from "../../../lib/resume/client_session_cache.ts";
 import { MemoryTicketStore } from "../../../lib/resume/memory_ticket_store.ts";
@@ -38,12 +39,7 @@ import {
   ZERO_SALT,
 } from "../../../lib/session/_tessera1_schedule.ts";
 import { SecureSession } from "../../../lib/session/secure_session.ts";
-import { ReplayWindow } from "../../../lib/session/replay_window.ts";
-import {
-  type ChannelConfig,
-  type ChannelStart,
-  Tessera1Channel,
-} from "../../../lib/session/tessera1_channel.ts";
+import type { Tessera1Channel } from "../../../lib/session/tessera1_channel.ts";
 import { fixedEntropy, importEphemeral, recordSignatures } from "../../session/_helpers.ts";
 
 /** Bytes 0, 1, 2, ... `length - 1` plus `offset`, modulo 256. */
@@ -273,51 +269,9 @@ const RECORD_CASES: RecordCase[] = [
   },
 ];
 
-/** A random source that hands out `bytes` (repeated as needed). */
-function constantRandom(bytes: Uint8Array): RandomSource {
-  return (out) => {
-    for (let i = 0; i < out.length; i++) out[i] = bytes[i % bytes.length]!;
-    return out;
-  };
-}
-
-/** A library channel from fixed secrets (no handshake); `start` and `config` override the defaults. */
-function channel(
-  start: Partial<ChannelStart> = {},
-  config: Partial<ChannelConfig> = {},
-): Tessera1Channel {
-  return Tessera1Channel.create({
-    role: "client",
-    peerId: utf8("peer"),
-    sessionId: new Uint8Array(16),
-    exporter: new Uint8Array(32),
-    resumed: false,
-    attributes: null,
-    ticketExpiresAt: null,
-    alertKey: null,
-    send: { epoch: 0, secret: new Uint8Array(32), fork: null },
-    forkOnStart: false,
-    sendSeq: 0n,
-    receive: { epoch: 0, secret: new Uint8Array(32), fork: null },
-    receiveStart: -1n,
-    window: new ReplayWindow(),
-    accepted: 0n,
-    authFailures: 0,
-    ...start,
-  }, {
-    random: systemRandom,
-    recordsPerKey: 1000,
-    bytesPerKey: 2 ** 30,
-    maxRecordSize: 1 << 20,
-    maxAuthFailures: 1000,
-    padding: "none",
-    ...config,
-  });
-}
-
 /** A sending channel whose direction starts at epoch 0 with the case's `ts_0`. */
 function sender(c: RecordCase): Tessera1Channel {
-  return channel({
+  return fixedChannel({
     send: { epoch: 0, secret: c.secret.slice(), fork: null },
     forkOnStart: c.derivation === "fork",
     sendSeq: c.seq,
