@@ -111,12 +111,18 @@ export interface PskKeys {
   binderKey: CryptoKey;
 }
 
-/** Derives `S0` and the binder key from a ticket secret. */
-export async function derivePskKeys(psk: Uint8Array): Promise<PskKeys> {
+/**
+ * Derives `S0` and the binder key from a ticket secret, bound to the id of the
+ * server the ticket came from (`SIDP = u16(len) ‖ id`): a server with another
+ * id derives other keys, so a ticket never resumes with a server it was not
+ * issued by, even where servers share a ticket store.
+ */
+export async function derivePskKeys(psk: Uint8Array, serverId: Uint8Array): Promise<PskKeys> {
   const ikm = await importHkdfKey(psk);
+  const sidp = concat(u16(serverId.length), serverId);
   const [salt, binderKey] = await Promise.all([
-    hkdf(ikm, EMPTY, info("res salt"), 32),
-    hkdfKey(ikm, EMPTY, info("binder"), "hmac"),
+    hkdf(ikm, EMPTY, info("res salt", sidp), 32),
+    hkdfKey(ikm, EMPTY, info("binder", sidp), "hmac"),
   ]);
   return { salt, binderKey };
 }

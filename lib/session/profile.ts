@@ -115,7 +115,10 @@ export type PaddingPolicy =
 /**
  * Why a ticket was not used: the server's reasons (`unknown`, `expired`,
  * `revoked`, `binder_invalid`, `replayed`, `reused`, `peer_key_changed`,
- * `store_unavailable`), or `declined` as the client sees any of them.
+ * `peer_rejected` by its `expectedPeer`, `store_unavailable`), or `declined`
+ * as the client sees any of them (and `store_unavailable` when its own cache
+ * failed). Also the reason of a failed issue (`attributes_invalid`,
+ * `store_unavailable`).
  *
  * @example
  * ```ts
@@ -135,6 +138,8 @@ export type TicketDeclineReason =
   | "reused"
   | "peer_key_changed"
   | "store_unavailable"
+  | "peer_rejected"
+  | "attributes_invalid"
   | "declined";
 
 /**
@@ -154,9 +159,11 @@ export interface TicketReport {
    * `resumed`: the offered ticket was used. `declined`: it was not (see
    * `reason`); the handshake went on as a full one. `issued`: tickets were
    * stored (server) or kept (client). `issue_failed`: the store or cache
-   * failed to keep them (`reason` is `store_unavailable`).
+   * failed to keep them (`store_unavailable`), or the attributes hook threw or
+   * returned no JSON object (`attributes_invalid`). `revoke_failed`: a reused
+   * ticket's family could not be revoked (`store_unavailable`).
    */
-  readonly kind: "resumed" | "declined" | "issued" | "issue_failed";
+  readonly kind: "resumed" | "declined" | "issued" | "issue_failed" | "revoke_failed";
   /** Why, for `declined` and `issue_failed`; else `null`. */
   readonly reason: TicketDeclineReason | null;
   /** How many tickets, for `issued`; else 0. */
@@ -196,8 +203,10 @@ export interface ResumptionOptions {
   /** Client: where tickets are kept between connections. */
   readonly cache?: ClientTicketCache;
   /**
-   * Client: the endpoint the tickets belong to, such as `"host:port"`. The
-   * cache namespace is this plus the expected server id. Required with `cache`.
+   * Client: the endpoint the tickets belong to, such as `"host:port"` (1 to
+   * 1024 characters). The cache namespace is this, the expected server id and
+   * the client's own id, so identities sharing a cache never use each other's
+   * tickets. Required with `cache`.
    */
   readonly endpoint?: string;
   /** Client: `false` to make a full handshake this time (tickets are still kept). */

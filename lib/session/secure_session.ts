@@ -351,6 +351,9 @@ function checkResumption(options: ResumptionOptions | undefined): ResumptionOpti
     if (typeof endpoint !== "string" || endpoint.length === 0) {
       throw new TypeError('resumption.endpoint (such as "host:port") is required with a cache');
     }
+    if (endpoint.length > 1024 || /\p{Surrogate}/u.test(endpoint)) {
+      throw new RangeError("resumption.endpoint must be 1 to 1024 well-formed characters");
+    }
   }
   return { ...options };
 }

@@ -112,7 +112,7 @@ export class SessionErrorEvent extends Event {
  * ```
  */
 export class TicketEvent extends Event {
-  /** `resumed`, `declined`, `issued` or `issue_failed`. */
+  /** `resumed`, `declined`, `issued`, `issue_failed` or `revoke_failed`. */
   readonly kind: TicketReport["kind"];
   /** Why, for `declined` and `issue_failed`; else `null`. */
   readonly reason: TicketDeclineReason | null;

@@ -497,19 +497,29 @@ export class Tessera1Handshake implements Handshake {
     if (!cache || endpoint === undefined) return null;
     const policy = config.expectedPeer;
     const expected = policy !== null && typeof policy !== "function" ? toBytes(policy) : null;
-    const namespace = `${endpoint}\u0000${expected ? toHex(expected) : ""}`;
+    // Tickets belong to an endpoint, the server expected there, and this client's own id.
+    const namespace = `${endpoint}\u0000${expected ? toHex(expected) : ""}\u0000${
+      toHex(config.id)
+    }`;
     this.#namespace = namespace;
     if (config.resumption.resume === false) return null;
-    const now = config.now();
+    const now = Math.floor(config.now());
     for (let tries = 0; tries < 4; tries++) {
-      const ticket = await cache.take(namespace, now);
+      let ticket: ClientTicket | null;
+      try {
+        ticket = await cache.take(namespace, now);
+      } catch {
+        // A cache that fails costs the resumption, never the handshake.
+        config.report({ kind: "declined", reason: "store_unavailable", count: 0 });
+        return null;
+      }
       if (!ticket) return null;
       if (ticket.expiresAt <= now || !(await accepts(policy, config.id, ticket.serverId))) continue;
       // Offer only while the lookup still gives the server key the ticket was issued under.
       const key = await lookupPeer(config, ticket.serverId).catch(() => null);
       if (!key) continue;
       if (!equalPublic(await publicKeyFingerprint(key), ticket.serverKeyFingerprint)) continue;
-      return { ticket, psk: await derivePskKeys(ticket.secret), namespace };
+      return { ticket, psk: await derivePskKeys(ticket.secret, ticket.serverId), namespace };
     }
     return null;
   }
@@ -654,7 +664,7 @@ export class Tessera1Handshake implements Handshake {
   ): Promise<void> {
     const cache = this.#config.resumption.cache;
     if (!cache || this.#namespace === null || tickets.length === 0) return;
-    const now = this.#config.now();
+    const now = Math.floor(this.#config.now());
     try {
       const serverKeyFingerprint = await fingerprint();
       const kept: ClientTicket[] = await Promise.all(tickets.map(async (t) => ({
@@ -724,7 +734,7 @@ export class Tessera1Handshake implements Handshake {
       throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
     }
     const store = this.#config.resumption.store;
-    const now = this.#config.now();
+    const now = Math.floor(this.#config.now());
     // The ticket is looked up while the ephemeral key is made.
     const finding = hello.offer && store
       ? store.find(hello.offer.ticketId, now).catch(() => null)
@@ -828,7 +838,7 @@ export class Tessera1Handshake implements Handshake {
     }
     // The binder first: nobody without the secret can use up, or learn anything about, a ticket.
     // (The handshake keys are derived meanwhile, and used only if the binder verifies.)
-    const psk = await derivePskKeys(stored.secret);
+    const psk = await derivePskKeys(stored.secret, config.id);
     const bound = message.subarray(0, message.length - BINDER_LENGTH);
     const plain = this.#serverHelloPlain(random, point, true);
     const deriving = sha256(concat(message, plain)).then((h) =>
@@ -851,10 +861,13 @@ export class Tessera1Handshake implements Handshake {
       if (stored.redeemedWith && equalPublic(stored.redeemedWith, binderHash)) {
         return decline("replayed");
       }
-      await store.revokeFamily(stored.family, now).catch(() => {});
-      return decline("reused");
+      return await this.#reused(stored, now, decline);
     }
     if (!keyOk) return decline("peer_key_changed");
+    // The server's own policy holds for resumed peers as for authenticated ones.
+    if (!(await accepts(config.expectedPeer, config.id, stored.peerId))) {
+      return decline("peer_rejected");
+    }
     const successorId = randomBytes(TICKET_ID_LENGTH, config.random);
     const successor: ServerTicket = {
       id: successorId,
@@ -874,9 +887,14 @@ export class Tessera1Handshake implements Handshake {
       return decline("store_unavailable");
     }
     if (!won) {
-      // Another holder of the secret redeemed it first: the secret was copied.
-      await store.revokeFamily(stored.family, now).catch(() => {});
-      return decline("reused");
+      // Lost the race. To whom: this very ClientHello delivered twice (a replay, nothing to
+      // revoke), a revocation, or another holder of the secret (it was copied).
+      const after = await store.find(offer.ticketId, now).catch(() => null);
+      if (after === null || after.status === "live") return decline("store_unavailable");
+      if (after.status !== "redeemed") return decline(after.status);
+      const winner = after.ticket.redeemedWith;
+      if (winner && equalPublic(winner, binderHash)) return decline("replayed");
+      return await this.#reused(stored, now, decline);
     }
     this.#redeemed = { stored, psk, successorId };
     const lifetime = successor.expiresAt - now;
@@ -895,6 +913,20 @@ export class Tessera1Handshake implements Handshake {
     this.#serverHello = concat(plain, sealed);
     this.#phase = "wait-finished";
     return { send: this.#serverHello.slice(), channel: null };
+  }
+
+  /** A second holder of a ticket's secret: revoke the family, and say so (or that it failed). */
+  async #reused(
+    stored: StoredTicket,
+    now: number,
+    decline: (reason: TicketDeclineReason) => null,
+  ): Promise<null> {
+    try {
+      await this.#config.resumption.store!.revokeFamily(stored.family, now);
+    } catch {
+      this.#config.report({ kind: "revoke_failed", reason: "store_unavailable", count: 0 });
+    }
+    return decline("reused");
   }
 
   async #onClientFinished(message: Uint8Array): Promise<HandshakeStep> {
@@ -961,10 +993,19 @@ export class Tessera1Handshake implements Handshake {
     if (!store || announced.length === 0) return;
     const now = config.now();
     try {
-      const [fingerprint, attributes] = await Promise.all([
-        publicKeyFingerprint(peerKey),
-        config.resumption.attributes?.(peerId.slice()) ?? {},
-      ]);
+      let attributes: TicketAttributes;
+      try {
+        const hook = config.resumption.attributes;
+        attributes = hook ? await hook(peerId.slice()) : {};
+        if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
+          throw new TypeError("attributes must be an object");
+        }
+        JSON.stringify(attributes);
+      } catch {
+        config.report({ kind: "issue_failed", reason: "attributes_invalid", count: 0 });
+        return;
+      }
+      const fingerprint = await publicKeyFingerprint(peerKey);
       const family = randomBytes(FAMILY_LENGTH, config.random);
       const tickets: ServerTicket[] = await Promise.all(announced.map(async (t) => ({
         id: t.id,

@@ -256,8 +256,12 @@ export interface HandshakeSecrets {
 }
 
 /** `S0` of a resumed handshake. */
-export const resSalt = (psk: Uint8Array) => hkdf(psk, EMPTY, label("res salt"), 32);
-export const binderKey = (psk: Uint8Array) => hkdf(psk, EMPTY, label("binder"), 32);
+/** §4.1: the PSK keys are bound to the id of the server that issued the ticket (SIDP). */
+const sidp = (serverId: Uint8Array) => concat(u16(serverId.length), serverId);
+export const resSalt = (psk: Uint8Array, serverId: Uint8Array) =>
+  hkdf(psk, EMPTY, label("res salt", sidp(serverId)), 32);
+export const binderKey = (psk: Uint8Array, serverId: Uint8Array) =>
+  hkdf(psk, EMPTY, label("binder", sidp(serverId)), 32);
 export const ticketSecret = (res: Uint8Array, id: Uint8Array) =>
   hkdf(res, EMPTY, label("ticket", id), 32);
 
@@ -552,7 +556,10 @@ export class IndependentClient {
       vec16(entries(list)),
     );
     if (ticket) {
-      const binder = await hmac(await binderKey(ticket.secret), ch.subarray(0, ch.length - 32));
+      const binder = await hmac(
+        await binderKey(ticket.secret, ticket.serverId),
+        ch.subarray(0, ch.length - 32),
+      );
       ch.set(binder, ch.length - 32);
     }
     return new ClientHandshake(this, eph, ch, versions ?? [0x01], suites, ticket);
@@ -605,7 +612,7 @@ export class ClientHandshake {
         const encrypted = r.rest();
         if (encrypted.length < (resumed ? 50 : 117)) throw new PeerError("handshake_malformed");
         const z = await ecdh(this.eph.privateKey, share);
-        const s0 = resumed ? await resSalt(this.ticket!.secret) : ZERO32;
+        const s0 = resumed ? await resSalt(this.ticket!.secret, this.ticket!.serverId) : ZERO32;
         keys = await handshakeSecrets(z, s0, ch, shp);
         this.secrets = keys;
         const plain = await gcmOpen(keys.sHsKey, nonce(keys.sHsIv, 0n), shp, encrypted);
@@ -768,7 +775,8 @@ export class IndependentServer {
       eph.share,
       vec16(ticket ? entries([{ type: EXT_RESUMPTION, data: EMPTY }]) : EMPTY),
     );
-    const keys = await handshakeSecrets(z, ticket ? await resSalt(ticket.secret) : ZERO32, ch, shp);
+    const s0 = ticket ? await resSalt(ticket.secret, this.me.id) : ZERO32;
+    const keys = await handshakeSecrets(z, s0, ch, shp);
     const store = this.options.store;
     const lifetime = this.options.lifetime ?? 3600;
     const count = ticket ? 1 : store ? (this.options.tickets ?? 1) : 0;
@@ -815,7 +823,10 @@ export class IndependentServer {
     if (!ticket) return decline("unknown");
     if (ticket.expiresAt <= (this.options.now ?? Date.now)()) return decline("expired");
     if (store.revoked.has(ticket.family)) return decline("revoked");
-    const binder = await hmac(await binderKey(ticket.secret), ch.subarray(0, ch.length - 32));
+    const binder = await hmac(
+      await binderKey(ticket.secret, this.me.id),
+      ch.subarray(0, ch.length - 32),
+    );
     if (!equalBytes(binder, offer.binder)) return decline("binder_invalid");
     if (ticket.redeemed) {
       if (equalBytes(ticket.redeemed, await sha256(offer.binder))) return decline("replayed");

@@ -19,6 +19,12 @@ import {
 } from "./_helpers.ts";
 
 const HOUR = 3_600_000;
+/** The client cache namespace: endpoint, expected server id, own id (hex). */
+const NS = `127.0.0.1:4433\u0000${hexOf("bob")}\u0000${hexOf("alice")}`;
+
+function hexOf(id: string): string {
+  return [...bytes(id)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /** A clock the test moves. */
 function clock(start = Date.UTC(2026, 10, 30)) {
@@ -124,9 +130,7 @@ Deno.test("a server may issue several tickets for a client that opens several co
 
 /** Takes the client's ticket out of the cache (a thief's copy), and puts it back. */
 async function copyTicket(w: ReturnType<typeof world>): Promise<ClientTicket> {
-  const namespace = `127.0.0.1:4433\u0000${
-    [...bytes("bob")].map((b) => b.toString(16).padStart(2, "0")).join("")
-  }`;
+  const namespace = NS;
   const ticket = (await w.cache.take(namespace, w.time.now()))!;
   assert.ok(ticket, "the client holds a ticket");
   await w.cache.add(namespace, [ticket], w.time.now());
@@ -143,7 +147,7 @@ Deno.test("a copied ticket secret used twice is detected: the family is revoked 
   assert.equal(server.resumed, true);
   // The thief presents the consumed ticket with a valid binder (it has the secret).
   const thiefCache = new ClientSessionCache();
-  await thiefCache.add(`127.0.0.1:4433\u0000626f62`, [stolen], w.time.now());
+  await thiefCache.add(NS, [stolen], w.time.now());
   w.events.length = 0;
   const thief = w.client({ resumption: { cache: thiefCache, endpoint: "127.0.0.1:4433" } });
   const victimServer = w.server();
@@ -190,7 +194,7 @@ Deno.test("of 1,000 concurrent attempts with one ticket, exactly one resumes", a
   const ticket = await copyTicket(w);
   const hellos = await Promise.all(Array.from({ length: 1000 }, async () => {
     const cache = new ClientSessionCache();
-    await cache.add(`127.0.0.1:4433\u0000626f62`, [ticket], w.time.now());
+    await cache.add(NS, [ticket], w.time.now());
     return await w.client({ resumption: { cache, endpoint: "127.0.0.1:4433" } }).connectRequest();
   }));
   const replies = await Promise.all(hellos.map((h) => w.server().negotiate(h)));
@@ -216,7 +220,7 @@ Deno.test("an expired ticket is declined on the server, and the client does not 
   await connect(w2.client(), w2.server({ resumption: { store: w2.store, lifetime: HOUR } }));
   const ticket = await copyTicket(w2);
   const lax = new ClientSessionCache();
-  await lax.add(`127.0.0.1:4433\u0000626f62`, [{
+  await lax.add(NS, [{
     ...ticket,
     expiresAt: ticket.expiresAt + 10 * HOUR,
   }], w2.time.now());
@@ -279,7 +283,7 @@ Deno.test("a binder copied from another handshake, a tampered ticket id, or an i
     const [forged, reason] of [[wrongSecret, "binder_invalid"], [tamperedId, "unknown"]] as const
   ) {
     const cache = new ClientSessionCache();
-    await cache.add(`127.0.0.1:4433\u0000626f62`, [forged], w.time.now());
+    await cache.add(NS, [forged], w.time.now());
     w.events.length = 0;
     const s = w.server();
     await connect(w.client({ resumption: { cache, endpoint: "127.0.0.1:4433" } }), s);
@@ -296,7 +300,7 @@ Deno.test("a binder copied from another handshake, a tampered ticket id, or an i
   assert.ok(w.events.some((e) => e.reason === "binder_invalid"));
   // None of this used the ticket up: it still resumes.
   const cache = new ClientSessionCache();
-  await cache.add(`127.0.0.1:4433\u0000626f62`, [ticket], w.time.now());
+  await cache.add(NS, [ticket], w.time.now());
   const s = w.server();
   await connect(w.client({ resumption: { cache, endpoint: "127.0.0.1:4433" } }), s);
   assert.equal(s.resumed, true);
@@ -389,14 +393,14 @@ Deno.test("a KV dump resumes nothing; a server with another store key declines",
       store: new KvTicketStore(kv, { key: crypto.getRandomValues(new Uint8Array(32)) }),
     });
     const cache = new ClientSessionCache();
-    await cache.add(`127.0.0.1:4433\u0000626f62`, [ticket], w.time.now());
+    await cache.add(NS, [ticket], w.time.now());
     const s = other.server();
     await connect(w.client({ resumption: { cache, endpoint: "127.0.0.1:4433" } }), s);
     assert.equal(s.resumed, false);
     // The right key resumes on a second instance sharing the KV.
     const sibling = world({ store: new KvTicketStore(kv, { key }) });
     const cache2 = new ClientSessionCache();
-    await cache2.add(`127.0.0.1:4433\u0000626f62`, [ticket], w.time.now());
+    await cache2.add(NS, [ticket], w.time.now());
     const s2 = sibling.server();
     await connect(w.client({ resumption: { cache: cache2, endpoint: "127.0.0.1:4433" } }), s2);
     assert.equal(s2.resumed, true);

@@ -171,10 +171,11 @@ async function ticketSecret(res: Uint8Array, ticketId: Uint8Array): Promise<Byte
 }
 
 /** §4.1 and §3.5: the resumed handshake's `S0` and the binder key, from the ticket secret. */
-async function pskSecrets(psk: Uint8Array) {
+async function pskSecrets(psk: Uint8Array, serverId: Uint8Array) {
+  const sidp = join(u16(serverId.length), serverId);
   return {
-    resSalt: await hkdf(psk, bytes(), label("res salt"), 32),
-    binderKey: await hkdf(psk, bytes(), label("binder"), 32),
+    resSalt: await hkdf(psk, bytes(), label("res salt", sidp), 32),
+    binderKey: await hkdf(psk, bytes(), label("binder", sidp), 32),
   };
 }
 
@@ -267,7 +268,7 @@ Deno.test("the key schedule of §4.1 matches key_schedule.json", async (t) => {
 
   await t.step("recomputed from the spec", async () => {
     assert.equal(v.full.salt, toHex(new Uint8Array(32)), "a full handshake's S0 is zero");
-    const psk = await pskSecrets(hex(v.psk.psk));
+    const psk = await pskSecrets(hex(v.psk.psk), utf8(v.psk.serverIdUtf8));
     assert.equal(toHex(psk.resSalt), v.psk.resSalt);
     assert.equal(await macProbe(psk.binderKey), v.psk.binderKeyProbe);
     assert.equal(v.resumed.salt, v.psk.resSalt, "a resumed handshake's S0 is the res salt");
@@ -314,7 +315,7 @@ Deno.test("the key schedule of §4.1 matches key_schedule.json", async (t) => {
   });
 
   await t.step("derived by the library", async () => {
-    const psk = await derivePskKeys(hex(v.psk.psk));
+    const psk = await derivePskKeys(hex(v.psk.psk), utf8(v.psk.serverIdUtf8));
     assert.equal(toHex(psk.salt), v.psk.resSalt);
     assert.equal(await macProbeOf(psk.binderKey, probe), v.psk.binderKeyProbe);
     for (const hs of [v.full, v.resumed]) {
@@ -612,7 +613,7 @@ async function recompute() {
   const clientShareR = await pointOf(inputs.resumed.clientEphemeralJwk);
   const serverShareR = await pointOf(inputs.resumed.serverEphemeralJwk);
   const psk = await ticketSecret(hs.res, ticketId!);
-  const { resSalt, binderKey } = await pskSecrets(psk);
+  const { resSalt, binderKey } = await pskSecrets(psk, utf8(inputs.serverId));
   // §3.5: the binder is the last 32 bytes and MACs everything before them.
   const binder = await hmac(binderKey, chR.subarray(0, chR.length - 32));
   assert.deepEqual(chR.subarray(chR.length - 32), binder);

@@ -71,7 +71,8 @@ async function keySchedule(): Promise<unknown> {
   const shared = pattern(32, 0x10);
   const helloHash = await sha256(utf8("hello transcript"));
   const psk = pattern(32, 0x50);
-  const pskKeys = await derivePskKeys(psk);
+  const pskServerId = utf8("tessera server");
+  const pskKeys = await derivePskKeys(psk, pskServerId);
   const handshake = async (salt: Uint8Array) => {
     const keys = await deriveHandshakeKeys(shared, salt, helloHash);
     return {
@@ -101,6 +102,7 @@ async function keySchedule(): Promise<unknown> {
     full,
     psk: {
       psk: toHex(psk),
+      serverIdUtf8: "tessera server",
       resSalt: toHex(pskKeys.salt),
       binderKeyProbe: await macProbe(pskKeys.binderKey),
     },
