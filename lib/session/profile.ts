@@ -37,8 +37,10 @@ export type Role = "client" | "server";
  * untrusted bytes. Compare them exactly (never through a lenient decoder that
  * maps several byte strings to one name), return exactly one key per id (never
  * one key for every id, which would let the peer choose its id), and take the
- * same time for known and unknown ids. {@linkcode directoryLookup} does all
- * three for a fixed directory.
+ * same time for known and unknown ids: return `CryptoKey`s imported once
+ * (bytes or a JWK are imported again on every handshake, which makes known
+ * ids slower than unknown ones). {@linkcode directoryLookup} does all of this
+ * for a fixed directory of `CryptoKey`s.
  *
  * @example
  * ```ts
@@ -512,6 +514,8 @@ export interface Channel {
   exportKeyingMaterial(label: Uint8Array, context: Uint8Array, length: number): Promise<Uint8Array>;
   /** Serializes the channel's secret state (sealed by the facade before it leaves). */
   exportState(): Promise<Uint8Array>;
+  /** Resolves once every `open` called so far has been accepted or refused. */
+  settled(): Promise<void>;
   /**
    * Ends the channel: later calls fail with `reason`.
    *

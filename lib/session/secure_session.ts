@@ -889,10 +889,9 @@ export class SecureSession extends EventTarget {
       if (channel.failure && this.#channel === channel) this.#fail(channel.failure);
       throw err;
     }
-    if (this.#channel !== channel) {
-      // Closed or failed while this record was being opened: deliver nothing.
-      this.#assertUsable();
-    }
+    // Accepted, so counted as received (and in any state saved since): deliver it, unless the
+    // session failed meanwhile.
+    if (this.#failure) this.#assertUsable();
     if (opened.kind === "close") {
       this.#channel = null;
       this.#setState("closed");
@@ -1010,9 +1009,12 @@ export class SecureSession extends EventTarget {
     this.#stop(new SessionStateError("session_closed", "session closed"));
     const channel = this.#channel;
     if (this.#state === "closed" || !channel) {
+      const unfinished = this.#state !== "closed";
       this.#handshake = null;
       this.#config = null;
       this.#setState("closed");
+      // A handshake given up (or never begun): end the transport, so no peer is left waiting.
+      if (unfinished) await this.#endTransport();
       return null;
     }
     // Closed before the close record is sealed: nothing can be sealed after it.
@@ -1285,12 +1287,18 @@ export class SecureSession extends EventTarget {
     const key = await toWrappingKey(wrappingKey);
     const context = contextBytes(options.context);
     if (this.#channel !== channel) this.#assertStopped();
-    // Hand over: nothing is sealed or opened here once the state is read.
+    // Hand over: nothing more is sealed or opened here; records being opened are decided (and
+    // the accepted ones delivered) before the state is read.
     const saved = new SessionStateError("session_closed", "the session was saved");
     this.#channel = null;
     channel.stop(saved);
     this.#stop(saved);
     this.#setState("closed");
+    await channel.settled();
+    if (channel.failure !== saved) {
+      // It failed first (a truncated close, a refused stream record): nothing to save.
+      throw this.#fail(channel.failure ?? saved);
+    }
     const inner = concat(
       new Uint8Array([this.#role === "client" ? 0 : 1]),
       u16(this.#id.length),

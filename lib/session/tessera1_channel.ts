@@ -205,6 +205,8 @@ interface ReceiveEpoch {
   fork: Uint8Array | null;
   secret: Uint8Array | null;
   keys: Promise<EpochKeys>;
+  /** The epoch it was derived from, for a candidate next epoch. */
+  from: ReceiveEpoch | null;
 }
 
 function noop(): void {}
@@ -268,6 +270,8 @@ export class Tessera1Channel implements Channel {
   #send: SendEpoch;
   #sendSeq: bigint;
   #updateRequested = false;
+  /** A restored channel forks before its first record; until then it keeps the saved epoch. */
+  #forkPending: boolean;
   #requestPeerUpdate = false;
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = Promise.resolve();
@@ -277,8 +281,8 @@ export class Tessera1Channel implements Channel {
   #current: ReceiveEpoch;
   #currentReady: EpochKeys | null = null;
   #previous: ReceiveEpoch | null = null;
-  /** Candidates for epoch current+1, by fork (`""` for the update). */
-  #next = new Map<string, ReceiveEpoch>();
+  /** Candidates for epoch current+1, by fork (`""` for the update): derived once each. */
+  #next = new Map<string, Promise<ReceiveEpoch>>();
   #receiveStart: bigint;
   #window: ReplayWindow;
   #accepted: bigint;
@@ -297,16 +301,14 @@ export class Tessera1Channel implements Channel {
     this.#exporter = start.exporter;
     this.#alertKey = start.alertKey;
     this.#sendSeq = start.sendSeq;
-    this.#send = start.forkOnStart ? this.#fork(start.send) : this.#sendEpoch(
-      start.send.epoch,
-      Promise.resolve(start.send.secret),
-      null,
-    );
+    this.#forkPending = start.forkOnStart;
+    this.#send = this.#sendEpoch(start.send.epoch, Promise.resolve(start.send.secret), null);
     this.#current = {
       epoch: start.receive.epoch,
       fork: start.receive.fork,
       secret: start.receive.secret,
       keys: deriveEpochKeys(start.receive.secret),
+      from: null,
     };
     this.#current.keys.then((keys) => this.#currentReady ??= keys, noop);
     this.#receiveStart = start.receiveStart;
@@ -427,15 +429,19 @@ export class Tessera1Channel implements Channel {
     return state;
   }
 
-  /** Forks from `from` to the next epoch with a fresh random `R` (docs/protocol.md §4.2). */
-  #fork(from: DirectionState): SendEpoch {
+  /** Forks the sending direction to the next epoch with a fresh random `R` (§4.2). */
+  #fork(): void {
+    const from = this.#send;
+    if (from.epoch >= MAX_EPOCH) {
+      throw new RecordError("record_sequence_exhausted", "key epochs exhausted");
+    }
     const next = from.epoch + 1;
     const fork = randomBytes(FORK_LENGTH, this.#config.random);
-    const secret = nextTrafficSecret(from.secret, next, fork);
-    const extension = deriveEpochKeys(from.secret)
+    const secret = from.secret.then((s) => nextTrafficSecret(s, next, fork));
+    const extension = from.keys
       .then((keys) => hmacSign(keys.forkKey, forkProofInput(next, fork)))
       .then((proof) => concat(fork, proof));
-    return this.#sendEpoch(next, secret, extension);
+    this.#send = this.#sendEpoch(next, secret, extension);
   }
 
   /** Moves the sending direction to the next epoch (docs/protocol.md §4.2). */
@@ -476,6 +482,12 @@ export class Tessera1Channel implements Channel {
       const pad = paddingFor(this.#config.padding, content.length);
       const innerLength = content.length + 1 + pad;
       // Everything that makes the nonce unique is decided synchronously here.
+      if (this.#forkPending) {
+        // The first record of a restored channel: the fork is its update, whatever was asked.
+        this.#fork();
+        this.#forkPending = false;
+        this.#updateRequested = false;
+      }
       let send = this.#send;
       if (
         this.#updateRequested || send.records >= this.#config.recordsPerKey ||
@@ -628,6 +640,9 @@ export class Tessera1Channel implements Channel {
         const fork = flags
           ? copy.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + FORK_LENGTH)
           : null;
+        // A record more than one epoch ahead is judged once every earlier record is decided:
+        // records in flight may move the epoch on before its turn.
+        if (epoch > this.#current.epoch + 1) await turn;
         target = await this.#receiveEpochFor(epoch, fork, header, seq);
         const keys = await target.keys;
         decrypting = aesGcmDecrypt(
@@ -678,12 +693,12 @@ export class Tessera1Channel implements Channel {
   }
 
   /** The receive epoch that may open a record of `epoch` (docs/protocol.md §4.2). */
-  async #receiveEpochFor(
+  #receiveEpochFor(
     epoch: number,
     fork: Uint8Array | null,
     header: Uint8Array,
     seq: bigint,
-  ): Promise<ReceiveEpoch> {
+  ): ReceiveEpoch | Promise<ReceiveEpoch> {
     const current = this.#current;
     if (epoch === current.epoch) {
       if (!sameFork(fork, current.fork)) {
@@ -691,7 +706,7 @@ export class Tessera1Channel implements Channel {
       }
       return current;
     }
-    if (epoch === current.epoch + 1) return await this.#nextEpoch(epoch, fork, header, seq);
+    if (epoch === current.epoch + 1) return this.#nextEpoch(epoch, fork, header);
     const previous = this.#previous;
     if (previous && epoch === previous.epoch) {
       if (!sameFork(fork, previous.fork)) {
@@ -706,41 +721,40 @@ export class Tessera1Channel implements Channel {
     throw malformed("record of a future epoch");
   }
 
-  async #nextEpoch(
-    epoch: number,
-    fork: Uint8Array | null,
-    header: Uint8Array,
-    seq: bigint,
-  ): Promise<ReceiveEpoch> {
+  /**
+   * The next epoch's keys, derived once per epoch (a fork's once its proof verifies under the
+   * current epoch's key), however many records name it at once.
+   */
+  #nextEpoch(epoch: number, fork: Uint8Array | null, header: Uint8Array): Promise<ReceiveEpoch> {
+    const current = this.#current;
     const name = fork ? toHex(fork) : "";
     const known = this.#next.get(name);
     if (known) return known;
-    const current = this.#current;
-    if (fork) {
-      // A fork costs a derivation only once its proof verifies under the current epoch's key.
-      const keys = await current.keys;
-      const proof = header.subarray(RECORD_HEADER_LENGTH + FORK_LENGTH);
-      if (!(await hmacVerify(keys.forkKey, proof, forkProofInput(epoch, fork)))) {
-        throw new RecordError("record_auth_failed", "fork proof does not verify");
+    const deriving = (async () => {
+      if (fork) {
+        const keys = await current.keys;
+        const proof = header.subarray(RECORD_HEADER_LENGTH + FORK_LENGTH);
+        if (!(await hmacVerify(keys.forkKey, proof, forkProofInput(epoch, fork)))) {
+          throw new RecordError("record_auth_failed", "fork proof does not verify");
+        }
       }
-      if (this.#current !== current) return await this.#receiveEpochFor(epoch, fork, header, seq);
-      const raced = this.#next.get(name);
-      if (raced) return raced;
-    }
-    // Read synchronously: the current secret is wiped only when the epoch moves on.
-    const secret = await nextTrafficSecret(current.secret!, epoch, fork ? fork.slice() : null);
-    const raced = this.#next.get(name);
-    if (raced) return raced;
-    if (this.#current !== current) return await this.#receiveEpochFor(epoch, fork, header, seq);
-    const next: ReceiveEpoch = {
-      epoch,
-      fork: fork ? fork.slice() : null,
-      secret,
-      keys: deriveEpochKeys(secret),
-    };
-    next.keys.catch(noop);
-    this.#next.set(name, next);
-    return next;
+      const secret = await nextTrafficSecret(current.secret!, epoch, fork ? fork.slice() : null);
+      const next: ReceiveEpoch = {
+        epoch,
+        fork: fork ? fork.slice() : null,
+        secret,
+        keys: deriveEpochKeys(secret),
+        from: current,
+      };
+      next.keys.catch(noop);
+      return next;
+    })();
+    // A fork whose proof fails is forgotten, so a forger gains no cached entry.
+    this.#next.set(name, deriving);
+    deriving.catch(() => {
+      if (this.#next.get(name) === deriving) this.#next.delete(name);
+    });
+    return deriving;
   }
 
   /** Marks `seq` accepted, moving to the record's epoch when it is the next one. */
@@ -751,10 +765,7 @@ export class Tessera1Channel implements Channel {
         if (seq >= this.#receiveStart) {
           throw malformed("a record of the previous epoch after the current one began");
         }
-      } else if (
-        target.epoch !== this.#current.epoch + 1 ||
-        this.#next.get(target.fork ? toHex(target.fork) : "") !== target
-      ) {
+      } else if (target.from !== this.#current) {
         // An earlier record moved the epochs on while this one was being opened.
         throw new RecordError("record_too_old", "record of an erased epoch");
       }
@@ -764,6 +775,7 @@ export class Tessera1Channel implements Channel {
       const old = this.#current;
       old.secret?.fill(0);
       old.secret = null;
+      target.from = null;
       this.#previous = ordered ? null : old;
       this.#current = target;
       this.#currentReady = null;
@@ -823,5 +835,10 @@ export class Tessera1Channel implements Channel {
   /** Stops the channel: later calls fail with `reason`. */
   stop(reason: TesseraError): void {
     this.#failure ??= reason;
+  }
+
+  /** Resolves once every `open` called so far has been accepted or refused. */
+  settled(): Promise<void> {
+    return this.#acceptTurn;
   }
 }

@@ -844,16 +844,9 @@ export class Tessera1Handshake implements Handshake {
     const deriving = sha256(concat(message, plain)).then((h) =>
       deriveHandshakeKeys(shared, psk.salt, h)
     );
-    const checkingKey = lookupPeer(config, stored.peerId)
-      .then(async (key) =>
-        key !== null &&
-        equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint)
-      )
-      .catch(() => false);
-    const [binderOk, binderHash, keyOk, keys] = await Promise.all([
+    const [binderOk, binderHash, keys] = await Promise.all([
       hmacVerify(psk.binderKey, offer.binder, bound),
       sha256(offer.binder),
-      checkingKey,
       deriving,
     ]);
     if (!binderOk) return decline("binder_invalid");
@@ -863,6 +856,10 @@ export class Tessera1Handshake implements Handshake {
       }
       return await this.#reused(stored, now, decline);
     }
+    // Only a holder of the secret gets the ticket's client looked up.
+    const key = await lookupPeer(config, stored.peerId).catch(() => null);
+    const keyOk = key !== null &&
+      equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint);
     if (!keyOk) return decline("peer_key_changed");
     // The server's own policy holds for resumed peers as for authenticated ones.
     if (!(await accepts(config.expectedPeer, config.id, stored.peerId))) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { settledWithin } from "../_settled.ts";
 import { HandshakeError, SessionStateError, TransportError } from "../../lib/errors.ts";
 import { SecureSession, type SessionTransport } from "../../lib/session/secure_session.ts";
 import type { SessionErrorEvent } from "../../lib/session/session_events.ts";
@@ -147,4 +148,21 @@ Deno.test("receive() on a new session that the peer fails to authenticate reject
   assert.equal(received.status, "rejected");
   assert.equal((received as PromiseRejectedResult).reason.code, "handshake_unknown_peer");
   assert.equal(server.isEstablished(), false);
+});
+
+Deno.test("close() during a callback handshake ends the transport: the peer is not left waiting", async () => {
+  for (const closer of ["server", "client"] as const) {
+    const [a, b] = memoryTransportPair();
+    const client = session({ transport: a }, alice);
+    const server = session({ self: bob, transport: b });
+    const accepting = server.accept();
+    const connecting = client.connect();
+    accepting.catch(() => {});
+    connecting.catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await (closer === "server" ? server : client).close();
+    const peer = await settledWithin(closer === "server" ? connecting : accepting, 2000);
+    assert.equal(peer, "rejected:transport_closed", `${closer} closed: the peer got ${peer}`);
+    await Promise.allSettled([accepting, connecting]);
+  }
 });

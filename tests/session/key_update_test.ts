@@ -282,3 +282,29 @@ Deno.test("a record two epochs ahead is refused: the receiver follows one epoch 
   assert.equal(receiver.receiveEpoch, 0);
   assert.ok(Tessera1Channel.import(await receiver.exportState(), channelConfig()));
 });
+
+Deno.test("concurrent forged records naming the next epoch derive its keys once between them", async () => {
+  const { sender, receiver } = channelPair({ maxAuthFailures: 100_000 });
+  await receiver.open(await sender.seal(bytes("warm")), false);
+  const forged = (seq: number) =>
+    concat(new Uint8Array([0x17, 0]), u32(1), u64(BigInt(seq)), new Uint8Array(40));
+  const derivations = await countDerivations(async () => {
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => receiver.open(forged(10 + i), false).catch(() => {})),
+    );
+  });
+  assert.ok(derivations <= 4, `${derivations} derivations for one next epoch`);
+});
+
+Deno.test("unwrap() calls in flight across two key updates are all accepted, in order", async () => {
+  const { client, server } = await bufferPair();
+  const records = [await client.wrap(bytes("e0"))];
+  client.rekey();
+  records.push(await client.wrap(bytes("e1")));
+  client.rekey();
+  records.push(await client.wrap(bytes("e2")), (await client.close())!);
+  const outcomes = await Promise.all(
+    records.map((r) => server.unwrap(r).then((d) => d === null ? "close" : text(d))),
+  );
+  assert.deepEqual(outcomes, ["e0", "e1", "e2", "close"]);
+});

@@ -308,3 +308,36 @@ Deno.test("a restored session can be saved and restored again", async () => {
   assert.equal(twice.generation, 2);
   assert.equal(text(await server.unwrap(record)), "b");
 });
+
+Deno.test("a restored session that never sent keeps its saved epoch: saved again, updated, or asked to update, the peer follows", async () => {
+  const rewrap = crypto.getRandomValues(new Uint8Array(32));
+  // Restored and saved again without a record in between (re-wrapping stored state).
+  {
+    const { client, server } = await bufferPair();
+    const once = await SecureSession.restore(await server.save(wrappingKey), wrappingKey);
+    const twice = await SecureSession.restore(await once.save(rewrap), rewrap);
+    const reply = await twice.wrap(bytes("reply"));
+    assert.equal(epochOf(reply), 1);
+    assert.equal(text(await client.unwrap(reply)), "reply");
+  }
+  // The peer asks for an update before the restored side has sent anything.
+  {
+    const { client, server } = await bufferPair();
+    const restored = await SecureSession.restore(await server.save(wrappingKey), wrappingKey);
+    client.rekey({ requestPeer: true });
+    await restored.unwrap(await client.wrap(bytes("please update")));
+    const reply = await restored.wrap(bytes("reply"));
+    assert.equal(epochOf(reply), 1);
+    assert.notEqual(forkOf(reply), null);
+    assert.equal(text(await client.unwrap(reply)), "reply");
+  }
+  // rekey() before the first record.
+  {
+    const { client, server } = await bufferPair();
+    const restored = await SecureSession.restore(await client.save(wrappingKey), wrappingKey);
+    restored.rekey();
+    const record = await restored.wrap(bytes("x"));
+    assert.equal(epochOf(record), 1);
+    assert.equal(text(await server.unwrap(record)), "x");
+  }
+});

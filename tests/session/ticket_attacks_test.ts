@@ -193,3 +193,21 @@ Deno.test("a client endpoint that is too long or not well formed is refused at c
   assert.throws(() => session({ resumption: { cache, endpoint: "x".repeat(1025) } }), RangeError);
   assert.throws(() => session({ resumption: { cache, endpoint: "a\uD800b" } }), RangeError);
 });
+
+Deno.test("an offer with a bad binder never gets the ticket's client looked up", async () => {
+  const store = new MemoryTicketStore();
+  const cache = new ClientSessionCache();
+  await handshake(clientOf(cache), serverOf(store, []));
+  const looked: string[] = [];
+  const watching = (id: Uint8Array) => {
+    looked.push(new TextDecoder().decode(id));
+    return lookup(id);
+  };
+  const hello = await clientOf(cache).connectRequest();
+  const forged = hello.slice();
+  crypto.getRandomValues(forged.subarray(forged.length - 32));
+  const events: string[] = [];
+  await serverOf(store, events, { getPublicKeyForId: watching }).negotiate(forged);
+  assert.deepEqual(events, ["declined binder_invalid"]);
+  assert.deepEqual(looked, []);
+});

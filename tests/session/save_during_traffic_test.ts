@@ -1,0 +1,70 @@
+// save() hands a session over while records are still being opened. Every record is then either
+// delivered before the hand-over or left for the restored session, and the peer's close is clean
+// only when nothing was lost.
+
+import assert from "node:assert/strict";
+import { SecureSession } from "../../lib/session/secure_session.ts";
+import type { SessionErrorEvent } from "../../lib/session/session_events.ts";
+import { bufferPair, bytes, text } from "./_helpers.ts";
+
+const key = crypto.getRandomValues(new Uint8Array(32));
+
+Deno.test("save() in the middle of concurrent unwraps loses no record and forges no clean close", async () => {
+  for (let run = 0; run < 30; run++) {
+    const { client, server } = await bufferPair();
+    const records = [];
+    for (const m of ["m1", "m2", "m3"]) records.push(await client.wrap(bytes(m)));
+    const delivered: string[] = [];
+    let saving: Promise<Uint8Array> | null = null;
+    await Promise.all(records.map((r) =>
+      server.unwrap(r).then((d) => {
+        delivered.push(text(d));
+        saving ??= server.save(key); // the application saves as soon as data arrives
+      }, () => {})
+    ));
+    const restored = await SecureSession.restore(await saving!, key);
+    for (const r of records) {
+      await restored.unwrap(r).then((d) => delivered.push(text(d)), () => {});
+    }
+    const close = await restored.unwrap((await client.close())!).then(
+      (v) => v === null ? "clean" : "data",
+      (e) => e.code,
+    );
+    assert.deepEqual(delivered.sort(), ["m1", "m2", "m3"], `run ${run}: ${close}`);
+    assert.equal(close, "clean");
+  }
+});
+
+Deno.test("a truncated close racing save() fails the session: save() refuses, the error is reported", async () => {
+  for (let run = 0; run < 20; run++) {
+    const { client, server } = await bufferPair();
+    await client.wrap(bytes("withheld")); // never delivered
+    const close = (await client.close())!;
+    const errors: string[] = [];
+    server.addEventListener("error", (e) => errors.push((e as SessionErrorEvent).error.code));
+    const unwrapping = server.unwrap(close).then(() => "clean", (e) => e.code);
+    const saving = server.save(key).then(() => "saved", (e) => e.code);
+    const [outcome, saved] = await Promise.all([unwrapping, saving]);
+    if (outcome === "session_truncated") {
+      // The close was decided first: the session failed and there is nothing to save.
+      assert.equal(saved, "session_truncated");
+      assert.deepEqual(errors, ["session_truncated"]);
+    } else {
+      // The hand-over came first: the close is left to the restored session, which still sees
+      // the gap.
+      assert.equal(outcome, "session_closed");
+      assert.equal(saved, "saved");
+    }
+  }
+});
+
+Deno.test("a record accepted just before close() is still delivered", async () => {
+  const { client, server } = await bufferPair();
+  const record = await client.wrap(bytes("last"));
+  const opening = server.unwrap(record);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const closing = server.close();
+  const got = await opening.then(text, (e) => e.code);
+  await closing;
+  assert.ok(got === "last" || got === "session_closed", got);
+});
