@@ -5,7 +5,7 @@
  */
 
 import { toHex, utf8 } from "../crypto/_bytes.ts";
-import type { PublicKeyInput } from "../crypto/identity.ts";
+import { type PublicKeyInput, toVerifyKey } from "../crypto/identity.ts";
 import type { PublicKeyLookup } from "./profile.ts";
 
 /**
@@ -17,7 +17,8 @@ import type { PublicKeyLookup } from "./profile.ts";
  * mark, an invalid UTF-8 sequence or any other variant of a registered name
  * is unknown (a lookup that decodes ids with a lenient `TextDecoder` maps
  * `EF BB BF` + "alice" to "alice"). Every id costs one `Map` lookup of its
- * hex encoding, known or not. A lookup that returns one key for every id
+ * hex encoding, known or not; keys given as bytes or JWK are imported once,
+ * on first use. A lookup that returns one key for every id
  * lets the peer choose its id: never write `() => publicKey`.
  *
  * @param entries Ids (strings as UTF-8, or bytes with a `Map`) and their public keys.
@@ -51,12 +52,22 @@ export function directoryLookup(
   if (typeof entries !== "object" || entries === null) {
     throw new TypeError("entries must be an object or a Map");
   }
-  const table = new Map<string, PublicKeyInput>();
+  const table = new Map<string, PublicKeyInput | Promise<CryptoKey>>();
   const pairs = entries instanceof Map
     ? [...entries.entries()]
     : Object.entries(entries as Record<string, PublicKeyInput>);
   for (const [id, key] of pairs) {
     table.set(toHex(typeof id === "string" ? utf8(id) : id), key);
   }
-  return (id) => table.get(toHex(id)) ?? null;
+  return (id) => {
+    const name = toHex(id);
+    const found = table.get(name);
+    if (found === undefined) return null;
+    if (found instanceof CryptoKey || found instanceof Promise) return found;
+    // Bytes or a JWK are imported once, on first use, and kept as a key.
+    const imported = toVerifyKey(found);
+    table.set(name, imported);
+    imported.catch(() => table.set(name, found));
+    return imported;
+  };
 }
