@@ -32,8 +32,11 @@ export interface HandshakeKeys {
   serverIv: Uint8Array;
   serverFinished: CryptoKey;
   master: Uint8Array;
-  /** The resumption master secret `res`: ticket secrets derive from it. */
-  resumption: Uint8Array;
+  /**
+   * The resumption master secret `res`, from which ticket secrets derive:
+   * computed on first use, since only handshakes with tickets need it.
+   */
+  resumption(): Promise<Uint8Array>;
 }
 
 /**
@@ -56,12 +59,9 @@ export async function deriveHandshakeKeys(
       hkdfKey(ikm, salt, info("s finished", helloHash), "hmac"),
       hkdf(ikm, salt, info("master", helloHash), 32),
     ]);
-  const resumption = await hkdf(
-    await importHkdfKey(master),
-    EMPTY,
-    info("res master", helloHash),
-    32,
-  );
+  let resumption: Promise<Uint8Array> | null = null;
+  const res = async () =>
+    hkdf(await importHkdfKey(master), EMPTY, info("res master", helloHash), 32);
   return {
     clientKey,
     clientIv,
@@ -70,7 +70,7 @@ export async function deriveHandshakeKeys(
     serverIv,
     serverFinished,
     master,
-    resumption,
+    resumption: () => resumption ??= res(),
   };
 }
 
@@ -125,6 +125,27 @@ export async function derivePskKeys(psk: Uint8Array, serverId: Uint8Array): Prom
     hkdfKey(ikm, EMPTY, info("binder", sidp), "hmac"),
   ]);
   return { salt, binderKey };
+}
+
+/** The AES-GCM key and static IV of one epoch: what each record needs. */
+export interface RecordKeys {
+  key: CryptoKey;
+  iv: Uint8Array;
+}
+
+/** Derives `key_e` and `iv_e` from `ts_e`. */
+export async function deriveRecordKeys(secret: Uint8Array): Promise<RecordKeys> {
+  const ikm = await importHkdfKey(secret);
+  const [key, iv] = await Promise.all([
+    hkdfKey(ikm, EMPTY, info("key"), "aes-gcm"),
+    hkdf(ikm, EMPTY, info("iv"), 12),
+  ]);
+  return { key, iv };
+}
+
+/** Derives `fork_key_e` from `ts_e`: needed only to make or check a fork proof. */
+export async function deriveForkKey(secret: Uint8Array): Promise<CryptoKey> {
+  return await hkdfKey(await importHkdfKey(secret), EMPTY, info("fork key"), "hmac");
 }
 
 /** One epoch's record protection: AES-GCM key, static IV and the fork-proof key. */

@@ -21,11 +21,12 @@ import {
 import { Reader } from "../wire/reader.ts";
 import { type AlertKey, isAlert, readAlert } from "./_tessera1_alert.ts";
 import {
-  deriveEpochKeys,
-  type EpochKeys,
+  deriveForkKey,
+  deriveRecordKeys,
   exporterValue,
   forkProofInput,
   nextTrafficSecret,
+  type RecordKeys,
 } from "./_tessera1_schedule.ts";
 import type { TicketAttributes } from "./resumption.ts";
 import type { Channel, OpenedRecord, PaddingPolicy, Role } from "./profile.ts";
@@ -189,9 +190,9 @@ export interface ChannelConfig {
 interface SendEpoch {
   epoch: number;
   secret: Promise<Uint8Array>;
-  keys: Promise<EpochKeys>;
+  keys: Promise<RecordKeys>;
   /** Set once the keys are derived, so sealing skips a promise hop. */
-  ready: EpochKeys | null;
+  ready: RecordKeys | null;
   /** `R ‖ proof` for the header, when forked. */
   extension: Promise<Uint8Array> | null;
   extensionReady: Uint8Array | null;
@@ -204,9 +205,11 @@ interface ReceiveEpoch {
   epoch: number;
   fork: Uint8Array | null;
   secret: Uint8Array | null;
-  keys: Promise<EpochKeys>;
+  keys: Promise<RecordKeys>;
   /** The epoch it was derived from, for a candidate next epoch. */
   from: ReceiveEpoch | null;
+  /** Its fork-proof key, derived the first time a fork from it must be checked. */
+  forkKey?: Promise<CryptoKey>;
 }
 
 function noop(): void {}
@@ -279,7 +282,7 @@ export class Tessera1Channel implements Channel {
   #openNonce = new Uint8Array(12);
   // Receiving.
   #current: ReceiveEpoch;
-  #currentReady: EpochKeys | null = null;
+  #currentReady: RecordKeys | null = null;
   #previous: ReceiveEpoch | null = null;
   /** Candidates for epoch current+1, by fork (`""` for the update): derived once each. */
   #next = new Map<string, Promise<ReceiveEpoch>>();
@@ -303,14 +306,18 @@ export class Tessera1Channel implements Channel {
     this.#sendSeq = start.sendSeq;
     this.#forkPending = start.forkOnStart;
     this.#send = this.#sendEpoch(start.send.epoch, Promise.resolve(start.send.secret), null);
+    // The first epoch's receive keys are derived when the first record arrives.
+    const secret = start.receive.secret;
+    let keys: Promise<RecordKeys> | null = null;
     this.#current = {
       epoch: start.receive.epoch,
       fork: start.receive.fork,
-      secret: start.receive.secret,
-      keys: deriveEpochKeys(start.receive.secret),
+      secret,
+      get keys(): Promise<RecordKeys> {
+        return keys ??= deriveRecordKeys(secret);
+      },
       from: null,
     };
-    this.#current.keys.then((keys) => this.#currentReady ??= keys, noop);
     this.#receiveStart = start.receiveStart;
     this.#window = start.window;
     this.#accepted = start.accepted;
@@ -409,7 +416,7 @@ export class Tessera1Channel implements Channel {
     secret: Promise<Uint8Array>,
     extension: Promise<Uint8Array> | null,
   ): SendEpoch {
-    const keys = secret.then(deriveEpochKeys);
+    const keys = secret.then(deriveRecordKeys);
     const state: SendEpoch = {
       epoch,
       secret,
@@ -438,8 +445,9 @@ export class Tessera1Channel implements Channel {
     const next = from.epoch + 1;
     const fork = randomBytes(FORK_LENGTH, this.#config.random);
     const secret = from.secret.then((s) => nextTrafficSecret(s, next, fork));
-    const extension = from.keys
-      .then((keys) => hmacSign(keys.forkKey, forkProofInput(next, fork)))
+    const extension = from.secret
+      .then(deriveForkKey)
+      .then((forkKey) => hmacSign(forkKey, forkProofInput(next, fork)))
       .then((proof) => concat(fork, proof));
     this.#send = this.#sendEpoch(next, secret, extension);
   }
@@ -524,7 +532,7 @@ export class Tessera1Channel implements Channel {
   }
 
   #sealWith(
-    keys: EpochKeys,
+    keys: RecordKeys,
     epoch: number,
     extension: Uint8Array | null,
     seq: bigint,
@@ -645,6 +653,7 @@ export class Tessera1Channel implements Channel {
         if (epoch > this.#current.epoch + 1) await turn;
         target = await this.#receiveEpochFor(epoch, fork, header, seq);
         const keys = await target.keys;
+        if (target === this.#current) this.#currentReady ??= keys;
         decrypting = aesGcmDecrypt(
           keys.key,
           nonceFor(keys.iv, header.subarray(6, 14), this.#openNonce),
@@ -732,18 +741,23 @@ export class Tessera1Channel implements Channel {
     if (known) return known;
     const deriving = (async () => {
       if (fork) {
-        const keys = await current.keys;
+        current.forkKey ??= deriveForkKey(current.secret!);
+        const forkKey = await current.forkKey;
         const proof = header.subarray(RECORD_HEADER_LENGTH + FORK_LENGTH);
-        if (!(await hmacVerify(keys.forkKey, proof, forkProofInput(epoch, fork)))) {
+        if (!(await hmacVerify(forkKey, proof, forkProofInput(epoch, fork)))) {
           throw new RecordError("record_auth_failed", "fork proof does not verify");
         }
       }
-      const secret = await nextTrafficSecret(current.secret!, epoch, fork ? fork.slice() : null);
+      // The epoch may have moved on (and its secret been erased) while the proof was checked.
+      if (current.secret === null) {
+        throw new RecordError("record_too_old", "the epoch moved on");
+      }
+      const secret = await nextTrafficSecret(current.secret, epoch, fork ? fork.slice() : null);
       const next: ReceiveEpoch = {
         epoch,
         fork: fork ? fork.slice() : null,
         secret,
-        keys: deriveEpochKeys(secret),
+        keys: deriveRecordKeys(secret),
         from: current,
       };
       next.keys.catch(noop);
@@ -773,6 +787,7 @@ export class Tessera1Channel implements Channel {
     this.#window.accept(seq, ordered);
     if (advancing && target !== this.#previous) {
       const old = this.#current;
+      if (!ordered) old.keys.catch(noop); // derived now, while its secret exists, for the grace
       old.secret?.fill(0);
       old.secret = null;
       target.from = null;

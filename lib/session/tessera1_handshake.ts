@@ -669,7 +669,7 @@ export class Tessera1Handshake implements Handshake {
       const serverKeyFingerprint = await fingerprint();
       const kept: ClientTicket[] = await Promise.all(tickets.map(async (t) => ({
         id: t.id,
-        secret: await ticketSecret(keys.resumption, t.id),
+        secret: await ticketSecret(await keys.resumption(), t.id),
         serverId: serverId.slice(),
         serverKeyFingerprint,
         issuedAt: now,
@@ -868,7 +868,7 @@ export class Tessera1Handshake implements Handshake {
     const successorId = randomBytes(TICKET_ID_LENGTH, config.random);
     const successor: ServerTicket = {
       id: successorId,
-      secret: await ticketSecret(keys.resumption, successorId),
+      secret: await ticketSecret(await keys.resumption(), successorId),
       peerId: stored.peerId,
       peerKeyFingerprint: stored.peerKeyFingerprint,
       attributes: stored.attributes,
@@ -1006,7 +1006,7 @@ export class Tessera1Handshake implements Handshake {
       const family = randomBytes(FAMILY_LENGTH, config.random);
       const tickets: ServerTicket[] = await Promise.all(announced.map(async (t) => ({
         id: t.id,
-        secret: await ticketSecret(keys.resumption, t.id),
+        secret: await ticketSecret(await keys.resumption(), t.id),
         peerId: peerId.slice(),
         peerKeyFingerprint: fingerprint,
         attributes,

@@ -186,7 +186,7 @@ Deno.test("the update ratchet erases: the receiver's saved state does not open r
   await rejectsWith(restored.unwrap(captured), "record_too_old");
 });
 
-Deno.test("forged records under fresh epochs or forks cost the receiver no key derivation", async () => {
+Deno.test("forged records under fresh epochs or forks cost the receiver no key derivation after the first", async () => {
   const { sender, receiver } = channelPair({ maxAuthFailures: 10_000 });
   await receiver.open(await sender.seal(bytes("warm")), false);
   const garbage = (epoch: number, seq: number) =>
@@ -199,8 +199,10 @@ Deno.test("forged records under fresh epochs or forks cost the receiver no key d
       crypto.getRandomValues(new Uint8Array(48)),
       new Uint8Array(40),
     );
-  // The next epoch's keys are derived once, by the first record that names it.
+  // The next epoch's keys are derived once, by the first record that names it, and the current
+  // epoch's fork-proof key once, by the first fork record.
   await rejectsWith(receiver.open(garbage(1, 1), false), "record_auth_failed");
+  await rejectsWith(receiver.open(forgedFork(999), false), "record_auth_failed");
   const derivations = await countDerivations(async () => {
     for (let i = 2; i < 200; i++) {
       await rejectsWith(receiver.open(garbage(1, i), false), "record_auth_failed");

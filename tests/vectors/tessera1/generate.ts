@@ -86,7 +86,7 @@ async function keySchedule(): Promise<unknown> {
       serverIv: toHex(keys.serverIv),
       serverFinishedProbe: await macProbe(keys.serverFinished),
       master: toHex(keys.master),
-      res: toHex(keys.resumption),
+      res: toHex(await keys.resumption()),
     };
   };
   const full = await handshake(ZERO_SALT);
