@@ -885,8 +885,11 @@ export class SecureSession extends EventTarget {
       opened = await channel.open(record, ordered);
     } catch (err) {
       // A refusal that ends the channel (on a stream, past the failure budget, the peer's
-      // alert, a truncated close) ends the session.
-      if (channel.failure && this.#channel === channel) this.#fail(channel.failure);
+      // alert, a truncated close) ends the session; the peer's clean close is no failure.
+      const failure = channel.failure;
+      if (failure && failure.code !== "session_closed" && this.#channel === channel) {
+        this.#fail(failure);
+      }
       throw err;
     }
     // Accepted, so counted as received (and in any state saved since): deliver it, unless the
@@ -1295,9 +1298,12 @@ export class SecureSession extends EventTarget {
     this.#stop(saved);
     this.#setState("closed");
     await channel.settled();
-    if (channel.failure !== saved) {
+    const first = channel.failure;
+    if (first !== saved) {
+      // The peer's close came first: the session is over, there is nothing to save.
+      if (first?.code === "session_closed") throw first;
       // It failed first (a truncated close, a refused stream record): nothing to save.
-      throw this.#fail(channel.failure ?? saved);
+      throw this.#fail(first ?? saved);
     }
     const inner = concat(
       new Uint8Array([this.#role === "client" ? 0 : 1]),

@@ -174,6 +174,8 @@ export interface ChannelStart extends ChannelInfo {
   window: ReplayWindow;
   accepted: bigint;
   authFailures: number;
+  /** Whether the next record asks the peer to update its sending keys (a `rekey` request). */
+  requestPeerUpdate?: boolean;
 }
 
 /** Limits and randomness of a channel. */
@@ -322,6 +324,7 @@ export class Tessera1Channel implements Channel {
     this.#window = start.window;
     this.#accepted = start.accepted;
     this.#authFailures = start.authFailures;
+    this.#requestPeerUpdate = start.requestPeerUpdate ?? false;
   }
 
   /**
@@ -367,6 +370,8 @@ export class Tessera1Channel implements Channel {
     const bits = BigInt("0x" + toHex(r.bytes(16)));
     const accepted = r.u64();
     const authFailures = r.u32();
+    const flags = r.u8();
+    if (flags > 1) throw bad();
     r.end();
     if (sendSeq > MAX_SEQ + 1n || send.epoch >= MAX_EPOCH) throw bad();
     return new Tessera1Channel({
@@ -386,6 +391,7 @@ export class Tessera1Channel implements Channel {
       window: ReplayWindow.from(highestPlusOne - 1n, highestPlusOne === 0n ? 0n : bits),
       accepted,
       authFailures,
+      requestPeerUpdate: flags === 1,
     }, config);
   }
 
@@ -691,6 +697,7 @@ export class Tessera1Channel implements Channel {
           this.#failure ??= truncated;
           throw truncated;
         }
+        this.#failure ??= new SessionStateError("session_closed", "the peer closed the session");
         return { kind: "close", data: content };
       }
       this.#accepted++;
@@ -844,6 +851,7 @@ export class Tessera1Channel implements Channel {
       bitmap,
       u64(this.#accepted),
       u32(this.#authFailures),
+      new Uint8Array([this.#requestPeerUpdate ? 1 : 0]),
     );
   }
 

@@ -343,6 +343,17 @@ async function unlessRefused<T>(speculative: Promise<unknown>, check: Promise<T>
   }
 }
 
+/** Whether a cache's answer has the shape of a ticket this handshake can offer. */
+function wellFormedTicket(ticket: ClientTicket): boolean {
+  if (typeof ticket !== "object" || ticket === null) return false;
+  const { id, secret, serverId, serverKeyFingerprint, expiresAt } = ticket;
+  return id instanceof Uint8Array && id.length >= MIN_TICKET_ID && id.length <= MAX_TICKET_ID &&
+    secret instanceof Uint8Array && secret.length === 32 &&
+    serverId instanceof Uint8Array && serverId.length >= 1 && serverId.length <= MAX_ID_LENGTH &&
+    serverKeyFingerprint instanceof Uint8Array && serverKeyFingerprint.length === 32 &&
+    typeof expiresAt === "number";
+}
+
 /** What the server decided about an offered ticket. */
 interface Redemption {
   stored: StoredTicket;
@@ -514,6 +525,11 @@ export class Tessera1Handshake implements Handshake {
         return null;
       }
       if (!ticket) return null;
+      if (!wellFormedTicket(ticket)) {
+        // A custom cache handed back something that is not a ticket: as if it had failed.
+        config.report({ kind: "declined", reason: "store_unavailable", count: 0 });
+        return null;
+      }
       if (ticket.expiresAt <= now || !(await accepts(policy, config.id, ticket.serverId))) continue;
       // Offer only while the lookup still gives the server key the ticket was issued under.
       const key = await lookupPeer(config, ticket.serverId).catch(() => null);

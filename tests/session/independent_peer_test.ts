@@ -1158,6 +1158,7 @@ Deno.test("saved state: a tessera session's saved bytes decode as §6 describes"
   const bitmap = r.take(16);
   assert.deepEqual(r.take(8), u64(4n), "data records accepted");
   assert.equal(r.u32(), 1, "authentication failures in the receive epoch");
+  assert.equal(r.u8(), 0x00, "flags: no update request pending");
   r.end();
   // Bit i = highest − i accepted: 3, 2, 1, 0 are, as a big-endian 128-bit number 0x0f.
   assert.deepEqual(bitmap, concat(new Uint8Array(15), u8(0x0f)));

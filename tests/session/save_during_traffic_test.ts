@@ -68,3 +68,31 @@ Deno.test("a record accepted just before close() is still delivered", async () =
   await closing;
   assert.ok(got === "last" || got === "session_closed", got);
 });
+
+Deno.test("once the peer's close is accepted there is nothing to save", async () => {
+  for (let run = 0; run < 10; run++) {
+    const { client, server } = await bufferPair();
+    const close = (await client.close())!;
+    const closing = server.unwrap(close).then((v) => v === null ? "clean" : "data", (e) => e.code);
+    const saving = server.save(key).then(() => "saved", (e) => e.code);
+    const [closed, saved] = await Promise.all([closing, saving]);
+    // Either the close was decided first (and nothing is saved), or the hand-over was, and the
+    // close is left to the restored session: never both.
+    assert.ok(
+      (closed === "clean" && saved === "session_closed") ||
+        (closed === "session_closed" && saved === "saved"),
+      `close ${closed}, save ${saved}`,
+    );
+    assert.equal(server.error, null);
+  }
+});
+
+Deno.test("an update request made before save() is sent by the restored session", async () => {
+  const { client, server } = await bufferPair();
+  client.rekey({ requestPeer: true });
+  const restored = await SecureSession.restore(await client.save(key), key);
+  await server.unwrap(await restored.wrap(bytes("please update")));
+  const reply = await server.wrap(bytes("updated"));
+  assert.equal(new DataView(reply.buffer).getUint32(2), 1);
+  assert.equal(text(await restored.unwrap(reply)), "updated");
+});

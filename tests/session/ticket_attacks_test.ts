@@ -211,3 +211,14 @@ Deno.test("an offer with a bad binder never gets the ticket's client looked up",
   assert.deepEqual(events, ["declined binder_invalid"]);
   assert.deepEqual(looked, []);
 });
+
+Deno.test("a custom client cache that hands back something other than a ticket costs only the resumption", async () => {
+  for (const bad of [42, null, { expiresAt: 1e15, serverId: null }, { id: new Uint8Array(3) }]) {
+    const cache = { take: () => bad, add() {} } as unknown as ClientTicketCache;
+    const events: string[] = [];
+    const client = listen(clientOf(cache), events);
+    await handshake(client, serverOf(new MemoryTicketStore(), []));
+    assert.equal(client.isEstablished(), true);
+    if (bad !== null) assert.deepEqual(events.slice(0, 1), ["declined store_unavailable"]);
+  }
+});

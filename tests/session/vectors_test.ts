@@ -872,6 +872,7 @@ Deno.test("a saved session and its first record once restored match saved_state.
       bitmap,
       u64(1n),
       u32(0),
+      bytes(0x00),
     );
     assert.equal(toHex(state), toHex(expected));
     const otherAad = join(header, utf8(v.inputs.otherContextUtf8));
