@@ -473,6 +473,8 @@ export interface Channel {
   readonly sessionId: Uint8Array;
   /** The authenticated id of the peer. */
   readonly peerId: Uint8Array;
+  /** Which side of the handshake this channel's owner played. */
+  readonly role: Role;
   /** Whether the handshake resumed an earlier session with a ticket. */
   readonly resumed: boolean;
   /** Server, resumed: the ticket's attributes; else `null`. */

@@ -1375,9 +1375,13 @@ export class SecureSession extends EventTarget {
       random: entropy().random,
       ...limits,
     });
+    const role = roleByte === 0 ? "client" : "server";
+    if (channel.role !== role) {
+      throw new SavedStateError("state_malformed", "the saved roles disagree");
+    }
     const restored = new Restored(
       profile,
-      roleByte === 0 ? "client" : "server",
+      role,
       id,
       channel,
       limits,

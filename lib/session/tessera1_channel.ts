@@ -395,6 +395,11 @@ export class Tessera1Channel implements Channel {
     }, config);
   }
 
+  /** Which side of the handshake this channel's owner played. */
+  get role(): Role {
+    return this.#role;
+  }
+
   /** Why the channel failed for good, or `null`. */
   get failure(): TesseraError | null {
     return this.#failure;

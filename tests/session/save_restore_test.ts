@@ -341,3 +341,13 @@ Deno.test("a restored session that never sent keeps its saved epoch: saved again
     assert.equal(text(await server.unwrap(record)), "x");
   }
 });
+
+Deno.test("authentic saved state whose two role bytes disagree is state_malformed", async () => {
+  const { client } = await bufferPair();
+  const key = await toWrappingKey(wrappingKey);
+  const { inner } = await openState(key, await client.save(wrappingKey), NO_CONTEXT);
+  const flipped = inner.slice();
+  flipped[0] = 1; // the facade's role: server; the channel's stays client
+  const sealed = await sealState(key, 1, 1, NO_CONTEXT, flipped, random);
+  await rejectsWith(SecureSession.restore(sealed, key), "state_malformed", SavedStateError);
+});
