@@ -291,10 +291,41 @@ async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/**
+ * The most bytes one compressed byte can inflate to: a deflate match of 258
+ * bytes takes at least 2 bits, 4 to a byte (RFC 1951's 1032:1 bound).
+ */
+const DEFLATE_MAX_RATIO = 1032;
+/**
+ * Compressed bytes handed to the decompressor per step (47): each step
+ * inflates to at most 47 × 1032 bytes plus one 258-byte match begun in the
+ * step before, under 48 KiB, so a bomb's output is never produced at once.
+ */
+const INFLATE_STEP = Math.floor(48 * 1024 / DEFLATE_MAX_RATIO);
+
+/**
+ * Inflates `bytes` in bounded steps, stopping as soon as the output passes
+ * `limit`: the compressed input is fed {@linkcode INFLATE_STEP} bytes at a
+ * time, and only when the output is read, so at most `limit` plus one step's
+ * output (under 48 KiB) is ever inflated or held, whatever the input's ratio.
+ * Checking the size after inflating the whole input would let 16 KB of
+ * cookie inflate to 12 MB before being refused.
+ */
 async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array | "too_large" | null> {
-  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("deflate-raw"))
-    .getReader();
+  let offset = 0;
+  // A pull source with no queue: the next step is cut only when the
+  // decompressor asks for input, which it does only when its output is read.
+  const input = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.slice(offset, offset + INFLATE_STEP));
+      offset += INFLATE_STEP;
+    },
+  }, { highWaterMark: 0 });
+  const reader = input.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
@@ -303,6 +334,7 @@ async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array | "
       if (done) break;
       total += value.length;
       if (total > limit) {
+        // Stop now: cancelling also cancels the input, so no further step runs.
         await reader.cancel().catch(() => {});
         return "too_large";
       }
@@ -310,6 +342,8 @@ async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array | "
     }
   } catch {
     return null;
+  } finally {
+    reader.releaseLock();
   }
   return concat(...chunks);
 }
