@@ -287,17 +287,45 @@ export type CookieErrorCode =
   | "cookie_unknown_key"
   /** The value is past its absolute or idle expiry. */
   | "cookie_expired"
-  /** The value was revoked (per-user epoch moved on, or server-side session gone). */
+  /**
+   * The value's issued-at lies further in the future than the allowed clock
+   * skew (`clockSkew` of `sessions()`, default 60 s): it was minted by a
+   * server whose clock runs ahead, and would otherwise outlive `maxAge`.
+   */
+  | "cookie_issued_in_future"
+  /**
+   * The value was revoked: the user's revocation epoch moved on (client-side),
+   * or the server-side session existed and was deleted (logout, `regenerate()`,
+   * a login that moved it to a new token, log out everywhere).
+   */
   | "cookie_revoked"
-  /** The value, or the set of chunks, exceeds the size budget. */
+  /**
+   * Server-side storage has no trace of the token: it was never issued by this
+   * store (forged, guessed, from another deployment), or its session ended
+   * longer ago than its absolute lifetime. Logouts and expiries within a
+   * session's lifetime give `cookie_revoked` or `cookie_expired` instead, so a
+   * burst of this code in logs is what token guessing looks like.
+   */
+  | "cookie_unknown_session"
+  /**
+   * The value, or the set of chunks, exceeds the size budget. Thrown by
+   * `sessions()` at commit when the handler stored more than the cookie,
+   * header or store allows (answer 413).
+   */
   | "cookie_too_large"
   /** A chunk of a chunked cookie is missing or inconsistent. */
   | "cookie_chunk_missing"
   /** A format version this build does not read. */
   | "cookie_unsupported_version"
-  /** A concurrent write to the same server-side session won. */
+  /**
+   * A concurrent write to the same server-side session changed data this
+   * request had read. Thrown by `sessions()` at commit (answer 409).
+   */
   | "session_conflict"
-  /** The session storage failed. */
+  /**
+   * The session storage or revocation store failed (after retries); what a
+   * custom store threw is the `cause`. Thrown by `sessions()` (answer 503).
+   */
   | "session_storage_failed";
 
 /**

@@ -36,7 +36,8 @@ export interface MemorySessionStorageOptions {
   /**
    * The most sessions kept. When full, expired sessions are dropped; if it is
    * still full, new sessions are refused with `session_storage_failed`.
-   * Default 100 000.
+   * Default 100 000. As many tombstones of ended sessions are kept besides
+   * (the oldest go first).
    */
   readonly maxSessions?: number;
 }
@@ -46,13 +47,31 @@ interface MemoryRecord {
   readonly version: string;
   readonly userId: string | undefined;
   readonly issuedAt: number;
+  /** The idle expiry (what `listByUser` reports). */
   readonly expiresAt: number;
+  /** The absolute expiry: how long a tombstone of this session is kept. */
+  readonly absoluteExpiresAt: number;
 }
+
+/** What a read of an ended session reports, until its absolute expiry plus a grace period. */
+interface Tombstone {
+  readonly code: "cookie_revoked" | "cookie_expired";
+  readonly until: number;
+}
+
+/** How long a tombstone outlives its session's absolute expiry (as KV's records do). */
+const TOMBSTONE_GRACE = 60_000;
 
 /**
  * Keeps sessions in a `Map` of this process. Records are stored as JSON, so
  * nothing the caller holds aliases stored state. Writes are compare-and-set
  * on a version counter, exactly like {@linkcode KvSessionStorage}.
+ *
+ * A session that ends (deleted, or dropped once expired) leaves a tombstone
+ * until its absolute expiry plus a minute, so a read of its id reports
+ * `cookie_revoked` or `cookie_expired`, while an id never issued here reports
+ * `cookie_unknown_session`. At most `maxSessions` tombstones are kept; past
+ * that the oldest are forgotten (their ids then read as unknown).
  *
  * @example
  * ```ts
@@ -72,6 +91,7 @@ interface MemoryRecord {
  */
 export class MemorySessionStorage implements SessionStorage {
   readonly #records = new Map<string, MemoryRecord>();
+  readonly #tombstones = new Map<string, Tombstone>();
   readonly #byUser = new Map<string, Set<string>>();
   readonly #maxSessions: number;
   #counter = 0;
@@ -91,19 +111,31 @@ export class MemorySessionStorage implements SessionStorage {
   }
 
   /**
-   * Reads a session, checking its expiry.
+   * Reads a session, checking its expiry (an expired record is dropped,
+   * leaving a tombstone).
    *
    * @param id The session's public id.
    * @param now The current time (ms since the epoch).
-   * @returns The session and its version, or why there is none.
+   * @returns The session and its version, or why there is none:
+   *   `cookie_revoked` (deleted), `cookie_expired`, or
+   *   `cookie_unknown_session` (never issued here, or ended longer ago than
+   *   its absolute lifetime).
    * @throws Nothing.
    */
   read(id: string, now: number): Promise<StorageReadResult> {
     const record = this.#records.get(id);
-    if (record === undefined) return Promise.resolve({ ok: false, code: "cookie_revoked" });
-    const checked = checkPayload(JSON.parse(record.json), now);
+    if (record === undefined) {
+      const tombstone = this.#tombstones.get(id);
+      if (tombstone !== undefined && tombstone.until > now) {
+        return Promise.resolve({ ok: false, code: tombstone.code });
+      }
+      this.#tombstones.delete(id);
+      return Promise.resolve({ ok: false, code: "cookie_unknown_session" });
+    }
+    // Issued-at is checked by sessions(), which knows its configured clock skew.
+    const checked = checkPayload(JSON.parse(record.json), now, { clockSkew: Infinity });
     if (!checked.ok) {
-      if (checked.code === "cookie_expired") this.#remove(id);
+      if (checked.code === "cookie_expired") this.#remove(id, "cookie_expired");
       const code = checked.code === "cookie_expired" ? "cookie_expired" : "cookie_malformed";
       return Promise.resolve({ ok: false, code });
     }
@@ -116,7 +148,8 @@ export class MemorySessionStorage implements SessionStorage {
    * @param id The session's public id.
    * @param payload The new envelope.
    * @param options What the caller read (or `null` to create) and the current time.
-   * @returns The new version, or `null` on a conflict.
+   * @returns The new version, or `null` on a conflict (including a create
+   *   under the id of a session that ended).
    * @throws {CookieError} `cookie_too_large` for an envelope over 64 KiB of JSON;
    *   `session_storage_failed` when the store is full.
    */
@@ -128,13 +161,15 @@ export class MemorySessionStorage implements SessionStorage {
     }
     const current = this.#records.get(id);
     if ((current?.version ?? null) !== (previous?.version ?? null)) return Promise.resolve(null);
+    // An ended session's id is never brought back to life.
+    if (previous === null && this.#tombstones.has(id)) return Promise.resolve(null);
     if (current === undefined && this.#records.size >= this.#maxSessions) {
       this.#purge(now);
       if (this.#records.size >= this.#maxSessions) {
         return Promise.reject(new CookieError("session_storage_failed", "session store is full"));
       }
     }
-    this.#remove(id);
+    this.#unlink(id);
     const version = String(++this.#counter);
     this.#records.set(id, {
       json,
@@ -142,6 +177,7 @@ export class MemorySessionStorage implements SessionStorage {
       userId: payload.userId,
       issuedAt: payload.issuedAt,
       expiresAt: payload.idleExpiresAt,
+      absoluteExpiresAt: payload.expiresAt,
     });
     if (payload.userId !== undefined) {
       let ids = this.#byUser.get(payload.userId);
@@ -152,14 +188,14 @@ export class MemorySessionStorage implements SessionStorage {
   }
 
   /**
-   * Deletes a session.
+   * Deletes a session; later reads of its id give `cookie_revoked`.
    *
    * @param id The session's public id.
    * @returns Nothing.
    * @throws Nothing.
    */
   delete(id: string): Promise<void> {
-    this.#remove(id);
+    this.#remove(id, "cookie_revoked");
     return Promise.resolve();
   }
 
@@ -183,7 +219,7 @@ export class MemorySessionStorage implements SessionStorage {
   }
 
   /**
-   * Deletes every session of a user.
+   * Deletes every session of a user; later reads of their ids give `cookie_revoked`.
    *
    * @param userId The user id.
    * @returns How many sessions were deleted.
@@ -191,21 +227,39 @@ export class MemorySessionStorage implements SessionStorage {
    */
   deleteByUser(userId: string): Promise<number> {
     const ids = [...(this.#byUser.get(userId) ?? [])];
-    for (const id of ids) this.#remove(id);
+    for (const id of ids) this.#remove(id, "cookie_revoked");
     return Promise.resolve(ids.length);
   }
 
-  #remove(id: string): void {
-    const record = this.#records.get(id);
+  /** Ends a session: drops its record and leaves a tombstone saying why. */
+  #remove(id: string, code: Tombstone["code"]): void {
+    const record = this.#unlink(id);
     if (record === undefined) return;
+    if (this.#tombstones.size >= this.#maxSessions) {
+      const oldest = this.#tombstones.keys().next();
+      if (!oldest.done) this.#tombstones.delete(oldest.value);
+    }
+    this.#tombstones.set(id, { code, until: record.absoluteExpiresAt + TOMBSTONE_GRACE });
+  }
+
+  /** Drops a record and its index entry; returns what was dropped. */
+  #unlink(id: string): MemoryRecord | undefined {
+    const record = this.#records.get(id);
+    if (record === undefined) return undefined;
     this.#records.delete(id);
-    if (record.userId === undefined) return;
+    if (record.userId === undefined) return record;
     const ids = this.#byUser.get(record.userId);
     ids?.delete(id);
     if (ids?.size === 0) this.#byUser.delete(record.userId);
+    return record;
   }
 
   #purge(now: number): void {
-    for (const [id, record] of this.#records) if (record.expiresAt <= now) this.#remove(id);
+    for (const [id, tombstone] of this.#tombstones) {
+      if (tombstone.until <= now) this.#tombstones.delete(id);
+    }
+    for (const [id, record] of this.#records) {
+      if (record.expiresAt <= now) this.#remove(id, "cookie_expired");
+    }
   }
 }

@@ -73,10 +73,12 @@ export type {
 export {
   checkPayload,
   decodePayload,
+  DEFAULT_CLOCK_SKEW,
   encodePayload,
   MAX_PAYLOAD_LENGTH,
   MAX_USER_ID_LENGTH,
   PAYLOAD_VERSION,
+  type PayloadCheckOptions,
   type PayloadResult,
   type SessionPayload,
   toWire,

@@ -6,7 +6,9 @@
  * and idle expiry, an optional user id with that user's revocation epoch, the
  * application data and pending flash values. Expiry is checked on every read
  * against an injectable clock, so an old value dies even when a browser keeps
- * it.
+ * it; an issued-at further ahead of that clock than the allowed skew is
+ * refused too, so a server whose clock runs fast cannot mint values that
+ * outlive their lifetime elsewhere.
  *
  * @module
  */
@@ -62,6 +64,55 @@ export const MAX_PAYLOAD_LENGTH = 64 * 1024;
  * ```
  */
 export const MAX_USER_ID_LENGTH = 256;
+
+/**
+ * How far, by default, an envelope's issued-at may lie ahead of the reader's
+ * clock, in milliseconds: 60 seconds. A value issued further in the future is
+ * refused with `cookie_issued_in_future` (`sessions()` option `clockSkew`).
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, DEFAULT_CLOCK_SKEW, encodePayload } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CLOCK_SKEW, 60_000);
+ * const now = 1_000_000;
+ * const hour = 3_600_000;
+ * const at = (issuedAt: number): string =>
+ *   encodePayload({ issuedAt, expiresAt: issuedAt + hour, idleExpiresAt: issuedAt + hour, data: {} });
+ * assert.equal(decodePayload(at(now + DEFAULT_CLOCK_SKEW), now).ok, true); // a minute ahead: fine
+ * assert.deepEqual(decodePayload(at(now + DEFAULT_CLOCK_SKEW + 1), now), {
+ *   ok: false,
+ *   code: "cookie_issued_in_future",
+ * });
+ * ```
+ */
+export const DEFAULT_CLOCK_SKEW = 60_000;
+
+/**
+ * Options of {@linkcode checkPayload} and {@linkcode decodePayload}.
+ *
+ * @example
+ * ```ts
+ * import { checkPayload, type PayloadCheckOptions } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const wire = { v: 1, iat: 10_000, exp: 20_000, idl: 20_000, d: {} };
+ * const strict: PayloadCheckOptions = { clockSkew: 0 };
+ * assert.deepEqual(checkPayload(wire, 9_999, strict), { ok: false, code: "cookie_issued_in_future" });
+ * assert.equal(checkPayload(wire, 9_999, { clockSkew: 1 }).ok, true);
+ * assert.equal(checkPayload(wire, 0, { clockSkew: Infinity }).ok, true); // check turned off
+ * ```
+ */
+export interface PayloadCheckOptions {
+  /**
+   * How far, in milliseconds, issued-at may lie ahead of `now` (another
+   * server's clock running fast). Default {@linkcode DEFAULT_CLOCK_SKEW}
+   * (60 s). `Infinity` turns the check off: server-side stores do that and
+   * leave it to `sessions()`, which knows the configured skew.
+   */
+  readonly clockSkew?: number;
+}
 
 /**
  * A session envelope. Times are milliseconds since the Unix epoch.
@@ -145,14 +196,17 @@ export function encodePayload(payload: SessionPayload): string {
 
 /**
  * Decodes and checks an encoded envelope: JSON syntax and shape,
- * format version, then absolute and idle expiry against `now`. Never throws
- * for bad input.
+ * format version, issued-at not beyond `now` plus the allowed clock skew,
+ * then absolute and idle expiry against `now`. Never throws for bad input.
  *
  * @param text The encoded envelope.
  * @param now The current time in milliseconds since the Unix epoch.
+ * @param options The allowed clock skew (default 60 s).
  * @returns The envelope, or the reason it was refused: `cookie_malformed`,
- *   `cookie_unsupported_version`, `cookie_too_large` or `cookie_expired`.
- * @throws Nothing: every failure is a result.
+ *   `cookie_unsupported_version`, `cookie_too_large`, `cookie_issued_in_future`
+ *   or `cookie_expired`.
+ * @throws {RangeError} When `options.clockSkew` is negative or not a number
+ *   (a caller mistake; bad input never throws).
  *
  * @example
  * ```ts
@@ -164,7 +218,12 @@ export function encodePayload(payload: SessionPayload): string {
  * assert.deepEqual(decodePayload("not json", 0), { ok: false, code: "cookie_malformed" });
  * ```
  */
-export function decodePayload(text: string, now: number): PayloadResult {
+export function decodePayload(
+  text: string,
+  now: number,
+  options: PayloadCheckOptions = {},
+): PayloadResult {
+  const skew = clockSkewOf(options);
   if (text.length > MAX_PAYLOAD_LENGTH) return fail("cookie_too_large");
   let wire: unknown;
   try {
@@ -172,19 +231,26 @@ export function decodePayload(text: string, now: number): PayloadResult {
   } catch {
     return fail("cookie_malformed");
   }
-  return checkPayload(wire, now);
+  return checkPayload(wire, now, { clockSkew: skew });
 }
 
 /**
  * Checks a parsed envelope in its JSON wire form (`{v, iat, exp, idl, uid?,
  * ep?, d, f?}`, as produced by `JSON.parse` of an encoded envelope) and
  * returns it as a {@linkcode SessionPayload}. Stores use it on what they read
- * back. Never throws for bad input.
+ * back (with `{ clockSkew: Infinity }`: `sessions()` checks issued-at against
+ * its configured skew). Never throws for bad input.
+ *
+ * The checks, in order: shape, format version, issued-at at most `now +
+ * clockSkew` (else `cookie_issued_in_future`), then absolute and idle expiry
+ * (else `cookie_expired`).
  *
  * @param wire The parsed JSON value.
  * @param now The current time in milliseconds since the Unix epoch.
+ * @param options The allowed clock skew (default 60 s).
  * @returns The envelope, or the reason it was refused.
- * @throws Nothing: every failure is a result.
+ * @throws {RangeError} When `options.clockSkew` is negative or not a number
+ *   (a caller mistake; bad input never throws).
  *
  * @example
  * ```ts
@@ -196,7 +262,12 @@ export function decodePayload(text: string, now: number): PayloadResult {
  * assert.deepEqual(checkPayload({ v: 2 }, 10), { ok: false, code: "cookie_unsupported_version" });
  * ```
  */
-export function checkPayload(wire: unknown, now: number): PayloadResult {
+export function checkPayload(
+  wire: unknown,
+  now: number,
+  options: PayloadCheckOptions = {},
+): PayloadResult {
+  const skew = clockSkewOf(options);
   if (!isPlainObject(wire)) return fail("cookie_malformed");
   if (wire.v !== PAYLOAD_VERSION) {
     return fail(typeof wire.v === "number" ? "cookie_unsupported_version" : "cookie_malformed");
@@ -212,6 +283,8 @@ export function checkPayload(wire: unknown, now: number): PayloadResult {
     return fail("cookie_malformed");
   }
   if (!isPlainObject(d) || (f !== undefined && !isPlainObject(f))) return fail("cookie_malformed");
+  // Issued further ahead than the skew: a fast clock minted it, and it would outlive maxAge.
+  if (iat > now + skew) return fail("cookie_issued_in_future");
   if (now >= exp || now >= idl) return fail("cookie_expired");
   const payload: SessionPayload = {
     issuedAt: iat,
@@ -255,14 +328,47 @@ export function toWire(payload: SessionPayload): Record<string, unknown> {
   return wire;
 }
 
-/** Whether `userId` is acceptable as a session's user id (1 to 256 characters, no controls). */
+/**
+ * Whether `userId` is acceptable as a session's user id: see {@linkcode userIdProblem}.
+ *
+ * @internal
+ */
 export function validUserId(userId: string): boolean {
-  if (userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) return false;
+  return userIdProblem(userId) === null;
+}
+
+/**
+ * Why `userId` is not acceptable as a session's user id, or `null` when it
+ * is: a string of 1 to 256 UTF-16 code units, well-formed (no lone
+ * surrogate), without control characters (U+0000 to U+001F, U+007F to U+009F:
+ * CR, LF, NUL, NEL, ...) or line and paragraph separators (U+2028, U+2029),
+ * which would split a header or a log line.
+ *
+ * @internal
+ */
+export function userIdProblem(userId: unknown): string | null {
+  if (typeof userId !== "string") return "userId must be a string";
+  if (userId.length === 0) return "userId must not be empty";
+  if (userId.length > MAX_USER_ID_LENGTH) {
+    return `userId must be at most ${MAX_USER_ID_LENGTH} characters, not ${userId.length}`;
+  }
   for (let i = 0; i < userId.length; i++) {
     const c = userId.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return false;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) {
+      const name = `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
+      return `userId must not contain control characters or line separators (${name} at index ${i})`;
+    }
   }
-  return userId.isWellFormed();
+  if (!userId.isWellFormed()) return "userId must be well-formed UTF-16 (it has a lone surrogate)";
+  return null;
+}
+
+function clockSkewOf(options: PayloadCheckOptions): number {
+  const skew = options?.clockSkew ?? DEFAULT_CLOCK_SKEW;
+  if (typeof skew !== "number" || !(skew >= 0)) {
+    throw new RangeError("clockSkew must be a non-negative number of ms");
+  }
+  return skew;
 }
 
 function fail(code: CookieErrorCode): PayloadResult {

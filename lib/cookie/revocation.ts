@@ -10,7 +10,7 @@
  * @module
  */
 
-import { validUserId } from "./payload.ts";
+import { userIdProblem } from "./payload.ts";
 import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
 
 /**
@@ -213,7 +213,6 @@ export class KvRevocationStore implements RevocationStore {
 }
 
 function checkUserId(userId: string): void {
-  if (typeof userId !== "string" || !validUserId(userId)) {
-    throw new TypeError("userId must be 1 to 256 characters without control characters");
-  }
+  const problem = userIdProblem(userId);
+  if (problem !== null) throw new TypeError(problem);
 }

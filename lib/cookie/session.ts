@@ -5,7 +5,7 @@
  */
 
 import type { CookieErrorCode } from "../errors.ts";
-import { type SessionPayload, validUserId } from "./payload.ts";
+import { type SessionPayload, userIdProblem } from "./payload.ts";
 
 /**
  * What a {@linkcode Session} starts from.
@@ -297,13 +297,39 @@ export class Session<T extends object = Record<string, unknown>> {
    * {@linkcode Session.regenerate} as well, so that an id planted before login
    * is worthless.
    *
-   * @param userId The user id (1 to 256 characters, no control characters), or `null`.
+   * The id is checked here, at the call, so a bad id (say, one taken from a
+   * request) fails in the handler that passed it, never later when the
+   * response is sent.
+   *
+   * @param userId The user id, or `null`: 1 to 256 characters, well-formed
+   *   (no lone surrogate), without control characters (U+0000 to U+001F,
+   *   U+007F to U+009F: CR, LF, NUL, NEL, ...) or the line separators U+2028
+   *   and U+2029.
    * @returns Nothing.
-   * @throws {TypeError} When `userId` is empty, too long or has control characters.
+   * @throws {TypeError} When `userId` is not a string or `null`, is empty, is
+   *   longer than 256 characters, has a lone surrogate, or has a control
+   *   character or line separator; the message says which. The session is
+   *   left unchanged.
+   *
+   * @example
+   * ```ts
+   * import { Session } from "@tessera/session/cookie";
+   * import assert from "node:assert/strict";
+   *
+   * const session = new Session();
+   * session.setUser("ann");
+   * assert.equal(session.userId, "ann");
+   * assert.throws(() => session.setUser("ann\r\nSet-Cookie: x=1"), {
+   *   name: "TypeError",
+   *   message: /control characters .*U\+000D at index 3/,
+   * });
+   * assert.equal(session.userId, "ann"); // unchanged
+   * ```
    */
   setUser(userId: string | null): void {
-    if (userId !== null && (typeof userId !== "string" || !validUserId(userId))) {
-      throw new TypeError("userId must be 1 to 256 characters without control characters");
+    if (userId !== null) {
+      const problem = userIdProblem(userId);
+      if (problem !== null) throw new TypeError(problem);
     }
     if ((this.#userId ?? null) !== userId) this.#do({ kind: "user", userId });
   }

@@ -45,9 +45,13 @@ export interface StoredSession {
  * import assert from "node:assert/strict";
  *
  * const storage = new MemorySessionStorage();
- * const result: StorageReadResult = await storage.read("no-such-session", Date.now());
- * if (result.ok) assert.fail("unexpected session");
- * assert.equal(result.code, "cookie_revoked");
+ * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} };
+ * await storage.write("id1", payload, { previous: null, now: 0 });
+ * await storage.delete("id1"); // logout
+ * const gone: StorageReadResult = await storage.read("id1", 10);
+ * assert.deepEqual(gone, { ok: false, code: "cookie_revoked" });
+ * const forged: StorageReadResult = await storage.read("no-such-session", 10);
+ * assert.deepEqual(forged, { ok: false, code: "cookie_unknown_session" });
  * ```
  */
 export type StorageReadResult =
@@ -55,11 +59,26 @@ export type StorageReadResult =
   | {
     readonly ok: false;
     /**
-     * `cookie_revoked` when no such session exists (deleted, logged out,
-     * never existed), `cookie_expired` when it is past its absolute or idle
-     * expiry, `cookie_malformed` when the stored record does not parse.
+     * - `cookie_revoked`: the session existed and was deleted (logout,
+     *   regenerate, log out everywhere);
+     * - `cookie_expired`: it is past its absolute or idle expiry, or its
+     *   record was dropped for being past it;
+     * - `cookie_unknown_session`: the store has no trace of the id: never
+     *   issued here (forged or guessed), or ended longer ago than its
+     *   absolute lifetime;
+     * - `cookie_malformed`: the stored record does not parse.
+     *
+     * To tell the first three apart, a store remembers every id it issued
+     * until the session's absolute expiry, with a tombstone once the record
+     * is gone. A store that keeps no such trace cannot tell a deleted session
+     * from a forged token; it should report `cookie_unknown_session` only for
+     * ids it knows it never issued.
      */
-    readonly code: "cookie_revoked" | "cookie_expired" | "cookie_malformed";
+    readonly code:
+      | "cookie_revoked"
+      | "cookie_expired"
+      | "cookie_unknown_session"
+      | "cookie_malformed";
   };
 
 /**
@@ -111,7 +130,10 @@ export interface StorageWriteOptions {
 /**
  * Keeps session envelopes by id. Implementations check expiry themselves on
  * every read (a store's own time-to-live may be lazy), keep an index by user
- * id, and make `write` an atomic compare-and-set on the version.
+ * id, make `write` an atomic compare-and-set on the version, and remember
+ * which ids they issued until the session's absolute expiry, so that `read`
+ * tells a deleted (`cookie_revoked`) or expired (`cookie_expired`) session
+ * from a token never issued (`cookie_unknown_session`).
  *
  * @example
  * ```ts
@@ -134,13 +156,15 @@ export interface SessionStorage {
    *
    * @param id The session's public id.
    * @param now The current time (ms since the epoch).
-   * @returns The session and its version, or why there is none.
+   * @returns The session and its version, or why there is none: see
+   *   {@linkcode StorageReadResult}.
    * @throws {CookieError} `session_storage_failed` when the store fails.
    */
   read(id: string, now: number): Promise<StorageReadResult>;
   /**
    * Writes a session if it is still at the version `previous` was read at
-   * (or still absent, when `previous` is `null`).
+   * (or, when `previous` is `null`, if the id was never used: a deleted
+   * session's id is never brought back).
    *
    * @param id The session's public id.
    * @param payload The new envelope.
@@ -151,7 +175,8 @@ export interface SessionStorage {
    */
   write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null>;
   /**
-   * Deletes a session (logout). Deleting a missing session is not an error.
+   * Deletes a session (logout); later reads of its id give `cookie_revoked`.
+   * Deleting a missing session is not an error.
    *
    * @param id The session's public id.
    * @returns Nothing.
@@ -168,7 +193,8 @@ export interface SessionStorage {
    */
   listByUser(userId: string, now: number): Promise<SessionSummary[]>;
   /**
-   * Deletes every session of a user ("log out everywhere").
+   * Deletes every session of a user ("log out everywhere"); later reads of
+   * their ids give `cookie_revoked`.
    *
    * @param userId The user id.
    * @returns How many sessions were deleted.

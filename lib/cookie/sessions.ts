@@ -11,7 +11,13 @@ import { randomBytes } from "../crypto/random.ts";
 import { sha256 } from "../crypto/sha256.ts";
 import { inspectWith } from "./compose.ts";
 import { cookieTransport } from "./cookie_transport.ts";
-import { decodePayload, encodePayload, type SessionPayload } from "./payload.ts";
+import {
+  decodePayload,
+  DEFAULT_CLOCK_SKEW,
+  encodePayload,
+  type SessionPayload,
+  userIdProblem,
+} from "./payload.ts";
 import type { RevocationStore } from "./revocation.ts";
 import { rebaseSession, Session, sessionContents, sessionStatus, setSessionId } from "./session.ts";
 import type { SessionStorage, SessionSummary, StoredSession } from "./session_storage.ts";
@@ -83,6 +89,14 @@ export interface SessionsOptions {
   readonly revocation?: RevocationStore;
   /** The clock, in ms since the Unix epoch. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * How far, in ms, a session's issued-at may lie ahead of `now` (another
+   * server's clock running fast). A value issued further in the future is
+   * refused with `cookie_issued_in_future`: else a server with a clock ahead
+   * would mint sessions that outlive `maxAge` on every other server. Default
+   * 60 000 (60 s, {@linkcode DEFAULT_CLOCK_SKEW}); `0` allows no skew.
+   */
+  readonly clockSkew?: number;
   /** How often a conflicting server-side write is replayed on the newer version. Default 5. */
   readonly maxConflictRetries?: number;
 }
@@ -158,7 +172,8 @@ export interface SessionMiddleware<T extends object> {
    *
    * @param userId The user id.
    * @returns Nothing.
-   * @throws {TypeError} For client-side sessions without a `revocation` store.
+   * @throws {TypeError} For client-side sessions without a `revocation` store,
+   *   and for a `userId` that `setUser()` would refuse (rejects at once).
    * @throws {CookieError} `session_storage_failed` when the store fails.
    */
   revokeUser(userId: string): Promise<void>;
@@ -167,7 +182,8 @@ export interface SessionMiddleware<T extends object> {
    *
    * @param userId The user id.
    * @returns The sessions, with their public ids.
-   * @throws {TypeError} For client-side sessions, which the server cannot list.
+   * @throws {TypeError} For client-side sessions, which the server cannot list,
+   *   and for a `userId` that `setUser()` would refuse (rejects at once).
    * @throws {CookieError} `session_storage_failed` when the store fails.
    */
   listSessions(userId: string): Promise<SessionSummary[]>;
@@ -196,6 +212,7 @@ interface Settings {
   readonly renewThreshold: number;
   readonly revocation: RevocationStore | undefined;
   readonly now: () => number;
+  readonly clockSkew: number;
   readonly maxConflictRetries: number;
 }
 
@@ -212,10 +229,14 @@ interface Settings {
  *   token.
  *
  * Every request gets a {@linkcode Session}. A missing, malformed, truncated,
- * tampered, moved, unknown-key, expired, oversized, chunk-missing or revoked
- * value gives an empty new session whose `reason` says why (for logs) and the
- * bad cookie is cleared; it never causes an error response and never yields
- * another session's data.
+ * tampered, moved, unknown-key, expired, future-dated, oversized,
+ * chunk-missing, revoked or unknown (server-side) value gives an empty new
+ * session whose `reason` says why (for logs) and the bad cookie is cleared; it
+ * never causes an error response and never yields another session's data.
+ * A value issued more than `clockSkew` (default 60 s) ahead of the clock is
+ * `cookie_issued_in_future`. Server-side, a token of a deleted session is
+ * `cookie_revoked`, while a token the store never issued (forged, guessed) is
+ * `cookie_unknown_session`.
  *
  * A response carries Set-Cookie (or the header) only when needed: the session
  * changed, was regenerated or destroyed, its idle expiry is due for renewal
@@ -231,22 +252,35 @@ interface Settings {
  * same session first, this request's changes are replayed on the newer
  * version (`update()` functions run again). If this request had *read* a key
  * that the other request changed, replaying could lose an update, so the
- * wrapper throws `CookieError("session_conflict")` instead (the server's
- * `onError` sees it; answer 409 there). Client-side sessions cannot detect
- * concurrent writes: the browser keeps the last cookie.
+ * wrapper throws `CookieError("session_conflict")` instead. Client-side
+ * sessions cannot detect concurrent writes: the browser keeps the last cookie.
  *
- * Errors the wrapper throws: `session_storage_failed` when storage fails
- * after retries, `session_conflict` as above, `cookie_too_large` when the
- * handler stored more than the transport's budget. Errors of the handler
- * pass through untouched. A `101 Switching Protocols` response is returned
- * as is (its headers are already sent), though storage is still written.
+ * Errors: the wrapped handler rejects instead of returning a response when
+ * the session cannot be read from storage before the handler runs, or
+ * written (to storage, a revocation store or the transport) after it
+ * returns; the handler's response is then discarded (its body cancelled).
+ * It rejects with a {@linkcode CookieError} whose code is one of:
+ * - `session_conflict`: a concurrent request changed data this one read
+ *   (answer 409 Conflict; the client may retry);
+ * - `cookie_too_large`: the handler stored more than the transport's or the
+ *   store's budget (answer 413 Content Too Large);
+ * - `session_storage_failed`: the storage or revocation store failed after
+ *   retries; anything a custom store throws that is not a `CookieError` is
+ *   wrapped in this code, the original as `cause` (answer 503).
+ *
+ * Map them where the server reports handler errors: `Deno.serve`'s
+ * `onError`, Bun.serve's `error`, or a try/catch around the wrapped handler.
+ * Errors of the handler itself (such as the `TypeError` of a refused
+ * `setUser()` id) pass through untouched. A `101 Switching Protocols`
+ * response is returned as is (its headers are already sent), though storage
+ * is still written.
  *
  * @typeParam T The shape of the session data.
  * @param options Transformer, storage, transport, lifetimes and clock.
  * @returns The middleware: wrap a handler with it.
  * @throws {TypeError} When client-side sessions have no transformer, an
  *   option has the wrong type, or `revocation` is combined with `storage`.
- * @throws {RangeError} When a lifetime or threshold is out of range.
+ * @throws {RangeError} When a lifetime, threshold or `clockSkew` is out of range.
  *
  * @example Client-side sessions around Deno.serve
  * ```ts
@@ -272,6 +306,40 @@ interface Settings {
  *   await server.shutdown();
  * }
  * ```
+ *
+ * @example Mapping errors at commit to 409, 413 and 503
+ * ```ts
+ * import { cookieTransport, encrypt, sessions } from "@tessera/session/cookie";
+ * import { CookieError } from "@tessera/session/errors";
+ * import assert from "node:assert/strict";
+ *
+ * const STATUS: Record<string, number> = {
+ *   session_conflict: 409,
+ *   cookie_too_large: 413,
+ *   session_storage_failed: 503,
+ * };
+ * function onError(err: unknown): Response {
+ *   const status = err instanceof CookieError ? STATUS[err.code] ?? 500 : 500;
+ *   return new Response(null, { status, headers: status === 503 ? { "retry-after": "1" } : {} });
+ * }
+ *
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const transport = cookieTransport({ maxChunks: 1 }); // one 4 KiB cookie at most
+ * const handler = sessions({ transformer: encrypt({ key }), transport })((req, _info, session) => {
+ *   session.set("blob", "x".repeat(Number(new URL(req.url).searchParams.get("n"))));
+ *   return new Response("stored");
+ * });
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {}, onError }, handler);
+ * try {
+ *   const url = `http://127.0.0.1:${server.addr.port}/`;
+ *   assert.equal((await (await fetch(`${url}?n=10`)).text()), "stored");
+ *   const tooBig = await fetch(`${url}?n=9000`);
+ *   await tooBig.body?.cancel();
+ *   assert.equal(tooBig.status, 413);
+ * } finally {
+ *   await server.shutdown();
+ * }
+ * ```
  */
 export function sessions<T extends object = Record<string, unknown>>(
   options: SessionsOptions = {},
@@ -287,8 +355,14 @@ export function sessions<T extends object = Record<string, unknown>>(
       const loaded = await load<T>(settings, request);
       const response = await handler(request, info, loaded.session);
       const headers = new Headers();
-      if (storage === undefined) await commitClient(settings, loaded, headers);
-      else await commitServer(settings, storage, loaded, headers);
+      try {
+        if (storage === undefined) await commitClient(settings, loaded, headers);
+        else await commitServer(settings, storage, loaded, headers);
+      } catch (error) {
+        // The response will never be sent: release its body.
+        if (response instanceof Response) response.body?.cancel().catch(() => {});
+        throw error;
+      }
       return withHeaders(response, headers);
     };
   };
@@ -296,17 +370,22 @@ export function sessions<T extends object = Record<string, unknown>>(
   return Object.assign(middleware, {
     mode: storage === undefined ? "client" as const : "server" as const,
     async revokeUser(userId: string): Promise<void> {
+      checkUserId(userId);
       if (storage !== undefined) await storage.deleteByUser(userId);
       else if (revocation !== undefined) await revocation.revoke(userId);
       else throw new TypeError("client-side sessions need a revocation store to revoke a user");
     },
-    listSessions(userId: string): Promise<SessionSummary[]> {
-      if (storage === undefined) {
-        return Promise.reject(new TypeError("client-side sessions cannot be listed"));
-      }
-      return storage.listByUser(userId, settings.now());
+    async listSessions(userId: string): Promise<SessionSummary[]> {
+      if (storage === undefined) throw new TypeError("client-side sessions cannot be listed");
+      checkUserId(userId);
+      return await storage.listByUser(userId, settings.now());
     },
   });
+}
+
+function checkUserId(userId: string): void {
+  const problem = userIdProblem(userId);
+  if (problem !== null) throw new TypeError(problem);
 }
 
 function validate(options: SessionsOptions): Settings {
@@ -359,22 +438,69 @@ function validate(options: SessionsOptions): Settings {
   }
   const now = options.now ?? Date.now;
   if (typeof now !== "function") throw new TypeError("now must be a function");
+  const clockSkew = options.clockSkew ?? DEFAULT_CLOCK_SKEW;
+  if (!Number.isSafeInteger(clockSkew) || clockSkew < 0) {
+    throw new RangeError("clockSkew must be a non-negative integer number of ms");
+  }
   const maxConflictRetries = options.maxConflictRetries ?? 5;
   if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0) {
     throw new RangeError("maxConflictRetries must be a non-negative integer");
   }
   return {
     transformer,
-    storage,
+    storage: storage === undefined ? undefined : guardStorage(storage),
     transport,
     context: Object.freeze({ name: transport.name, purpose }),
     maxAge,
     idleTimeout,
     rolling: options.rolling ?? true,
     renewThreshold,
-    revocation,
+    revocation: revocation === undefined ? undefined : guardRevocation(revocation),
     now,
+    clockSkew,
     maxConflictRetries,
+  };
+}
+
+/**
+ * Turns anything a store throws that is not a `CookieError` into
+ * `session_storage_failed` (the original as `cause`), so that the app sees
+ * one documented set of codes.
+ */
+function storageFailure(error: unknown, what: string): unknown {
+  if (error instanceof CookieError) return error;
+  return new CookieError("session_storage_failed", `session storage failed to ${what}`, {
+    cause: error,
+  });
+}
+
+function guarded<A extends unknown[], R>(
+  what: string,
+  call: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args: A): Promise<R> => {
+    try {
+      return await call(...args);
+    } catch (error) {
+      throw storageFailure(error, what);
+    }
+  };
+}
+
+function guardStorage(storage: SessionStorage): SessionStorage {
+  return {
+    read: guarded("read", (id, now) => storage.read(id, now)),
+    write: guarded("write", (id, payload, options) => storage.write(id, payload, options)),
+    delete: guarded("delete", (id) => storage.delete(id)),
+    listByUser: guarded("list", (userId, now) => storage.listByUser(userId, now)),
+    deleteByUser: guarded("delete by user", (userId) => storage.deleteByUser(userId)),
+  };
+}
+
+function guardRevocation(revocation: RevocationStore): RevocationStore {
+  return {
+    epoch: guarded("read an epoch", (userId) => revocation.epoch(userId)),
+    revoke: guarded("revoke", (userId) => revocation.revoke(userId)),
   };
 }
 
@@ -402,7 +528,7 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   const now = s.now();
 
   if (s.storage === undefined) {
-    const decoded = decodePayload(inner, now);
+    const decoded = decodePayload(inner, now, { clockSkew: s.clockSkew });
     if (!decoded.ok) return fresh(decoded.code);
     // The configured maxAge bounds sessions sealed under an older, longer setting too.
     if (now >= decoded.payload.issuedAt + s.maxAge) return fresh("cookie_expired");
@@ -418,6 +544,9 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   const id = await publicId(inner, s.context);
   const stored = await s.storage.read(id, now);
   if (!stored.ok) return fresh(stored.code);
+  // Written by an instance whose clock runs ahead (stores leave this check to us). The record
+  // is left alone: it ends at its own expiry, and this response clears the cookie.
+  if (stored.payload.issuedAt > now + s.clockSkew) return fresh("cookie_issued_in_future");
   if (now >= stored.payload.issuedAt + s.maxAge) {
     await s.storage.delete(id);
     return fresh("cookie_expired");

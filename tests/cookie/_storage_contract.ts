@@ -44,14 +44,14 @@ export function storageContract(
     assert.equal(read.payload.userId, "ann");
   });
 
-  test("reports a missing session as cookie_revoked", async (storage) => {
-    assert.deepEqual(await storage.read("nope", T0), { ok: false, code: "cookie_revoked" });
+  test("reports an id it never issued as cookie_unknown_session", async (storage) => {
+    assert.deepEqual(await storage.read("nope", T0), { ok: false, code: "cookie_unknown_session" });
   });
 
   test("checks expiry itself on read and forgets the expired record", async (storage) => {
     await storage.write("a", payload({ userId: "ann" }), { previous: null, now: T0 });
     assert.deepEqual(await storage.read("a", T0 + 500), { ok: false, code: "cookie_expired" });
-    assert.deepEqual(await storage.read("a", T0 + 1), { ok: false, code: "cookie_revoked" });
+    assert.deepEqual(await storage.read("a", T0 + 1), { ok: false, code: "cookie_expired" });
     assert.deepEqual(await storage.listByUser("ann", T0), []);
   });
 
