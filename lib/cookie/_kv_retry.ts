@@ -29,3 +29,24 @@ export function withRetry<R>(policy: RetryPolicy, what: string, op: () => Promis
     (error) => error instanceof CookieError,
   );
 }
+
+/** The first wait before retrying a lost compare-and-set write of a session, in ms. */
+export const CONFLICT_BASE_DELAY = 2;
+/** The longest wait before retrying a lost compare-and-set write of a session, in ms. */
+export const CONFLICT_MAX_DELAY = 100;
+
+/**
+ * Waits before retry `attempt` (1, 2, ...) of a session write that lost its
+ * compare-and-set: "full jitter", a random time up to `CONFLICT_BASE_DELAY ·
+ * 2^(attempt-1)`, capped at `CONFLICT_MAX_DELAY`. The randomness spreads a
+ * burst of writers that lost together, so that the next round is not the same
+ * race again; the cap bounds the total wait (16 retries wait at most about
+ * 1.1 s, on average half of that).
+ */
+export function conflictBackoff(
+  attempt: number,
+  random: () => number = Math.random,
+): Promise<void> {
+  const ceiling = Math.min(CONFLICT_MAX_DELAY, CONFLICT_BASE_DELAY * 2 ** Math.max(0, attempt - 1));
+  return new Promise((resolve) => setTimeout(resolve, random() * ceiling));
+}

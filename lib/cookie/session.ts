@@ -443,8 +443,19 @@ export class Session<T extends object = Record<string, unknown>> {
     };
   }
 
-  /** Replays this request's operations on a newer envelope; `false` when that would lose an update. */
+  /**
+   * Replays this request's operations on a newer envelope, key by key: a
+   * `set` or `delete` wins for its key, an `update` runs again on the newer
+   * value, keys this request did not touch keep the newer value. `false` when
+   * that could lose an update: a key this request read (before writing it)
+   * changed, a flash value it took is gone, or the session was bound to
+   * another user or reissued meanwhile.
+   */
   #rebase(latest: SessionPayload): boolean {
+    // Data written for one user must never land in another user's session.
+    if (latest.userId !== this.#base?.userId || latest.issuedAt !== this.#base?.issuedAt) {
+      return false;
+    }
     const before = new Map(Object.entries(this.#base?.data ?? {}));
     const after = new Map(Object.entries(latest.data));
     const same = (key: string): boolean =>

@@ -9,6 +9,7 @@ import { CookieError, type CookieErrorCode } from "../errors.ts";
 import { toBase64Url, utf8 } from "../crypto/_bytes.ts";
 import { randomBytes } from "../crypto/random.ts";
 import { sha256 } from "../crypto/sha256.ts";
+import { conflictBackoff } from "./_kv_retry.ts";
 import { inspectWith } from "./compose.ts";
 import { cookieTransport } from "./cookie_transport.ts";
 import {
@@ -25,6 +26,8 @@ import type { HttpSessionTransport, TransportReadResult } from "./http_session_t
 import type { SessionTransformer, TransformContext } from "./transformer.ts";
 
 const HOUR = 60 * 60 * 1000;
+/** Retries of a lost compare-and-set write (with backoff): 50 parallel updates all land. */
+const DEFAULT_CONFLICT_RETRIES = 16;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -97,7 +100,14 @@ export interface SessionsOptions {
    * 60 000 (60 s, {@linkcode DEFAULT_CLOCK_SKEW}); `0` allows no skew.
    */
   readonly clockSkew?: number;
-  /** How often a conflicting server-side write is replayed on the newer version. Default 5. */
+  /**
+   * How often a server-side write that lost its compare-and-set to a
+   * concurrent request is retried on the newer version, from 0 to 100.
+   * Retries wait a random time up to 2 ms, doubling per retry, at most
+   * 100 ms. Default 16 (at most about 1.1 s of waiting in all). A request
+   * that changed nothing and only renews the idle expiry never fails for
+   * lack of retries: a renewal it cannot write is skipped.
+   */
   readonly maxConflictRetries?: number;
 }
 
@@ -249,19 +259,29 @@ interface Settings {
  * `maxAge` also bounds sessions issued under an older, longer setting.
  *
  * Server-side writes are compare-and-set: when a concurrent request wrote the
- * same session first, this request's changes are replayed on the newer
- * version (`update()` functions run again). If this request had *read* a key
- * that the other request changed, replaying could lose an update, so the
- * wrapper throws `CookieError("session_conflict")` instead. Client-side
- * sessions cannot detect concurrent writes: the browser keeps the last cookie.
+ * same session first, this request re-reads it and replays only its own
+ * changes on the newer version, key by key (`set`/`delete` win for their key,
+ * `update()` functions run again on the newer value, so counters add up),
+ * retrying with jittered exponential backoff (`maxConflictRetries`). A
+ * request that changed nothing and only renews the idle expiry never fails
+ * this way: a renewal another request already did (the expiry is fresh
+ * again) counts as done, and one that cannot be written is skipped (the
+ * session is still live). Replaying is refused with
+ * `CookieError("session_conflict")` when it could lose an update: this request
+ * had *read* a key that the other request changed, took a flash value that is
+ * gone, the session was bound to another user meanwhile, or the session was
+ * deleted (logout, login on another request, log out everywhere) while this
+ * request changed it. Client-side sessions cannot detect concurrent writes:
+ * the browser keeps the last cookie.
  *
  * Errors: the wrapped handler rejects instead of returning a response when
  * the session cannot be read from storage before the handler runs, or
  * written (to storage, a revocation store or the transport) after it
  * returns; the handler's response is then discarded (its body cancelled).
  * It rejects with a {@linkcode CookieError} whose code is one of:
- * - `session_conflict`: a concurrent request changed data this one read
- *   (answer 409 Conflict; the client may retry);
+ * - `session_conflict`: a concurrent request changed data this one read,
+ *   or ended the session this one changed (answer 409 Conflict; the client
+ *   may retry);
  * - `cookie_too_large`: the handler stored more than the transport's or the
  *   store's budget (answer 413 Content Too Large);
  * - `session_storage_failed`: the storage or revocation store failed after
@@ -442,9 +462,12 @@ function validate(options: SessionsOptions): Settings {
   if (!Number.isSafeInteger(clockSkew) || clockSkew < 0) {
     throw new RangeError("clockSkew must be a non-negative integer number of ms");
   }
-  const maxConflictRetries = options.maxConflictRetries ?? 5;
-  if (!Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0) {
-    throw new RangeError("maxConflictRetries must be a non-negative integer");
+  const maxConflictRetries = options.maxConflictRetries ?? DEFAULT_CONFLICT_RETRIES;
+  if (
+    !Number.isSafeInteger(maxConflictRetries) || maxConflictRetries < 0 ||
+    maxConflictRetries > 100
+  ) {
+    throw new RangeError("maxConflictRetries must be an integer from 0 to 100");
   }
   return {
     transformer,
@@ -631,7 +654,7 @@ async function commitServer<T extends object>(
   headers: Headers,
 ): Promise<void> {
   const { session, read } = loaded;
-  let status = sessionStatus(session);
+  const status = sessionStatus(session);
   const now = s.now();
 
   // A session newly bound to a user gets a new token even without regenerate():
@@ -661,34 +684,90 @@ async function commitServer<T extends object>(
   }
 
   // An existing session: write if it changed or its idle expiry is due.
-  let previous = loaded.stored!;
-  if (status.changed || renewalDue(s, status.base, now)) {
-    for (let attempt = 0;; attempt++) {
-      const payload = await envelope(s, session, false, now);
-      if (await storage.write(loaded.id!, payload, { previous: previous, now: now }) !== null) {
-        break;
-      }
-      if (attempt >= s.maxConflictRetries) {
-        throw new CookieError("session_conflict", "the session kept changing under this request");
-      }
-      const latest = await storage.read(loaded.id!, now);
-      if (!latest.ok) {
-        // Deleted meanwhile (logout, log out everywhere, or a login that replaced it): do not
-        // bring it back, and leave the cookie alone: it may already name the successor.
-        setSessionId(session, null);
-        return;
-      }
-      if (!rebaseSession(session, latest.payload)) {
-        throw new CookieError(
-          "session_conflict",
-          "a concurrent request changed session data this request had read",
-        );
-      }
-      previous = latest;
-      status = sessionStatus(session);
+  if (status.changed) {
+    await writeChanges(s, storage, session, loaded.id!, loaded.stored!, now);
+  } else if (renewalDue(s, status.base, now)) {
+    if (!await renew(s, storage, loaded.id!, loaded.stored!, now)) {
+      // Deleted meanwhile: leave the cookie alone, it may already name a successor.
+      setSessionId(session, null);
+      return;
     }
   }
-  if (loaded.stale) await sendToken(s, loaded.token!, status.base!, now, read, headers);
+  if (loaded.stale) {
+    const base = sessionStatus(session).base ?? status.base; // the version written last
+    await sendToken(s, loaded.token!, base, now, read, headers);
+  }
+}
+
+/**
+ * Writes this request's changes to an existing session. On a lost
+ * compare-and-set it waits (jittered backoff), re-reads the record and
+ * replays the request's own changes on it, key by key; it refuses with
+ * `session_conflict` where replaying could lose an update.
+ */
+async function writeChanges<T extends object>(
+  s: Settings,
+  storage: SessionStorage,
+  session: Session<T>,
+  id: string,
+  stored: StoredSession,
+  now: number,
+): Promise<void> {
+  let previous = stored;
+  for (let retry = 1;; retry++) {
+    const payload = await envelope(s, session, false, now);
+    if (await storage.write(id, payload, { previous, now }) !== null) return;
+    if (retry > s.maxConflictRetries) {
+      throw new CookieError("session_conflict", "the session kept changing under this request");
+    }
+    await conflictBackoff(retry);
+    const latest = await storage.read(id, now);
+    if (!latest.ok) {
+      // Deleted meanwhile (logout, log out everywhere, or a login that moved it to a new token):
+      // never bring it back, and do not report changes that were not stored as done.
+      setSessionId(session, null);
+      throw new CookieError("session_conflict", "the session ended while this request changed it");
+    }
+    if (!rebaseSession(session, latest.payload)) {
+      throw new CookieError(
+        "session_conflict",
+        "a concurrent request changed session data this request had read",
+      );
+    }
+    previous = latest;
+  }
+}
+
+/**
+ * Pushes out the idle expiry of a session this request did not change. The
+ * write carries the stored record as it is, so it can never lose another
+ * request's update. On a lost compare-and-set it re-reads: a renewal that
+ * someone else already did is done; otherwise it retries with backoff, and
+ * after `maxConflictRetries` it gives up quietly (the session is still live).
+ *
+ * @returns `false` when the session was deleted meanwhile.
+ */
+async function renew(
+  s: Settings,
+  storage: SessionStorage,
+  id: string,
+  stored: StoredSession,
+  now: number,
+): Promise<boolean> {
+  let previous = stored;
+  for (let retry = 1;; retry++) {
+    const payload: SessionPayload = {
+      ...previous.payload,
+      idleExpiresAt: Math.min(now + s.idleTimeout, previous.payload.expiresAt),
+    };
+    if (await storage.write(id, payload, { previous, now }) !== null) return true;
+    // The winner usually renewed it already: look at once, and back off only to write again.
+    if (retry > 1) await conflictBackoff(retry - 1);
+    const latest = await storage.read(id, now);
+    if (!latest.ok) return false;
+    if (!renewalDue(s, latest.payload, now) || retry > s.maxConflictRetries) return true;
+    previous = latest;
+  }
 }
 
 async function sendToken(
