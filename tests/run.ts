@@ -45,6 +45,11 @@ const steps: Step[] = [
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/cookie_smoke.ts"],
   },
+  {
+    name: "Bun smoke test (Hono middleware)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/hono_smoke.ts"],
+  },
 ];
 
 let passed = 0;

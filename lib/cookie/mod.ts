@@ -101,3 +101,9 @@ export {
   type SessionsOptions,
 } from "./sessions.ts";
 export { fromIronSession, type FromIronSessionOptions } from "./iron_session_migration.ts";
+export {
+  type HonoSessionContext,
+  type HonoSessionEnv,
+  type HonoSessionMiddleware,
+  honoSessions,
+} from "./hono.ts";
