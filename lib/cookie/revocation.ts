@@ -10,8 +10,10 @@
  * @module
  */
 
+import { CookieError } from "../errors.ts";
 import { userIdProblem } from "./payload.ts";
 import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
+import { isKv, type SessionKv, type SessionKvKey } from "./kv_storage.ts";
 
 /**
  * Keeps one revocation epoch per user.
@@ -126,7 +128,7 @@ export class MemoryRevocationStore implements RevocationStore {
  */
 export interface KvRevocationStoreOptions {
   /** The key prefix. Default `["tessera", "revocation"]`. */
-  readonly prefix?: Deno.KvKey;
+  readonly prefix?: readonly (string | number | bigint | boolean | Uint8Array)[];
   /** Attempts for transient "database is locked" errors. Default 6. */
   readonly retryAttempts?: number;
   /** The first backoff in milliseconds, doubling per retry. Default 5. */
@@ -137,6 +139,14 @@ export interface KvRevocationStoreOptions {
  * Revocation epochs in Deno KV, shared by every instance that opens the same
  * database. `revoke` is an atomic 64-bit sum, so concurrent revocations never
  * collapse into one.
+ *
+ * Each epoch is a KV 64-bit counter (`Deno.KvU64`) at `[...prefix, userId]`,
+ * written only through `sum`: a value type that Deno KV and `npm:@deno/kv`
+ * both read and add to, so Deno, Bun and Node instances can share the
+ * database (under Bun or Node: `new KvRevocationStore(await openKv(path,
+ * makeLimitedV8Serializer()))` with both from `npm:@deno/kv`). A value of
+ * any other type at that key is refused with `session_storage_failed`, never
+ * read as epoch 0: that would bring revoked sessions back.
  *
  * @example
  * ```ts
@@ -155,22 +165,20 @@ export interface KvRevocationStoreOptions {
  * ```
  */
 export class KvRevocationStore implements RevocationStore {
-  readonly #kv: Deno.Kv;
-  readonly #prefix: Deno.KvKey;
+  readonly #kv: SessionKv;
+  readonly #prefix: SessionKvKey;
   readonly #retry: RetryPolicy;
 
   /**
    * Creates a store over an open KV database.
    *
-   * @param kv The database, e.g. `await Deno.openKv()`.
+   * @param kv The database: `await Deno.openKv(...)`, or `@deno/kv`'s `openKv`.
    * @param options Key prefix and retry policy.
-   * @throws {TypeError} When `kv` is missing.
+   * @throws {TypeError} When `kv` is not a KV handle.
    * @throws {RangeError} When the retry options are out of range.
    */
-  constructor(kv: Deno.Kv, options: KvRevocationStoreOptions = {}) {
-    if (kv === null || typeof kv !== "object" || typeof kv.atomic !== "function") {
-      throw new TypeError("KvRevocationStore needs an open Deno.Kv");
-    }
+  constructor(kv: SessionKv, options: KvRevocationStoreOptions = {}) {
+    if (!isKv(kv)) throw new TypeError("KvRevocationStore needs an open Deno.Kv");
     this.#kv = kv;
     this.#prefix = [...(options.prefix ?? ["tessera", "revocation"])];
     this.#retry = retryPolicy(options.retryAttempts, options.retryBaseDelay);
@@ -181,15 +189,25 @@ export class KvRevocationStore implements RevocationStore {
    *
    * @param userId The user id.
    * @returns The epoch (0 when never revoked).
-   * @throws {CookieError} `session_storage_failed` when KV fails.
+   * @throws {CookieError} `session_storage_failed` when KV fails, or when the
+   *   stored epoch is not a 64-bit counter (another format, or another
+   *   writer's value under this prefix).
    */
   async epoch(userId: string): Promise<number> {
     const entry = await withRetry(
       this.#retry,
       "read an epoch",
-      () => this.#kv.get<Deno.KvU64>([...this.#prefix, userId]),
+      () => this.#kv.get([...this.#prefix, userId]),
     );
-    return entry.value instanceof Deno.KvU64 ? Number(entry.value.value) : 0;
+    if (entry.versionstamp === null) return 0;
+    const epoch = counterValue(entry.value);
+    if (epoch === undefined) {
+      throw new CookieError(
+        "session_storage_failed",
+        "session storage failed to read an epoch: the stored value is not a 64-bit counter",
+      );
+    }
+    return epoch;
   }
 
   /**
@@ -198,7 +216,8 @@ export class KvRevocationStore implements RevocationStore {
    * @param userId The user id.
    * @returns The new epoch.
    * @throws {TypeError} When `userId` is not a valid user id.
-   * @throws {CookieError} `session_storage_failed` when KV fails.
+   * @throws {CookieError} `session_storage_failed` when KV fails or the stored
+   *   epoch is not a 64-bit counter.
    */
   async revoke(userId: string): Promise<number> {
     checkUserId(userId);
@@ -210,6 +229,18 @@ export class KvRevocationStore implements RevocationStore {
     });
     return this.epoch(userId);
   }
+}
+
+/**
+ * The number in a KV 64-bit counter: `Deno.KvU64`, or `@deno/kv`'s own
+ * `KvU64` class (so no `instanceof`). `undefined` for any other value.
+ */
+function counterValue(value: unknown): number | undefined {
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return undefined;
+  const n = (value as { value?: unknown }).value;
+  return typeof n === "bigint" && n >= 0n && n <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(n)
+    : undefined;
 }
 
 function checkUserId(userId: string): void {

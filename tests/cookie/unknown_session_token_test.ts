@@ -195,20 +195,19 @@ Deno.test("KvSessionStorage keeps a trace until the absolute expiry and marks it
     const storage = new KvSessionStorage(kv);
     const before = Date.now();
     await storage.write("a", payload({ userId: "ann" }), { previous: null, now: T0 });
-    const trace =
-      (await kv.get<{ until: number; revoked?: true }>(["tessera", "session", "t", "a"]))
-        .value!;
+    // Stored values are UTF-8 JSON bytes (portable to npm:@deno/kv).
+    const traceOf = async (): Promise<{ until: number; revoked?: true }> =>
+      JSON.parse(
+        new TextDecoder().decode(
+          (await kv.get<Uint8Array>(["tessera", "session", "t", "a"])).value!,
+        ),
+      );
+    const trace = await traceOf();
     const lifetime = 10 * MINUTE + MINUTE; // absolute expiry plus the grace
     assert.ok(trace.until >= before + lifetime && trace.until <= Date.now() + lifetime);
     assert.equal(trace.revoked, undefined);
     await storage.deleteByUser("ann");
-    const revoked = (await kv.get<{ until: number; revoked?: true }>([
-      "tessera",
-      "session",
-      "t",
-      "a",
-    ])).value!;
-    assert.deepEqual(revoked, { until: trace.until, revoked: true });
+    assert.deepEqual(await traceOf(), { until: trace.until, revoked: true });
   } finally {
     kv.close();
   }
