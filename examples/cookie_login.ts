@@ -15,6 +15,12 @@
  * `await Deno.openKv()` (a file) or a remote KV to keep sessions across
  * restarts and instances.
  *
+ * Only logins are stored: a visitor who is not logged in (a failed login's
+ * notice, the "Logged out." notice) costs no record, since that session
+ * travels sealed in the cookie until `setUser()` (`anonymous: "cookie"`).
+ * Pass a `transformer` with a key from a secret to read those cookies across
+ * restarts and instances too.
+ *
  * @module
  */
 
@@ -45,7 +51,9 @@ export async function startCookieLogin(
   options: { port?: number; kv?: Deno.Kv } = {},
 ): Promise<RunningApp> {
   const kv = options.kv ?? await Deno.openKv(":memory:");
-  const auth = sessions<LoginData>({ storage: new KvSessionStorage(kv) });
+  // anonymous: "cookie" is the default, spelled out: no record before login, so anonymous
+  // requests cannot fill the KV.
+  const auth = sessions<LoginData>({ storage: new KvSessionStorage(kv), anonymous: "cookie" });
 
   const handler = auth(async (req: Request, _info: Deno.ServeHandlerInfo, session) => {
     const url = new URL(req.url);

@@ -26,18 +26,27 @@ import type {
  * const storage = new MemorySessionStorage(options);
  * const payload = { issuedAt: 0, expiresAt: 100, idleExpiresAt: 50, data: {} };
  * await storage.write("a", payload, { previous: null, now: 0 });
+ * // Full: a new anonymous session is refused...
  * await assert.rejects(storage.write("b", payload, { previous: null, now: 10 }), {
  *   code: "session_storage_failed",
  * });
  * assert.ok(await storage.write("b", payload, { previous: null, now: 60 })); // "a" expired at 50
+ * // ...but a login never is: it evicts the least recently written session.
+ * assert.ok(await storage.write("c", { ...payload, userId: "ann" }, { previous: null, now: 60 }));
+ * assert.deepEqual(await storage.read("b", 60), { ok: false, code: "cookie_expired" });
  * ```
  */
 export interface MemorySessionStorageOptions {
   /**
-   * The most sessions kept. When full, expired sessions are dropped; if it is
-   * still full, new sessions are refused with `session_storage_failed`.
-   * Default 100 000. As many tombstones of ended sessions are kept besides
-   * (the oldest go first).
+   * The most sessions kept. Default 100 000. When full, expired sessions are
+   * dropped first. If it is still full, a new session bound to a user (a
+   * login) is never refused: it evicts the least recently written session
+   * not bound to a user, or failing that the least recently written one
+   * (whose user must log in again; reads of its id give `cookie_expired`).
+   * A new session not bound to a user is refused with
+   * `session_storage_failed` instead, so anonymous requests can neither
+   * lock out logins nor push out logged-in users. As many tombstones of
+   * ended sessions are kept besides (the oldest go first).
    */
   readonly maxSessions?: number;
 }
@@ -93,6 +102,8 @@ export class MemorySessionStorage implements SessionStorage {
   readonly #records = new Map<string, MemoryRecord>();
   readonly #tombstones = new Map<string, Tombstone>();
   readonly #byUser = new Map<string, Set<string>>();
+  /** Ids of records not bound to a user, least recently written first. */
+  readonly #anonymous = new Set<string>();
   readonly #maxSessions: number;
   #counter = 0;
 
@@ -108,6 +119,16 @@ export class MemorySessionStorage implements SessionStorage {
       throw new RangeError("maxSessions must be a positive integer");
     }
     this.#maxSessions = max;
+  }
+
+  /**
+   * How many session records are kept (live, or expired and not yet
+   * dropped); tombstones of ended sessions are not counted.
+   *
+   * @returns The number of records.
+   */
+  get size(): number {
+    return this.#records.size;
   }
 
   /**
@@ -151,7 +172,8 @@ export class MemorySessionStorage implements SessionStorage {
    * @returns The new version, or `null` on a conflict (including a create
    *   under the id of a session that ended).
    * @throws {CookieError} `cookie_too_large` for an envelope over 64 KiB of JSON;
-   *   `session_storage_failed` when the store is full.
+   *   `session_storage_failed` for a new session not bound to a user when the
+   *   store is full (a new session bound to a user evicts another instead).
    */
   write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null> {
     const { previous, now } = options;
@@ -166,7 +188,12 @@ export class MemorySessionStorage implements SessionStorage {
     if (current === undefined && this.#records.size >= this.#maxSessions) {
       this.#purge(now);
       if (this.#records.size >= this.#maxSessions) {
-        return Promise.reject(new CookieError("session_storage_failed", "session store is full"));
+        if (payload.userId === undefined) {
+          return Promise.reject(new CookieError("session_storage_failed", "session store is full"));
+        }
+        // A login is never refused: anonymous sessions go first, then the least recently written.
+        const victim = this.#anonymous.values().next().value ?? this.#records.keys().next().value;
+        if (victim !== undefined) this.#remove(victim, "cookie_expired");
       }
     }
     this.#unlink(id);
@@ -183,6 +210,8 @@ export class MemorySessionStorage implements SessionStorage {
       let ids = this.#byUser.get(payload.userId);
       if (ids === undefined) this.#byUser.set(payload.userId, ids = new Set());
       ids.add(id);
+    } else {
+      this.#anonymous.add(id);
     }
     return Promise.resolve(version);
   }
@@ -247,6 +276,7 @@ export class MemorySessionStorage implements SessionStorage {
     const record = this.#records.get(id);
     if (record === undefined) return undefined;
     this.#records.delete(id);
+    this.#anonymous.delete(id);
     if (record.userId === undefined) return record;
     const ids = this.#byUser.get(record.userId);
     ids?.delete(id);

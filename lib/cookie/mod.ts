@@ -87,7 +87,13 @@ export { cookieTransport, type CookieTransportOptions } from "./cookie_transport
 export { headerTransport, type HeaderTransportOptions } from "./header_transport.ts";
 export { Session, type SessionInit } from "./session.ts";
 export { MemorySessionStorage, type MemorySessionStorageOptions } from "./memory_storage.ts";
-export { KvSessionStorage, type KvSessionStorageOptions } from "./kv_storage.ts";
+export {
+  KvSessionStorage,
+  type KvSessionStorageOptions,
+  type SessionKv,
+  type SessionKvAtomicOperation,
+  type SessionKvKey,
+} from "./kv_storage.ts";
 export {
   KvRevocationStore,
   type KvRevocationStoreOptions,

@@ -139,8 +139,9 @@ export class Session<T extends object = Record<string, unknown>> {
   /**
    * The session's public id with server-side storage: a hash of the secret
    * in the cookie, safe to log and to show in "your sessions" lists. `null`
-   * for client-side sessions, and for a session created or regenerated in
-   * this request until the response is sent.
+   * for client-side sessions, for anonymous ones that travel in the cookie
+   * (`sessions()` option `anonymous`), and for a session created or
+   * regenerated in this request until the response is sent.
    */
   get id(): string | null {
     return this.#id;
@@ -295,7 +296,12 @@ export class Session<T extends object = Record<string, unknown>> {
    * Binds the session to a user (or unbinds it with `null`). The user id is
    * what "log out everywhere" and "list my sessions" act on. On login, call
    * {@linkcode Session.regenerate} as well, so that an id planted before login
-   * is worthless.
+   * is worthless. With server-side storage, binding is what gives a session
+   * its stored record (unless `sessions()` has `anonymous: "store"`): the
+   * data and flash values it had while anonymous move into it.
+   *
+   * Switching from one user to another drops the session's data and flash
+   * values first: one user's data never lands in another user's session.
    *
    * The id is checked here, at the call, so a bad id (say, one taken from a
    * request) fails in the handler that passed it, never later when the
@@ -331,7 +337,11 @@ export class Session<T extends object = Record<string, unknown>> {
       const problem = userIdProblem(userId);
       if (problem !== null) throw new TypeError(problem);
     }
-    if ((this.#userId ?? null) !== userId) this.#do({ kind: "user", userId });
+    const previous = this.#userId ?? null;
+    if (previous === userId) return;
+    // Another user's data never becomes this user's: switching users starts from empty data.
+    if (previous !== null && userId !== null) this.clear();
+    this.#do({ kind: "user", userId });
   }
 
   /**

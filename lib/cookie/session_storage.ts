@@ -128,7 +128,9 @@ export interface StorageWriteOptions {
 }
 
 /**
- * Keeps session envelopes by id. Implementations check expiry themselves on
+ * Keeps session envelopes by id. `sessions()` stores a session once it is
+ * bound to a user (or, with `anonymous: "store"`, once it is first written).
+ * Implementations check expiry themselves on
  * every read (a store's own time-to-live may be lazy), keep an index by user
  * id, make `write` an atomic compare-and-set on the version, and remember
  * which ids they issued until the session's absolute expiry, so that `read`

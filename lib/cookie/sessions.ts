@@ -12,6 +12,7 @@ import { sha256 } from "../crypto/sha256.ts";
 import { conflictBackoff } from "./_kv_retry.ts";
 import { inspectWith } from "./compose.ts";
 import { cookieTransport } from "./cookie_transport.ts";
+import { encrypt } from "./encrypt.ts";
 import {
   decodePayload,
   DEFAULT_CLOCK_SKEW,
@@ -109,6 +110,28 @@ export interface SessionsOptions {
    * lack of retries: a renewal it cannot write is skipped.
    */
   readonly maxConflictRetries?: number;
+  /**
+   * With `storage`: where the session of a visitor who is not logged in
+   * lives.
+   *
+   * - `"cookie"` (default): no stored record until the session is bound to a
+   *   user with `setUser()`. Until then its data and flash values travel in
+   *   the cookie, sealed like a client-side session (by `transformer`; without
+   *   one, by AES-256-GCM under a key made per `sessions()` call, so that
+   *   anonymous data does not survive a restart and is not shared between
+   *   processes: pass a transformer with a key from a secret for that). On
+   *   login it moves into the new stored record. Anonymous requests can never
+   *   fill the store, but anonymous data counts against the cookie's size
+   *   (`cookie_too_large`), a flash value can be read again by replaying an
+   *   old cookie, and with `hmac` the client can read it.
+   * - `"store"`: every session that gets written is stored, logged in or not
+   *   (a cart too large for a cookie, or data the client must not even see
+   *   sealed). Each anonymous visitor who triggers a write then costs a record
+   *   for `idleTimeout`: bound the store, and rate-limit such writes.
+   *
+   * Ignored for client-side sessions.
+   */
+  readonly anonymous?: "cookie" | "store";
 }
 
 /**
@@ -205,6 +228,8 @@ interface Loaded<T extends object> {
   readonly reason: CookieErrorCode | null;
   /** The transformer said the value was sealed under an old key. */
   readonly stale: boolean;
+  /** Server-side: the session came from an anonymous envelope sealed in the cookie. */
+  readonly anonymous: boolean;
   /** Server-side: the token from the cookie, its id and what storage returned. */
   readonly token: string | null;
   readonly id: string | null;
@@ -224,6 +249,9 @@ interface Settings {
   readonly now: () => number;
   readonly clockSkew: number;
   readonly maxConflictRetries: number;
+  readonly anonymous: "cookie" | "store";
+  /** Server-side: seals anonymous envelopes (the transformer, else a per-call random key). */
+  readonly anonymousSealer: SessionTransformer | undefined;
 }
 
 /**
@@ -252,6 +280,15 @@ interface Settings {
  * changed, was regenerated or destroyed, its idle expiry is due for renewal
  * (less than `renewThreshold` of `idleTimeout` left), or the transformer read
  * it under an old key (it is then re-sealed under the current key).
+ *
+ * Server-side, a visitor who is not logged in costs no record (option
+ * `anonymous`, default `"cookie"`): until `setUser()` binds the session to a
+ * user, its data and flash values travel sealed in the cookie, and an
+ * emptied one clears the cookie. Binding it to a user stores it, anonymous
+ * data and flash values included, under a new token; `destroy()` (logout)
+ * deletes the record, and whatever is set afterwards (a "logged out" flash)
+ * travels in the cookie again. So a flood of anonymous requests, even ones
+ * that write, never grows the store nor keeps anyone from logging in.
  *
  * A server-side session that gets bound to a user (`setUser`) is moved to a
  * new token even when the handler did not call `regenerate()`, so a token
@@ -469,6 +506,14 @@ function validate(options: SessionsOptions): Settings {
   ) {
     throw new RangeError("maxConflictRetries must be an integer from 0 to 100");
   }
+  const anonymous = options.anonymous ?? "cookie";
+  if (anonymous !== "cookie" && anonymous !== "store") {
+    throw new TypeError('anonymous must be "cookie" or "store"');
+  }
+  // Read in either mode, so that switching from "cookie" to "store" keeps anonymous visitors.
+  const anonymousSealer = storage === undefined
+    ? undefined
+    : transformer ?? encrypt({ key: randomBytes(32) });
   return {
     transformer,
     storage: storage === undefined ? undefined : guardStorage(storage),
@@ -482,6 +527,8 @@ function validate(options: SessionsOptions): Settings {
     now,
     clockSkew,
     maxConflictRetries,
+    anonymous,
+    anonymousSealer,
   };
 }
 
@@ -534,6 +581,7 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
     read,
     reason,
     stale: false,
+    anonymous: false,
     token: null,
     id: null,
     stored: null,
@@ -542,28 +590,34 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
 
   let inner = read.value;
   let stale = false;
-  if (s.transformer !== undefined) {
-    const opened = await inspectWith(s.transformer, read.value, s.context);
+  // Without a transformer a server-side cookie holds a bare token, or an anonymous envelope
+  // sealed under the per-call key.
+  const sealer = s.transformer ??
+    (TOKEN.test(read.value) ? undefined : s.anonymousSealer);
+  if (sealer !== undefined) {
+    const opened = await inspectWith(sealer, read.value, s.context);
     if (!opened.ok) return fresh(opened.code);
     inner = opened.value;
     stale = opened.stale;
   }
   const now = s.now();
 
-  if (s.storage === undefined) {
+  if (s.storage === undefined || !TOKEN.test(inner)) {
     const decoded = decodePayload(inner, now, { clockSkew: s.clockSkew });
     if (!decoded.ok) return fresh(decoded.code);
     // The configured maxAge bounds sessions sealed under an older, longer setting too.
     if (now >= decoded.payload.issuedAt + s.maxAge) return fresh("cookie_expired");
     const { userId, epoch } = decoded.payload;
+    // Server-side, a sealed envelope is only ever anonymous: a logged-in session is a record.
+    if (s.storage !== undefined && userId !== undefined) return fresh("cookie_malformed");
     if (s.revocation !== undefined && userId !== undefined) {
       if ((epoch ?? 0) < await s.revocation.epoch(userId)) return fresh("cookie_revoked");
     }
     const session = new Session<T>({ payload: decoded.payload });
-    return { session, read, reason: null, stale, token: null, id: null, stored: null };
+    const anonymous = s.storage !== undefined;
+    return { session, read, reason: null, stale, anonymous, token: null, id: null, stored: null };
   }
 
-  if (!TOKEN.test(inner)) return fresh("cookie_malformed");
   const id = await publicId(inner, s.context);
   const stored = await s.storage.read(id, now);
   if (!stored.ok) return fresh(stored.code);
@@ -575,7 +629,7 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
     return fresh("cookie_expired");
   }
   const session = new Session<T>({ id, payload: stored.payload });
-  return { session, read, reason: null, stale, token: inner, id, stored };
+  return { session, read, reason: null, stale, anonymous: false, token: inner, id, stored };
 }
 
 /** Whether a session in use should have its idle expiry pushed out now. */
@@ -647,6 +701,21 @@ async function commitClient<T extends object>(
   });
 }
 
+/** Throws `session_conflict` unless the stored record is still at the version this request read. */
+async function assertUnchanged(
+  storage: SessionStorage,
+  record: { id: string; version: string },
+  now: number,
+): Promise<void> {
+  const current = await storage.read(record.id, now);
+  if (!current.ok || current.version !== record.version) {
+    throw new CookieError(
+      "session_conflict",
+      "the session ended or changed while this request moved it to a new token",
+    );
+  }
+}
+
 async function commitServer<T extends object>(
   s: Settings,
   storage: SessionStorage,
@@ -663,13 +732,34 @@ async function commitServer<T extends object>(
   const rebind = status.base !== null && !status.destroyed && userId !== undefined &&
     userId !== status.base.userId;
   // Logout, or a new session (first write, login) under a new token.
-  if (status.base === null || status.destroyed || status.regenerated || rebind) {
-    if (status.changed || (status.regenerated && status.base !== null)) {
+  if (
+    status.base === null || status.destroyed || status.regenerated || rebind || loaded.anonymous
+  ) {
+    // Anonymous visitors get no record unless the app asks for one (`anonymous: "store"`).
+    if (userId === undefined && (s.anonymous === "cookie" || loaded.anonymous && !status.changed)) {
+      await commitAnonymous(s, loaded, headers, now);
+    } else if (status.changed || (status.regenerated && status.base !== null)) {
+      // A stored session moving to a new token (login, regenerate) must still be the one this
+      // request loaded: not ended meanwhile (logout, log out everywhere), not changed by another
+      // request. Checked before the successor is written and again after, so a deletion
+      // racing the move takes the successor with it.
+      const predecessor = !status.destroyed && loaded.id !== null && loaded.stored !== null
+        ? { id: loaded.id, version: loaded.stored.version }
+        : null;
+      if (predecessor) await assertUnchanged(storage, predecessor, now);
       const token = toBase64Url(randomBytes(32));
       const id = await publicId(token, s.context);
       const payload = await envelope(s, session, true, now);
       if (await storage.write(id, payload, { previous: null, now: now }) === null) {
         throw new CookieError("session_conflict", "a fresh session id was already taken");
+      }
+      if (predecessor) {
+        try {
+          await assertUnchanged(storage, predecessor, now);
+        } catch (err) {
+          await storage.delete(id);
+          throw err;
+        }
       }
       setSessionId(session, id);
       await sendToken(s, token, payload, now, read, headers);
@@ -697,6 +787,37 @@ async function commitServer<T extends object>(
     const base = sessionStatus(session).base ?? status.base; // the version written last
     await sendToken(s, loaded.token!, base, now, read, headers);
   }
+}
+
+/**
+ * Server-side, a session not bound to a user: its envelope travels sealed in
+ * the cookie, never in storage. An empty one clears the cookie; an unchanged
+ * one is re-sealed only for renewal or an old key.
+ */
+async function commitAnonymous<T extends object>(
+  s: Settings,
+  loaded: Loaded<T>,
+  headers: Headers,
+  now: number,
+): Promise<void> {
+  const { session, read } = loaded;
+  const status = sessionStatus(session);
+  const contents = sessionContents(session);
+  if (Object.keys(contents.data).length === 0 && Object.keys(contents.flash).length === 0) {
+    await clear(s, loaded, headers);
+    return;
+  }
+  // The envelope read from the cookie, if this session continues it (not a stored record).
+  const base = loaded.anonymous && !status.destroyed ? status.base : null;
+  const write = base === null || status.changed || status.regenerated || loaded.stale ||
+    renewalDue(s, base, now);
+  if (!write) return;
+  const payload = await envelope(s, session, base === null || status.regenerated, now);
+  const value = await s.anonymousSealer!.write(encodePayload(payload), s.context);
+  await s.transport.write(headers, value, {
+    maxAge: maxAgeSeconds(payload, now),
+    present: read.present,
+  });
 }
 
 /**

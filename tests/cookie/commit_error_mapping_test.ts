@@ -100,7 +100,7 @@ Deno.test("a session over the cookie budget reaches onError as cookie_too_large 
 
 Deno.test("a session over the store's limit maps to 413 too", async () => {
   const { onError } = mapper();
-  const mw = sessions<Data>({ storage: new MemorySessionStorage() });
+  const mw = sessions<Data>({ storage: new MemorySessionStorage(), anonymous: "store" });
   await withServer(app(mw), async (base) => {
     const res = await fetch(`${base}/big?n=70000`);
     assert.equal(res.status, 413);
@@ -114,7 +114,7 @@ Deno.test("a concurrent write to data the request read reaches onError as sessio
   const gate = new Promise<void>((resolve) => release = resolve);
   let entered!: () => void;
   const slowLoaded = new Promise<void>((resolve) => entered = resolve);
-  const mw = sessions<Data>({ storage: new MemorySessionStorage() });
+  const mw = sessions<Data>({ storage: new MemorySessionStorage(), anonymous: "store" });
   await withServer(app(mw, gate, entered), async (base) => {
     const jar = new CookieJar();
     assert.equal(await jar.text(`${base}/count`), "1");
@@ -132,7 +132,7 @@ Deno.test("a concurrent write to data the request read reaches onError as sessio
 Deno.test("a failing custom store reaches onError as session_storage_failed with its error as cause", async () => {
   const { onError, seen } = mapper();
   const storage = new FlakyStorage();
-  const mw = sessions<Data>({ storage });
+  const mw = sessions<Data>({ storage, anonymous: "store" });
   await withServer(app(mw), async (base) => {
     const jar = new CookieJar();
     assert.equal(await jar.text(`${base}/count`), "1");

@@ -312,6 +312,7 @@ Deno.test("the header transport works under Hono, scoped to a route", async () =
   const app = new Hono<HonoSessionEnv<{ n: number }>>();
   const mw = honoSessions<{ n: number }>({
     storage: new MemorySessionStorage(),
+    anonymous: "store",
     transport: headerTransport({ name: "X-Session" }),
   });
   app.post("/api/n", mw, (c) => c.text(String(c.get("session").update("n", (n = 0) => n + 1))));

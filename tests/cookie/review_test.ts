@@ -36,7 +36,7 @@ function latch(): { wait: Promise<void>; open: () => void } {
 
 Deno.test("a flash value taken by two concurrent requests is delivered only once", async () => {
   const storage = new MemorySessionStorage();
-  const mw = sessions<Data>({ storage });
+  const mw = sessions<Data>({ storage, anonymous: "store" });
   const gate = latch();
   const entered = latch();
   const handler = mw(async (req: Request, _info: unknown, session: Session<Data>) => {
@@ -145,7 +145,7 @@ Deno.test("a request that loses a race to a login does not delete the new login 
   const storage = new MemorySessionStorage();
   const gate = latch();
   const entered = latch();
-  const handler = sessions<Data>({ storage })(
+  const handler = sessions<Data>({ storage, anonymous: "store" })(
     async (req: Request, _info: unknown, session: Session<Data>) => {
       const path = new URL(req.url).pathname;
       if (path === "/visit") session.set("count", 0);

@@ -93,7 +93,7 @@ Deno.test("client-side sessions log in, count and log out over a real server", a
 
 Deno.test("server-side KV sessions keep only a random token in the cookie", async () => {
   await withKv(async (kv) => {
-    const mw = sessions<Data>({ storage: new KvSessionStorage(kv) });
+    const mw = sessions<Data>({ storage: new KvSessionStorage(kv), anonymous: "store" });
     assert.equal(mw.mode, "server");
     await withServer(app(mw), async (base) => {
       const jar = new CookieJar();
@@ -327,7 +327,7 @@ Deno.test("concurrent updates on one server-side session lose no increment", asy
 
 Deno.test("a concurrent write to a key this request read is reported as session_conflict", async () => {
   const storage = new MemorySessionStorage();
-  const mw = sessions<Data>({ storage });
+  const mw = sessions<Data>({ storage, anonymous: "store" });
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
   let entered!: () => void;
@@ -585,11 +585,13 @@ Deno.test("client-side sessions cannot be listed, nor revoked without a revocati
 Deno.test("a session id appears once a new server-side session is stored", async () => {
   const storage = new MemorySessionStorage();
   let seen: string | null = "unset";
-  const handler = sessions<Data>({ storage })((req: Request, _i: unknown, session) => {
-    if (new URL(req.url).pathname === "/login") session.set("user", "jo");
-    else seen = session.id;
-    return new Response("ok");
-  });
+  const handler = sessions<Data>({ storage, anonymous: "store" })(
+    (req: Request, _i: unknown, session) => {
+      if (new URL(req.url).pathname === "/login") session.set("user", "jo");
+      else seen = session.id;
+      return new Response("ok");
+    },
+  );
   const login = await handler(new Request("https://x/login"), {});
   const cookie = login.headers.getSetCookie()[0]!.split(";")[0]!;
   await handler(new Request("https://x/", { headers: { cookie } }), {});

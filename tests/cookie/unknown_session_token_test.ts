@@ -83,7 +83,7 @@ Deno.test("tokens of sessions that existed and were deleted stay cookie_revoked"
 
       // A token planted before login is replaced when the session is bound to a user.
       const planted = new CookieJar();
-      const anonymous = sessions<Data>({ storage })((_req, _info, session) => {
+      const anonymous = sessions<Data>({ storage, anonymous: "store" })((_req, _info, session) => {
         session.set("user", "guest");
         return new Response("ok");
       });
