@@ -181,6 +181,8 @@ export interface KvSessionStorageOptions {
 
 /** How long a record outlives its expiry in KV before KV may drop it (expiry is checked on read). */
 const EXPIRE_GRACE = 60_000;
+/** Listings `deleteByUser` makes at most, until one comes back empty. */
+const DELETE_PASSES = 8;
 /** Sessions deleted per atomic operation in `deleteByUser`. */
 const DELETE_BATCH = 20;
 /** The most sessions `listByUser` returns. */
@@ -431,14 +433,20 @@ export class KvSessionStorage implements SessionStorage {
         deleted += batch.length;
         batch = [];
       };
-      const index = this.#kv.list({ prefix: [...this.#prefix, "u", userId] });
-      for await (const entry of index) {
-        const id = entry.key[entry.key.length - 1];
-        // An entry that does not decode (an earlier format) still names a session to delete.
-        if (typeof id === "string") batch.push({ id, until: decodeIndex(entry.value)?.until });
-        if (batch.length >= DELETE_BATCH) await flush();
+      // A session moved to a new token while the list was being read (a regenerate or a login
+      // racing the logout) is indexed after the listing: list again until nothing is left.
+      for (let pass = 0; pass < DELETE_PASSES; pass++) {
+        const before = deleted;
+        const index = this.#kv.list({ prefix: [...this.#prefix, "u", userId] });
+        for await (const entry of index) {
+          const id = entry.key[entry.key.length - 1];
+          // An entry that does not decode (an earlier format) still names a session to delete.
+          if (typeof id === "string") batch.push({ id, until: decodeIndex(entry.value)?.until });
+          if (batch.length >= DELETE_BATCH) await flush();
+        }
+        if (batch.length > 0) await flush();
+        if (deleted === before) break;
       }
-      if (batch.length > 0) await flush();
       return deleted;
     });
   }

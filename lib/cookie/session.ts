@@ -300,8 +300,9 @@ export class Session<T extends object = Record<string, unknown>> {
    * its stored record (unless `sessions()` has `anonymous: "store"`): the
    * data and flash values it had while anonymous move into it.
    *
-   * Switching from one user to another drops the session's data and flash
-   * values first: one user's data never lands in another user's session.
+   * Switching from one user to another, or to `null`, drops the session's
+   * data and flash values first: one user's data never lands in another
+   * user's session. (Data from before any user, an anonymous cart, is kept.)
    *
    * The id is checked here, at the call, so a bad id (say, one taken from a
    * request) fails in the handler that passed it, never later when the
@@ -339,8 +340,14 @@ export class Session<T extends object = Record<string, unknown>> {
     }
     const previous = this.#userId ?? null;
     if (previous === userId) return;
-    // Another user's data never becomes this user's: switching users starts from empty data.
-    if (previous !== null && userId !== null) this.clear();
+    // A user's data and flash values never outlive their binding: switching to another user,
+    // or unbinding, starts from an empty session (an anonymous visitor's data does move in).
+    if (previous !== null) {
+      this.clear();
+      for (const key of [...this.#flashIn.keys()]) this.#do({ kind: "take", key });
+      this.#ops = this.#ops.filter((op) => op.kind !== "flash");
+      this.#flashOut.clear();
+    }
     this.#do({ kind: "user", userId });
   }
 

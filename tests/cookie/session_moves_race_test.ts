@@ -107,3 +107,70 @@ Deno.test("switching users drops the previous user's data", async () => {
   assert.equal(await bob.text(), "bob -");
   assert.equal(await (await call("/", cookieOf(bob))).text(), "bob -");
 });
+
+Deno.test("switching users through null, or with flash values pending, carries nothing over", async () => {
+  const withSession = sessions<{ acct?: string }>({ storage: new MemorySessionStorage() });
+  const handler = withSession((req, _info, s) => {
+    const [, op, arg] = new URL(req.url).pathname.split("/");
+    if (op === "login") s.setUser(arg!);
+    if (op === "unbind") s.setUser(null);
+    if (op === "unbind-login") {
+      s.setUser(null);
+      s.setUser(arg!);
+    }
+    if (op === "secret") {
+      s.set("acct", "ALICE-DATA");
+      s.flash("codes", "ALICE-CODES");
+    }
+    return Response.json({ user: s.userId, data: s.all(), flash: s.takeFlash("codes") ?? null });
+  });
+  for (const steps of [["/login/bob"], ["/unbind-login/bob"], ["/unbind", "/login/carol"]]) {
+    let jar = "";
+    const go = async (path: string) => {
+      const res = await handler(
+        new Request("https://app.example" + path, { headers: jar ? { cookie: jar } : {} }),
+        {},
+      );
+      const set = res.headers.getSetCookie()[0];
+      if (set) jar = set.split(";")[0]!;
+      return res;
+    };
+    await go("/login/alice");
+    await go("/secret");
+    for (const step of steps) await go(step);
+    const seen = await (await go("/")).json();
+    assert.deepEqual(seen.data, {}, steps.join(" "));
+    assert.equal(seen.flash, null, steps.join(" "));
+  }
+});
+
+Deno.test("log out everywhere on KV catches a session regenerated while it was listing", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const withSession = sessions({ storage: new KvSessionStorage(kv) });
+    const handler = withSession((req, _info, s) => {
+      const path = new URL(req.url).pathname;
+      if (path.startsWith("/login/")) s.setUser(path.slice(7));
+      if (path === "/elevate") s.regenerate();
+      return new Response(String(s.userId));
+    });
+    const call = (path: string, cookie = "") =>
+      handler(new Request("https://app.example" + path, { headers: { cookie } }), {});
+    let survived = 0;
+    for (let trial = 0; trial < 10; trial++) {
+      const user = `v${trial}`;
+      for (let i = 0; i < 60; i++) await call(`/login/${user}`);
+      const stolen = cookieOf(await call(`/login/${user}`));
+      const revoking = withSession.revokeUser(user);
+      const moved = await call("/elevate", stolen).catch((e) => e);
+      await revoking;
+      if (moved instanceof Response && moved.headers.getSetCookie().length > 0) {
+        if ((await (await call("/", cookieOf(moved))).text()) === user) survived++;
+      }
+      assert.equal((await withSession.listSessions(user)).length, 0);
+    }
+    assert.equal(survived, 0);
+  } finally {
+    kv.close();
+  }
+});
