@@ -24,7 +24,7 @@ import {
   splitSealed,
   writableBytes,
 } from "./compose.ts";
-import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
+import { isKeyId, type KeyInput, type Keyring, resolveKeys } from "./keyring.ts";
 
 /**
  * What {@linkcode encrypt} takes.
@@ -45,9 +45,11 @@ import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
 export interface EncryptOptions {
   /**
    * The key: 32 raw bytes, a 256-bit AES-GCM `CryptoKey` (`encrypt` and
-   * `decrypt` usages), or a {@linkcode Keyring} of either.
+   * `decrypt` usages), a password string of at least 32 characters (turned
+   * into the key with HKDF-SHA256 under `PASSWORD_KEY_LABELS.encrypt`), or a
+   * {@linkcode Keyring} of these.
    */
-  readonly key: CryptoKey | Uint8Array | Keyring;
+  readonly key: KeyInput | Keyring;
   /** The longest value read or written, in characters (default 16384). */
   readonly maxLength?: number;
 }
@@ -73,11 +75,19 @@ const LABEL = "aes-256-gcm";
  * value: `cookie_malformed`, `cookie_too_large`, `cookie_unsupported_version`,
  * `cookie_unknown_key` or `cookie_tampered`.
  *
- * @param options The key or keyring, and an optional size bound.
+ * A password string of at least 32 characters may stand for the key: it is
+ * turned into the key with one HKDF-SHA256 step under the fixed label
+ * `PASSWORD_KEY_LABELS.encrypt` (`"tessera/session cookie aes-256-gcm key v1"`), so the
+ * same password gives every process the same key, and a different key than
+ * `hmac()` derives from it. The step is fast: use only high-entropy
+ * passwords (for a passphrase, see `deriveKeyFromPassphrase()`).
+ *
+ * @param options The key, password or keyring, and an optional size bound.
  * @returns The transformer.
  * @throws {TypeError} When the key is not a 32-byte array, a fitting AES-GCM
- *   `CryptoKey` or a keyring of them.
- * @throws {RangeError} When a raw key is not 32 bytes, or `maxLength` is out of range.
+ *   `CryptoKey`, a well-formed password string or a keyring of them.
+ * @throws {RangeError} When a raw key is not 32 bytes, a password has fewer than 32
+ *   characters, or `maxLength` is out of range.
  *
  * @example
  * ```ts
@@ -94,6 +104,18 @@ const LABEL = "aes-256-gcm";
  *   ok: false,
  *   code: "cookie_tampered",
  * });
+ * ```
+ *
+ * @example A password string as the key
+ * ```ts
+ * import { encrypt } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const password = "a random password of at least 32 characters"; // e.g. from an env variable
+ * const context = { name: "sid", purpose: "session" };
+ * const sealed = await encrypt({ key: password }).write("hi", context);
+ * assert.equal(await encrypt({ key: password }).read(sealed, context), "hi"); // another instance
+ * assert.throws(() => encrypt({ key: "too short" }), RangeError);
  * ```
  */
 export function encrypt(options: EncryptOptions): InspectingTransformer {

@@ -18,7 +18,7 @@ import {
   splitSealed,
   writableBytes,
 } from "./compose.ts";
-import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
+import { isKeyId, type KeyInput, type Keyring, resolveKeys } from "./keyring.ts";
 
 /**
  * What {@linkcode hmac} takes.
@@ -40,9 +40,11 @@ import { isKeyId, type Keyring, resolveKeys } from "./keyring.ts";
 export interface HmacOptions {
   /**
    * The key: 32 raw bytes, an HMAC-SHA256 `CryptoKey` (at least 256 bits; `sign`
-   * and `verify` usages), or a {@linkcode Keyring} of either.
+   * and `verify` usages), a password string of at least 32 characters (turned
+   * into the key with HKDF-SHA256 under `PASSWORD_KEY_LABELS.hmac`), or a
+   * {@linkcode Keyring} of these.
    */
-  readonly key: CryptoKey | Uint8Array | Keyring;
+  readonly key: KeyInput | Keyring;
   /** The longest value read or written, in characters (default 16384). */
   readonly maxLength?: number;
 }
@@ -66,11 +68,19 @@ const MAC_LENGTH = 32;
  * value: `cookie_malformed`, `cookie_too_large`, `cookie_unsupported_version`,
  * `cookie_unknown_key` or `cookie_tampered`.
  *
- * @param options The key or keyring, and an optional size bound.
+ * A password string of at least 32 characters may stand for the key: it is
+ * turned into the key with one HKDF-SHA256 step under the fixed label
+ * `PASSWORD_KEY_LABELS.hmac` (`"tessera/session cookie hmac-sha256 key v1"`), so the
+ * same password gives every process the same key, and a different key than
+ * `encrypt()` derives from it. The step is fast: use only high-entropy
+ * passwords (for a passphrase, see `deriveKeyFromPassphrase()`).
+ *
+ * @param options The key, password or keyring, and an optional size bound.
  * @returns The transformer.
  * @throws {TypeError} When the key is not a 32-byte array, a fitting HMAC-SHA256
- *   `CryptoKey` or a keyring of them.
- * @throws {RangeError} When a raw key is not 32 bytes, or `maxLength` is out of range.
+ *   `CryptoKey`, a well-formed password string or a keyring of them.
+ * @throws {RangeError} When a raw key is not 32 bytes, a password has fewer than 32
+ *   characters, or `maxLength` is out of range.
  *
  * @example
  * ```ts
@@ -86,6 +96,18 @@ const MAC_LENGTH = 32;
  *   ok: false,
  *   code: "cookie_tampered",
  * });
+ * ```
+ *
+ * @example A password string as the key
+ * ```ts
+ * import { hmac } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const password = "a random password of at least 32 characters"; // e.g. from an env variable
+ * const context = { name: "sid", purpose: "session" };
+ * const sealed = await hmac({ key: password }).write("hi", context);
+ * assert.equal(await hmac({ key: password }).read(sealed, context), "hi"); // another instance
+ * assert.throws(() => hmac({ key: "too short" }), RangeError);
  * ```
  */
 export function hmac(options: HmacOptions): InspectingTransformer {

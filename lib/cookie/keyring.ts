@@ -7,10 +7,14 @@
  * @module
  */
 
-import { copy } from "../crypto/_bytes.ts";
+import { copy, utf8 } from "../crypto/_bytes.ts";
 
 /**
- * A key as given by the caller: a `CryptoKey`, or exactly 32 raw bytes.
+ * A key as given by the caller: a `CryptoKey`, exactly 32 raw bytes, or a
+ * password string of at least {@linkcode MIN_KEY_PASSWORD_LENGTH} (32)
+ * characters. A password is turned into the key with HKDF-SHA256 under a
+ * label that differs between `hmac()` and `encrypt()` (see
+ * {@linkcode PASSWORD_KEY_LABELS}).
  *
  * @example
  * ```ts
@@ -26,7 +30,58 @@ import { copy } from "../crypto/_bytes.ts";
  * assert.throws(() => keyring({ current: "a", keys: { a: new Uint8Array(16) } }), RangeError);
  * ```
  */
-export type KeyInput = CryptoKey | Uint8Array;
+export type KeyInput = CryptoKey | Uint8Array | string;
+
+/**
+ * The shortest password string accepted as a key, in Unicode code points (as
+ * iron-session's minimum). A password key is derived with one fast HKDF-SHA256
+ * step, which is safe only for high-entropy strings such as 32 random
+ * characters; for a low-entropy passphrase use `deriveKeyFromPassphrase()`.
+ *
+ * @example
+ * ```ts
+ * import { encrypt, MIN_KEY_PASSWORD_LENGTH } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MIN_KEY_PASSWORD_LENGTH, 32);
+ * assert.throws(() => encrypt({ key: "x".repeat(MIN_KEY_PASSWORD_LENGTH - 1) }), RangeError);
+ * ```
+ */
+export const MIN_KEY_PASSWORD_LENGTH = 32;
+
+/**
+ * The fixed HKDF-SHA256 `info` labels under which a password string given as a
+ * key becomes the 32-byte key of `hmac()` or of `encrypt()`. The HKDF salt is
+ * empty and the input keying material is the password's UTF-8 bytes, so a
+ * password key equals the raw key
+ * `HKDF-SHA256(ikm = utf8(password), salt = "", info = label, 32 bytes)`.
+ * The labels differ, so one password gives unrelated keys for the two uses.
+ *
+ * @example
+ * ```ts
+ * import { hmac, PASSWORD_KEY_LABELS } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const password = "a random password of at least 32 characters";
+ * const base = await crypto.subtle.importKey(
+ *   "raw",
+ *   new TextEncoder().encode(password),
+ *   "HKDF",
+ *   false,
+ *   ["deriveBits"],
+ * );
+ * const info = new TextEncoder().encode(PASSWORD_KEY_LABELS.hmac);
+ * const params = { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info };
+ * const raw = new Uint8Array(await crypto.subtle.deriveBits(params, base, 256));
+ * const context = { name: "sid", purpose: "session" };
+ * const signed = await hmac({ key: password }).write("hi", context);
+ * assert.equal(await hmac({ key: raw }).read(signed, context), "hi");
+ * ```
+ */
+export const PASSWORD_KEY_LABELS: Readonly<{ hmac: string; encrypt: string }> = Object.freeze({
+  hmac: "tessera/session cookie hmac-sha256 key v1",
+  encrypt: "tessera/session cookie aes-256-gcm key v1",
+});
 
 /**
  * The id of a key that is given alone (not in a {@linkcode Keyring}).
@@ -70,7 +125,8 @@ export interface KeyringOptions {
   readonly current: string;
   /**
    * Every key by id, the current one included. An id is 1 to 16 characters
-   * of `A-Z a-z 0-9 _ -`. Raw keys are exactly 32 bytes.
+   * of `A-Z a-z 0-9 _ -`. Raw keys are exactly 32 bytes; password strings
+   * have at least 32 characters.
    */
   readonly keys: Readonly<Record<string, KeyInput>> | ReadonlyMap<string, KeyInput>;
 }
@@ -78,6 +134,7 @@ export interface KeyringOptions {
 const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
 const MAX_KEYS = 64;
 const RAW_KEY_LENGTH = 32;
+const MAX_KEY_PASSWORD_BYTES = 1024;
 
 const entriesOf = new WeakMap<Keyring, ReadonlyMap<string, KeyInput>>();
 
@@ -113,8 +170,10 @@ export class Keyring {
    *
    * @param options The current id and the keys.
    * @throws {TypeError} When an id is not 1 to 16 characters of `A-Z a-z 0-9 _ -`,
-   *   a key is neither a `CryptoKey` nor a `Uint8Array`, or `current` is not one of the ids.
-   * @throws {RangeError} When a raw key is not 32 bytes, or there are no keys or more than 64.
+   *   a key is neither a `CryptoKey`, a `Uint8Array` nor a well-formed string, or `current`
+   *   is not one of the ids.
+   * @throws {RangeError} When a raw key is not 32 bytes, a password has fewer than 32
+   *   characters (or more than 1024 UTF-8 bytes), or there are no keys or more than 64.
    */
   constructor(options: KeyringOptions) {
     if (options === null || typeof options !== "object") {
@@ -180,13 +239,17 @@ export class Keyring {
  * (`"0"`), so the first rotation keeps it under that id.
  *
  * Use different keys for `hmac()` and `encrypt()`: a ring of raw keys can be
- * given to both, but then the same bytes serve two algorithms.
+ * given to both, but then the same bytes serve two algorithms. A ring of
+ * password strings can be given to both: each use derives its own key.
  *
- * @param options The current id and the keys (raw 32-byte arrays or `CryptoKey`s).
+ * @param options The current id and the keys (raw 32-byte arrays, `CryptoKey`s or
+ *   password strings of at least 32 characters).
  * @returns The keyring.
  * @throws {TypeError} When an id is not 1 to 16 characters of `A-Z a-z 0-9 _ -`,
- *   a key is neither a `CryptoKey` nor a `Uint8Array`, or `current` is not one of the ids.
- * @throws {RangeError} When a raw key is not 32 bytes, or there are no keys or more than 64.
+ *   a key is neither a `CryptoKey`, a `Uint8Array` nor a well-formed string, or `current`
+ *   is not one of the ids.
+ * @throws {RangeError} When a raw key is not 32 bytes, a password has fewer than 32
+ *   characters (or more than 1024 UTF-8 bytes), or there are no keys or more than 64.
  *
  * @example Rotating a key without logging anybody out
  * ```ts
@@ -229,7 +292,20 @@ function checkKeyInput(key: unknown): KeyInput {
     if (key.length !== RAW_KEY_LENGTH) throw new RangeError("a raw key must be exactly 32 bytes");
     return copy(key);
   }
-  throw new TypeError("a key must be a CryptoKey or a Uint8Array of 32 bytes");
+  if (typeof key === "string") {
+    if (!key.isWellFormed()) throw new TypeError("a password key must be a well-formed string");
+    let codePoints = 0;
+    for (const _ of key) codePoints++;
+    if (codePoints < MIN_KEY_PASSWORD_LENGTH || utf8(key).length > MAX_KEY_PASSWORD_BYTES) {
+      throw new RangeError(
+        `a password key must have at least ${MIN_KEY_PASSWORD_LENGTH} characters and at most ${MAX_KEY_PASSWORD_BYTES} bytes`,
+      );
+    }
+    return key;
+  }
+  throw new TypeError(
+    "a key must be a CryptoKey, a Uint8Array of 32 bytes or a password string of at least 32 characters",
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -264,7 +340,8 @@ const USAGES: Record<KeyAlgorithm, { seal: KeyUsage; open: KeyUsage }> = {
 /**
  * Checks a single key or a keyring for one algorithm, synchronously, and
  * returns a lazy, cached importer. Raw keys are imported non-extractable on
- * first use, once. A `CryptoKey` must have the algorithm (HMAC with SHA-256 and
+ * first use, once; password strings are first turned into 32 bytes with
+ * HKDF-SHA256 under the algorithm's label in {@linkcode PASSWORD_KEY_LABELS}. A `CryptoKey` must have the algorithm (HMAC with SHA-256 and
  * at least 256 bits, or 256-bit AES-GCM) and usages (the current key must seal;
  * every key must open).
  *
@@ -274,7 +351,8 @@ const USAGES: Record<KeyAlgorithm, { seal: KeyUsage; open: KeyUsage }> = {
  * @param option The option name used in error messages.
  * @returns The resolved keys.
  * @throws {TypeError} When the input or a `CryptoKey` does not fit.
- * @throws {RangeError} When a raw key is not 32 bytes.
+ * @throws {RangeError} When a raw key is not 32 bytes, or a password is shorter than 32
+ *   characters.
  */
 export function resolveKeys(input: unknown, algorithm: KeyAlgorithm, option: string): ResolvedKeys {
   let current: string;
@@ -282,11 +360,15 @@ export function resolveKeys(input: unknown, algorithm: KeyAlgorithm, option: str
   if (input instanceof Keyring) {
     current = input.current;
     entries = entriesOf.get(input)!;
-  } else if (input instanceof CryptoKey || input instanceof Uint8Array) {
+  } else if (
+    input instanceof CryptoKey || input instanceof Uint8Array || typeof input === "string"
+  ) {
     current = DEFAULT_KEY_ID;
     entries = new Map([[DEFAULT_KEY_ID, checkKeyInput(input)]]);
   } else {
-    throw new TypeError(`${option} must be a CryptoKey, 32 raw bytes or a Keyring`);
+    throw new TypeError(
+      `${option} must be a CryptoKey, 32 raw bytes, a password string of at least 32 characters or a Keyring`,
+    );
   }
   for (const [id, key] of entries) {
     if (key instanceof CryptoKey) checkCryptoKey(key, algorithm, id === current, option);
@@ -313,15 +395,48 @@ export function resolveKeys(input: unknown, algorithm: KeyAlgorithm, option: str
   };
 }
 
-function importRaw(raw: Uint8Array, algorithm: KeyAlgorithm): Promise<CryptoKey> {
+async function importRaw(raw: Uint8Array | string, algorithm: KeyAlgorithm): Promise<CryptoKey> {
+  const bytes = typeof raw === "string" ? await passwordKeyBytes(raw, algorithm) : raw;
   const params = algorithm === "HMAC"
     ? { name: "HMAC", hash: "SHA-256", length: 256 }
     : { name: "AES-GCM", length: 256 };
   const { seal, open } = USAGES[algorithm];
-  return crypto.subtle.importKey("raw", raw as Uint8Array<ArrayBuffer>, params, false, [
-    seal,
-    open,
-  ]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    bytes as Uint8Array<ArrayBuffer>,
+    params,
+    false,
+    [
+      seal,
+      open,
+    ],
+  );
+  if (bytes !== raw) bytes.fill(0);
+  return key;
+}
+
+async function passwordKeyBytes(password: string, algorithm: KeyAlgorithm): Promise<Uint8Array> {
+  const ikm = utf8(password);
+  const base = await crypto.subtle.importKey(
+    "raw",
+    ikm as Uint8Array<ArrayBuffer>,
+    "HKDF",
+    false,
+    ["deriveBits"],
+  );
+  ikm.fill(0);
+  const label = algorithm === "HMAC" ? PASSWORD_KEY_LABELS.hmac : PASSWORD_KEY_LABELS.encrypt;
+  const bits = await crypto.subtle.deriveBits(
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: new Uint8Array(0),
+      info: utf8(label) as Uint8Array<ArrayBuffer>,
+    },
+    base,
+    RAW_KEY_LENGTH * 8,
+  );
+  return new Uint8Array(bits);
 }
 
 function checkCryptoKey(

@@ -78,8 +78,13 @@ Deno.test("keyring() refuses raw keys that are not 32 bytes and values that are 
   assert.throws(() => keyring({ current: "a", keys: { a: new Uint8Array(16) } }), RangeError);
   assert.throws(() => keyring({ current: "a", keys: { a: new Uint8Array(64) } }), RangeError);
   assert.throws(
-    () => keyring({ current: "a", keys: { a: "secret" as unknown as Uint8Array } }),
+    () => keyring({ current: "a", keys: { a: 42 as unknown as Uint8Array } }),
     TypeError,
+  );
+  // A string is a password key now; a short one is refused for its length.
+  assert.throws(
+    () => keyring({ current: "a", keys: { a: "secret" } }),
+    RangeError,
   );
   assert.throws(() => keyring({ current: "a", keys: {} }), RangeError);
   assert.throws(() => keyring(null as unknown as KeyringOptions), TypeError);
