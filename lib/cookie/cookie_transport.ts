@@ -49,8 +49,27 @@ export interface CookieTransportOptions {
   readonly path?: string;
   /** The Domain attribute. Default none (host-only cookie). */
   readonly domain?: string;
-  /** The Secure attribute. Default `true`. */
-  readonly secure?: boolean;
+  /**
+   * The Secure attribute. Default `true`.
+   *
+   * `"auto"` is for development on `http://localhost`: Secure is left off
+   * only when the request is plain `http:` to a loopback host (`localhost`,
+   * `127.0.0.0/8`, `[::1]`), and set for everything else, including
+   * `http:` to any other host. The decision uses the request that
+   * `sessions()` hands to {@linkcode HttpSessionTransport.write}; a write
+   * without a request is Secure. `"auto"` cannot be combined with a
+   * `__Host-`/`__Secure-` name, `SameSite=None` or Partitioned (all need
+   * Secure on every response).
+   */
+  readonly secure?: boolean | "auto";
+  /**
+   * Whether a proxy in front of the server sets `X-Forwarded-Proto`.
+   * Default `false`: the header is ignored. When `true`, a first value of
+   * `https` counts as an https request for `secure: "auto"`. The header can
+   * only add Secure, never remove it, so a forged value cannot weaken a
+   * cookie.
+   */
+  readonly trustProxy?: boolean;
   /** The HttpOnly attribute. Default `true`. */
   readonly httpOnly?: boolean;
   /** The SameSite attribute. Default `"Lax"`; `"None"` requires `secure`. */
@@ -100,11 +119,16 @@ const MAX_INFLATED = 64 * 1024;
  * Reading never throws: the Cookie header is parsed strictly and boundedly
  * (junk pairs are ignored) and any problem becomes a `reason`.
  *
+ * With `secure: "auto"` the Secure attribute is decided per request (see
+ * {@linkcode CookieTransportOptions.secure}): only plain `http:` to a
+ * loopback host, as in local development, drops it.
+ *
  * @param options Cookie name, attributes and size budget.
  * @returns The transport, for `sessions({ transport })`.
  * @throws {TypeError} When the name or an attribute is invalid, or the
  *   `__Host-` rules (Secure, `Path=/`, no Domain) or `__Secure-` rule (Secure)
- *   are broken, or SameSite=None or Partitioned lacks Secure.
+ *   are broken, or SameSite=None or Partitioned lacks Secure. `secure: "auto"`
+ *   counts as lacking Secure for these rules.
  * @throws {RangeError} When `maxCookieSize` or `maxChunks` is out of range.
  *
  * @example
@@ -124,18 +148,62 @@ const MAX_INFLATED = 64 * 1024;
  *
  * assert.throws(() => cookieTransport({ name: "__Host-sid", domain: "example.com" }), TypeError);
  * ```
+ *
+ * @example Development on http://localhost
+ * ```ts
+ * import { cookieTransport } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const transport = cookieTransport({ name: "sid", secure: "auto" });
+ * const cookieFor = async (request: Request) => {
+ *   const headers = new Headers();
+ *   await transport.write(headers, "abc", { maxAge: 60, present: [], request });
+ *   return headers.get("set-cookie")!;
+ * };
+ * assert.ok(!(await cookieFor(new Request("http://localhost:8000/"))).includes("Secure"));
+ * assert.ok((await cookieFor(new Request("https://localhost/"))).includes("; Secure"));
+ * assert.ok((await cookieFor(new Request("http://example.com/"))).includes("; Secure"));
+ * // Prefixed names need Secure on every response.
+ * assert.throws(() => cookieTransport({ name: "__Host-sid", secure: "auto" }), TypeError);
+ * ```
+ *
+ * @example Behind a TLS-terminating proxy
+ * ```ts
+ * import { cookieTransport } from "@tessera/session/cookie";
+ * import assert from "node:assert/strict";
+ *
+ * const transport = cookieTransport({ name: "sid", secure: "auto", trustProxy: true });
+ * const request = new Request("http://127.0.0.1:8000/", {
+ *   headers: { "x-forwarded-proto": "https" },
+ * });
+ * const headers = new Headers();
+ * await transport.write(headers, "abc", { maxAge: 60, present: [], request });
+ * assert.ok(headers.get("set-cookie")!.includes("; Secure"));
+ * ```
  */
 export function cookieTransport(options: CookieTransportOptions = {}): HttpSessionTransport {
   const name = options.name ?? "__Host-session";
+  const secure = options.secure ?? true;
+  if (secure !== true && secure !== false && secure !== "auto") {
+    throw new TypeError('secure must be true, false or "auto"');
+  }
+  const trustProxy = options.trustProxy ?? false;
+  if (typeof trustProxy !== "boolean") throw new TypeError("trustProxy must be a boolean");
   const attributes: CookieAttributes = {
     path: options.path ?? "/",
     domain: options.domain,
-    secure: options.secure ?? true,
+    secure: secure === true,
     httpOnly: options.httpOnly ?? true,
     sameSite: options.sameSite ?? "Lax",
     partitioned: options.partitioned ?? false,
   };
-  validate(name, attributes);
+  validate(name, attributes, secure === "auto");
+  // "auto": Secure unless this request is plain http to a loopback host.
+  const secured: CookieAttributes = { ...attributes, secure: secure !== false };
+  const attributesFor = (request: Request | undefined): CookieAttributes =>
+    secure === "auto" && request !== undefined && !autoSecure(request, trustProxy)
+      ? attributes
+      : secured;
   const persistent = options.persistent ?? true;
   const compress = options.compress ?? true;
   const maxCookieSize = options.maxCookieSize ?? 4096;
@@ -213,6 +281,7 @@ export function cookieTransport(options: CookieTransportOptions = {}): HttpSessi
     options: TransportWriteOptions,
   ): Promise<void> {
     const written = new Set<string>();
+    const attributes = attributesFor(options.request);
     if (value !== null) {
       if (value === "" || !isCookieValue(value)) {
         throw new TypeError("a session value must be a non-empty string of cookie-octets");
@@ -259,7 +328,31 @@ export function cookieTransport(options: CookieTransportOptions = {}): HttpSessi
   return { name, read, write };
 }
 
-function validate(name: string, a: CookieAttributes): void {
+/**
+ * Whether `secure: "auto"` sets Secure for this request: always, except for
+ * plain `http:` to a loopback host (and then still when a trusted proxy says
+ * the client used https). The header can only add Secure.
+ */
+function autoSecure(request: Request, trustProxy: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    return true;
+  }
+  if (url.protocol !== "http:" || !isLoopback(url.hostname)) return true;
+  if (!trustProxy) return false;
+  const forwarded = request.headers.get("x-forwarded-proto");
+  return forwarded?.split(",")[0]?.trim().toLowerCase() === "https";
+}
+
+/** `localhost`, `127.0.0.0/8` or `[::1]`, as the URL parser normalizes them. */
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+function validate(name: string, a: CookieAttributes, auto: boolean): void {
   if (!isToken(name)) throw new TypeError("cookie name must be an RFC 6265 token");
   if (!a.path.startsWith("/") || !isAttributeValue(a.path)) {
     throw new TypeError("cookie path must start with '/' and contain no ';' or controls");
@@ -270,6 +363,20 @@ function validate(name: string, a: CookieAttributes): void {
   }
   // Browsers match the prefixes without regard to case (RFC 6265bis).
   const lower = name.toLowerCase();
+  if (auto) {
+    // "auto" drops Secure on http://localhost, where browsers refuse these cookies.
+    if (lower.startsWith("__host-") || lower.startsWith("__secure-")) {
+      throw new TypeError(
+        'secure: "auto" cannot be used with a __Host- or __Secure- cookie name ' +
+          "(they must be Secure on every response); choose a name without the prefix " +
+          '(e.g. name: "session") or keep secure: true',
+      );
+    }
+    if (a.sameSite === "None") {
+      throw new TypeError('SameSite=None requires secure: true, not "auto"');
+    }
+    if (a.partitioned) throw new TypeError('Partitioned requires secure: true, not "auto"');
+  }
   if (lower.startsWith("__host-") && (!a.secure || a.path !== "/" || a.domain !== undefined)) {
     throw new TypeError("a __Host- cookie must be Secure, have Path=/ and no Domain");
   }

@@ -59,6 +59,11 @@ export interface TransportWriteOptions {
   readonly maxAge: number;
   /** `present` from the read of the same request. */
   readonly present: readonly string[];
+  /**
+   * The request this response answers, for per-request attributes such as
+   * `cookieTransport({ secure: "auto" })`. `sessions()` always passes it.
+   */
+  readonly request?: Request;
 }
 
 /**

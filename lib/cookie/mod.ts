@@ -48,7 +48,15 @@ export {
 export { digest, type DigestOptions } from "./digest.ts";
 export { hmac, type HmacOptions } from "./hmac.ts";
 export { encrypt, type EncryptOptions } from "./encrypt.ts";
-export { DEFAULT_KEY_ID, type KeyInput, Keyring, keyring, type KeyringOptions } from "./keyring.ts";
+export {
+  DEFAULT_KEY_ID,
+  type KeyInput,
+  Keyring,
+  keyring,
+  type KeyringOptions,
+  MIN_KEY_PASSWORD_LENGTH,
+  PASSWORD_KEY_LABELS,
+} from "./keyring.ts";
 export {
   DEFAULT_PBKDF2_ITERATIONS,
   deriveKeyFromPassphrase,

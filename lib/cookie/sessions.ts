@@ -225,6 +225,8 @@ export interface SessionMiddleware<T extends object> {
 interface Loaded<T extends object> {
   readonly session: Session<T>;
   readonly read: TransportReadResult;
+  /** The request, passed on to the transport's writes (e.g. for `secure: "auto"`). */
+  readonly request: Request;
   readonly reason: CookieErrorCode | null;
   /** The transformer said the value was sealed under an old key. */
   readonly stale: boolean;
@@ -579,6 +581,7 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   const fresh = (reason: CookieErrorCode | null): Loaded<T> => ({
     session: new Session<T>({ reason }),
     read,
+    request,
     reason,
     stale: false,
     anonymous: false,
@@ -615,7 +618,17 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
     }
     const session = new Session<T>({ payload: decoded.payload });
     const anonymous = s.storage !== undefined;
-    return { session, read, reason: null, stale, anonymous, token: null, id: null, stored: null };
+    return {
+      session,
+      read,
+      request,
+      reason: null,
+      stale,
+      anonymous,
+      token: null,
+      id: null,
+      stored: null,
+    };
   }
 
   const id = await publicId(inner, s.context);
@@ -629,7 +642,17 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
     return fresh("cookie_expired");
   }
   const session = new Session<T>({ id, payload: stored.payload });
-  return { session, read, reason: null, stale, anonymous: false, token: inner, id, stored };
+  return {
+    session,
+    read,
+    request,
+    reason: null,
+    stale,
+    anonymous: false,
+    token: inner,
+    id,
+    stored,
+  };
 }
 
 /** Whether a session in use should have its idle expiry pushed out now. */
@@ -674,7 +697,11 @@ function maxAgeSeconds(payload: SessionPayload, now: number): number {
 
 async function clear(s: Settings, loaded: Loaded<object>, headers: Headers): Promise<void> {
   if (loaded.read.present.length > 0) {
-    await s.transport.write(headers, null, { maxAge: 0, present: loaded.read.present });
+    await s.transport.write(headers, null, {
+      maxAge: 0,
+      present: loaded.read.present,
+      request: loaded.request,
+    });
   }
 }
 
@@ -698,6 +725,7 @@ async function commitClient<T extends object>(
   await s.transport.write(headers, value, {
     maxAge: maxAgeSeconds(payload, now),
     present: read.present,
+    request: loaded.request,
   });
 }
 
@@ -722,7 +750,7 @@ async function commitServer<T extends object>(
   loaded: Loaded<T>,
   headers: Headers,
 ): Promise<void> {
-  const { session, read } = loaded;
+  const { session } = loaded;
   const status = sessionStatus(session);
   const now = s.now();
 
@@ -762,7 +790,7 @@ async function commitServer<T extends object>(
         }
       }
       setSessionId(session, id);
-      await sendToken(s, token, payload, now, read, headers);
+      await sendToken(s, token, payload, now, loaded, headers);
     } else if (status.destroyed || loaded.reason !== null) {
       await clear(s, loaded, headers);
     }
@@ -785,7 +813,7 @@ async function commitServer<T extends object>(
   }
   if (loaded.stale) {
     const base = sessionStatus(session).base ?? status.base; // the version written last
-    await sendToken(s, loaded.token!, base, now, read, headers);
+    await sendToken(s, loaded.token!, base, now, loaded, headers);
   }
 }
 
@@ -817,6 +845,7 @@ async function commitAnonymous<T extends object>(
   await s.transport.write(headers, value, {
     maxAge: maxAgeSeconds(payload, now),
     present: read.present,
+    request: loaded.request,
   });
 }
 
@@ -896,13 +925,14 @@ async function sendToken(
   token: string,
   payload: SessionPayload,
   now: number,
-  read: TransportReadResult,
+  loaded: Loaded<object>,
   headers: Headers,
 ): Promise<void> {
   const value = s.transformer === undefined ? token : await s.transformer.write(token, s.context);
   await s.transport.write(headers, value, {
     maxAge: maxAgeSeconds(payload, now),
-    present: read.present,
+    present: loaded.read.present,
+    request: loaded.request,
   });
 }
 
