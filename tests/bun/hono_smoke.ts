@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import process from "node:process";
+import { Jar } from "./_jar.ts";
 import { Hono } from "hono";
 import { CookieError } from "../../lib/errors.ts";
 import {
@@ -73,24 +74,6 @@ async function withBun(app: Hono<HonoSessionEnv<Data>>, fn: (base: string) => Pr
     await fn(`http://127.0.0.1:${server.port}`);
   } finally {
     await server.stop(true);
-  }
-}
-
-class Jar {
-  readonly cookies = new Map<string, string>();
-  async get(url: string): Promise<Response> {
-    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-    const res = await fetch(url, { headers: cookie ? { cookie } : {} });
-    for (const line of res.headers.getSetCookie()) {
-      const pair = line.split(";")[0]!;
-      const name = pair.slice(0, pair.indexOf("="));
-      if (line.includes("Max-Age=0")) this.cookies.delete(name);
-      else this.cookies.set(name, pair.slice(name.length + 1));
-    }
-    return res;
-  }
-  async text(url: string): Promise<string> {
-    return await (await this.get(url)).text();
   }
 }
 
