@@ -99,6 +99,37 @@ export function checkFound(found: unknown): string {
   return version;
 }
 
+/** `redeem`'s arguments once checked. */
+export interface RedeemArguments {
+  /** The version `find` returned. */
+  version: string;
+  /** The store's own copy of the binder hash. */
+  binder: Uint8Array;
+  /** The successor as a store keeps it, or `null`. */
+  next: TicketBody | null;
+  /** Whether `id` has a length a ticket id can have. */
+  wellFormed: boolean;
+}
+
+/**
+ * Checks the arguments of `TicketStore.redeem`, the same way for every store.
+ *
+ * @throws {TypeError | RangeError} For a caller's mistake (see `checkTicket`).
+ */
+export function checkRedeem(
+  id: unknown,
+  found: unknown,
+  binderHash: unknown,
+  successor: ServerTicket | null,
+  now: unknown,
+): RedeemArguments {
+  checkNow(now);
+  const version = checkFound(found);
+  const binder = copy(checkBinderHash(binderHash));
+  const next = successor === null ? null : checkTicket(successor, "successor");
+  return { version, binder, next, wellFormed: isTicketId(id) };
+}
+
 function checkJson(value: unknown, depth: number): void {
   if (depth > MAX_JSON_DEPTH) throw new RangeError("ticket attributes are nested too deeply");
   if (value === null || typeof value === "string" || typeof value === "boolean") return;

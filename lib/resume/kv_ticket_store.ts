@@ -27,9 +27,8 @@ import {
   withRetry,
 } from "./_kv_retry.ts";
 import {
-  checkBinderHash,
-  checkFound,
   checkNow,
+  checkRedeem,
   checkTicket,
   decodeIndex,
   decodeRecord,
@@ -606,11 +605,14 @@ export class KvTicketStore implements TicketStore {
     successor: ServerTicket | null,
     now: number,
   ): Promise<boolean> {
-    checkNow(now);
-    const version = checkFound(found);
-    const binder = copy(checkBinderHash(binderHash));
-    const next = successor === null ? null : checkTicket(successor, "successor");
-    if (!isTicketId(id)) return false;
+    const { version, binder, next, wellFormed } = checkRedeem(
+      id,
+      found,
+      binderHash,
+      successor,
+      now,
+    );
+    if (!wellFormed) return false;
     const [key, idHash] = await Promise.all([this.#key, ticketIdHash(id)]);
     const prepared = next === null || successor === null
       ? null

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { copy, toHex } from "../crypto/_bytes.ts";
+import { toHex } from "../crypto/_bytes.ts";
 import {
   MAX_TICKET_LIFETIME,
   type ServerTicket,
@@ -14,9 +14,8 @@ import {
   type TicketStore,
 } from "../session/resumption.ts";
 import {
-  checkBinderHash,
-  checkFound,
   checkNow,
+  checkRedeem,
   checkTicket,
   isExpired,
   isRevokedByPeer,
@@ -244,11 +243,14 @@ export class MemoryTicketStore implements TicketStore {
     successor: ServerTicket | null,
     now: number,
   ): Promise<boolean> {
-    checkNow(now);
-    const version = checkFound(found);
-    const binder = copy(checkBinderHash(binderHash));
-    const next = successor === null ? null : checkTicket(successor, "successor");
-    if (!isTicketId(id)) return false;
+    const { version, binder, next, wellFormed } = checkRedeem(
+      id,
+      found,
+      binderHash,
+      successor,
+      now,
+    );
+    if (!wellFormed) return false;
     const [hash, nextHash] = await Promise.all([
       ticketIdHash(id),
       successor === null ? null : ticketIdHash(successor.id),
