@@ -233,31 +233,26 @@ export type TransportErrorCode =
   | "transport_failed";
 
 /**
- * Codes of {@linkcode TicketError}: a resumption ticket was refused.
- * Reserved for session resumption; this version throws none of them.
+ * Codes of {@linkcode TicketError}: a resumption ticket store failed.
+ *
+ * A ticket that is unknown, expired, revoked, replayed or has a bad binder is
+ * not an error: the server declines it and the handshake goes on as a full
+ * one, reporting the reason as a `TicketEvent` (`TicketDeclineReason`).
  *
  * @example
  * ```ts
  * import { TicketError, type TicketErrorCode } from "@tessera/session/errors";
  * import assert from "node:assert/strict";
  *
- * const err: unknown = new TicketError("ticket_expired", "the ticket is past its lifetime");
+ * const err: unknown = new TicketError("ticket_store_unavailable", "the store is down");
  * assert.ok(err instanceof TicketError);
  * const code: TicketErrorCode = err.code;
- * assert.equal(code, "ticket_expired");
+ * assert.equal(code, "ticket_store_unavailable");
  * ```
  */
 export type TicketErrorCode =
-  /** No such ticket in the store. */
-  | "ticket_unknown"
-  /** The ticket is past its lifetime. */
-  | "ticket_expired"
-  /** The ticket was already used. */
-  | "ticket_consumed"
-  /** The binder does not prove possession of the ticket's secret. */
-  | "ticket_binder_invalid"
   /** The ticket store failed or stayed busy after bounded retries. */
-  | "ticket_store_unavailable";
+  "ticket_store_unavailable";
 
 /**
  * Codes of {@linkcode CookieError}: a cookie or header session value was refused.
@@ -581,14 +576,15 @@ export class TransportError extends TesseraError {
 }
 
 /**
- * A resumption ticket was refused.
+ * A resumption ticket store failed (after bounded retries, for the KV store).
  *
  * @example
  * ```ts
  * import { TicketError } from "@tessera/session/errors";
  * import assert from "node:assert/strict";
  *
- * assert.equal(new TicketError("ticket_consumed", "x").code, "ticket_consumed");
+ * const err = new TicketError("ticket_store_unavailable", "x");
+ * assert.equal(err.code, "ticket_store_unavailable");
  * ```
  */
 export class TicketError extends TesseraError {
