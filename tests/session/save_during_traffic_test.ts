@@ -35,6 +35,29 @@ Deno.test("save() in the middle of concurrent unwraps loses no record and forges
   }
 });
 
+Deno.test("an unwrap() racing save() delivers its record exactly once, whatever the timing", async () => {
+  const outcomes = new Set<string>();
+  for (let ticks = 0; ticks < 40; ticks++) {
+    const { client, server } = await bufferPair();
+    const record = await client.wrap(bytes("in flight"));
+    const original = server.unwrap(record).then(text, (e) => e.code as string);
+    for (let i = 0; i < ticks; i++) await Promise.resolve();
+    const restored = await SecureSession.restore(await server.save(key), key);
+    const first = await original;
+    const second = await restored.unwrap(record).then(text, (e) => e.code as string);
+    // Either the original delivered it (and the restored session knows it was accepted) or the
+    // original refused it as closed (and the restored session delivers it).
+    assert.ok(
+      (first === "in flight" && second === "record_replayed") ||
+        (first === "session_closed" && second === "in flight"),
+      `ticks ${ticks}: original ${first}, restored ${second}`,
+    );
+    outcomes.add(first);
+  }
+  // The sweep reaches both sides of the hand-over, so both branches above were checked.
+  assert.deepEqual([...outcomes].sort(), ["in flight", "session_closed"]);
+});
+
 Deno.test("a truncated close racing save() fails the session: save() refuses, the error is reported", async () => {
   for (let run = 0; run < 20; run++) {
     const { client, server } = await bufferPair();
