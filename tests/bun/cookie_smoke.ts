@@ -2,7 +2,7 @@
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 
 import assert from "node:assert/strict";
-import process from "node:process";
+import { run, test } from "./_harness.ts";
 import { Jar } from "./_jar.ts";
 import {
   cookieTransport,
@@ -65,8 +65,6 @@ async function withBun(
 }
 
 const key = () => crypto.getRandomValues(new Uint8Array(32));
-const tests: [string, () => Promise<void>][] = [];
-const test = (name: string, fn: () => Promise<void>): void => void tests.push([name, fn]);
 
 test("client-side sessions log in, count and log out under Bun.serve", async () => {
   await withBun(app(sessions<Data>({ transformer: encrypt({ key: key() }) })), async (base) => {
@@ -148,18 +146,4 @@ test("server-side memory sessions and the header transport work under Bun", asyn
   });
 });
 
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of tests) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed++;
-    console.log(`FAILED - ${name}`);
-    console.log(error);
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-if (failed > 0) process.exit(1);
+await run();

@@ -3,7 +3,7 @@
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 
 import assert from "node:assert/strict";
-import process from "node:process";
+import { run, test } from "./_harness.ts";
 import { Jar } from "./_jar.ts";
 import { Hono } from "hono";
 import { CookieError } from "../../lib/errors.ts";
@@ -78,8 +78,6 @@ async function withBun(app: Hono<HonoSessionEnv<Data>>, fn: (base: string) => Pr
 }
 
 const key = () => crypto.getRandomValues(new Uint8Array(32));
-const tests: [string, () => Promise<void>][] = [];
-const test = (name: string, fn: () => Promise<void>): void => void tests.push([name, fn]);
 
 test("a Hono app logs in, counts and logs out under Bun.serve", async () => {
   const { app, errors } = makeApp({ transformer: encrypt({ key: key() }) });
@@ -148,18 +146,4 @@ test("a commit error reaches app.onError and maps to 413 under Bun", async () =>
   assert.ok(errors[0] instanceof CookieError);
 });
 
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of tests) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed++;
-    console.log(`FAILED - ${name}`);
-    console.log(error);
-  }
-}
-console.log(`${passed} passed, ${failed} failed`);
-if (failed > 0) process.exit(1);
+await run();

@@ -11,12 +11,9 @@ import {
 } from "../../mod.ts";
 import { ClientSessionCache, MemoryTicketStore } from "../../lib/resume/mod.ts";
 import { memoryTransportPair } from "../../lib/transport/mod.ts";
+import { run, test } from "./_harness.ts";
 
 const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "unknown";
-const checks: [string, () => Promise<void>][] = [];
-const check = (name: string, fn: () => Promise<void>): void => {
-  checks.push([name, fn]);
-};
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 async function pair(): Promise<[SecureSession, SecureSession]> {
@@ -41,14 +38,14 @@ async function pair(): Promise<[SecureSession, SecureSession]> {
   return [client, server];
 }
 
-check("a buffer-API handshake establishes both sides with one session id", async () => {
+test("a buffer-API handshake establishes both sides with one session id", async () => {
   const [client, server] = await pair();
   assert.equal(client.state, "established");
   assert.equal(server.state, "established");
   assert.deepEqual(client.sessionId, server.sessionId);
 });
 
-check("wrap/unwrap round-trips both ways and refuses a replay", async () => {
+test("wrap/unwrap round-trips both ways and refuses a replay", async () => {
   const [client, server] = await pair();
   const record = await client.wrap(text("hello"));
   assert.deepEqual(await server.unwrap(record), text("hello"));
@@ -56,7 +53,7 @@ check("wrap/unwrap round-trips both ways and refuses a replay", async () => {
   assert.deepEqual(await client.unwrap(await server.wrap(text("back"))), text("back"));
 });
 
-check("a tampered record is refused with record_auth_failed", async () => {
+test("a tampered record is refused with record_auth_failed", async () => {
   const [client, server] = await pair();
   const record = await client.wrap(text("hello"));
   record[record.length - 1]! ^= 1;
@@ -67,7 +64,7 @@ check("a tampered record is refused with record_auth_failed", async () => {
   });
 });
 
-check("the callback API runs over an in-memory transport", async () => {
+test("the callback API runs over an in-memory transport", async () => {
   const a = await generateIdentityKeyPair();
   const b = await generateIdentityKeyPair();
   const lookup = directoryLookup({ a: a.publicKey, b: b.publicKey });
@@ -91,7 +88,7 @@ check("the callback API runs over an in-memory transport", async () => {
   assert.equal(await server.receive(), null);
 });
 
-check("rekey, save and restore keep the peer reading", async () => {
+test("rekey, save and restore keep the peer reading", async () => {
   const [client, server] = await pair();
   client.rekey();
   assert.deepEqual(await server.unwrap(await client.wrap(text("1"))), text("1"));
@@ -110,7 +107,7 @@ check("rekey, save and restore keep the peer reading", async () => {
   });
 });
 
-check("a ticket resumes the next connection with no signatures and its attributes", async () => {
+test("a ticket resumes the next connection with no signatures and its attributes", async () => {
   const a = await generateIdentityKeyPair();
   const b = await generateIdentityKeyPair();
   const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
@@ -145,7 +142,7 @@ check("a ticket resumes the next connection with no signatures and its attribute
   assert.deepEqual(await server.unwrap(await client.wrap(text("r"))), text("r"));
 });
 
-check("a refused client learns it from the server's alert", async () => {
+test("a refused client learns it from the server's alert", async () => {
   const a = await generateIdentityKeyPair();
   const client = new SecureSession({
     id: "a",
@@ -163,7 +160,7 @@ check("a refused client learns it from the server's alert", async () => {
   await assert.rejects(client.unwrap(refused.alert), { code: "handshake_refused" });
 });
 
-check("an unknown peer id fails the handshake with a typed error", async () => {
+test("an unknown peer id fails the handshake with a typed error", async () => {
   const a = await generateIdentityKeyPair();
   const client = new SecureSession({
     id: "a",
@@ -183,17 +180,4 @@ check("an unknown peer id fails the handshake with a typed error", async () => {
   await assert.rejects(server.wrap(text("x")), { code: "session_failed" });
 });
 
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    passed++;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed++;
-    console.log(`FAIL ${name}\n     ${err instanceof Error ? err.stack : err}`);
-  }
-}
-console.log(`${runtime} smoke: ${passed} passed, ${failed} failed`);
-if (failed > 0) (globalThis as { process?: { exit(code: number): void } }).process?.exit(1);
+await run(`${runtime} smoke`);
