@@ -21,4 +21,14 @@ export class Jar {
   async text(url: string): Promise<string> {
     return await (await this.get(url)).text();
   }
+
+  /** Changes one character of cookie `name`, ten from its end (inside its tag or ciphertext). */
+  tamper(name: string): void {
+    const value = this.cookies.get(name)!;
+    const at = value.length - 10;
+    this.cookies.set(
+      name,
+      value.slice(0, at) + (value[at] === "A" ? "B" : "A") + value.slice(at + 1),
+    );
+  }
 }

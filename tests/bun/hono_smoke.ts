@@ -115,12 +115,7 @@ test("a tampered cookie gives an empty session and a reason under Bun", async ()
   await withBun(app, async (base) => {
     const jar = new Jar();
     await jar.text(`${base}/login`);
-    const value = jar.cookies.get("__Host-session")!;
-    const at = value.length - 10;
-    jar.cookies.set(
-      "__Host-session",
-      value.slice(0, at) + (value[at] === "A" ? "B" : "A") + value.slice(at + 1),
-    );
+    jar.tamper("__Host-session");
     const res = await jar.get(`${base}/`);
     assert.equal(res.status, 200);
     assert.equal(await res.text(), "anonymous 0");

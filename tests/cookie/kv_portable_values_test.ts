@@ -9,6 +9,7 @@ import { KvSessionStorage } from "../../lib/cookie/kv_storage.ts";
 import { KvRevocationStore } from "../../lib/cookie/revocation.ts";
 import type { SessionPayload } from "../../lib/cookie/payload.ts";
 import { CookieError } from "../../lib/errors.ts";
+import { withKv } from "../_kv.ts";
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -22,15 +23,6 @@ function payload(extra: Partial<SessionPayload> = {}): SessionPayload {
     data: { n: 1 },
     ...extra,
   };
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
 }
 
 /** Every entry of the database, with what its value is. */

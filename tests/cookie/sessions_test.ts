@@ -15,6 +15,7 @@ import {
   type SessionsOptions,
 } from "../../lib/cookie/mod.ts";
 import { CookieJar, DAY, HOUR, ManualClock, MINUTE, randomKey, withServer } from "./_helpers.ts";
+import { withKv } from "../_kv.ts";
 
 type Data = { user: string; count: number; blob: string; note: string };
 const NAME = "__Host-session";
@@ -58,15 +59,6 @@ function app(mw: SessionMiddleware<Data>): (req: Request, info: unknown) => Prom
         return reply(session.get("user") ?? "anonymous");
     }
   });
-}
-
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
 }
 
 function randomText(length: number): string {

@@ -20,6 +20,7 @@ import {
   T0,
   ticketStoreContract,
 } from "./ticket_store_contract.ts";
+import { withKv } from "../_kv.ts";
 
 const KEY = crypto.getRandomValues(new Uint8Array(32));
 
@@ -29,15 +30,6 @@ ticketStoreContract("KvTicketStore", async () => {
 });
 
 /** Runs `fn` with an in-memory KV, closed afterwards. */
-async function withKv(fn: (kv: Deno.Kv) => Promise<void>): Promise<void> {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    await fn(kv);
-  } finally {
-    kv.close();
-  }
-}
-
 /** Every entry of a KV database. */
 async function dump(kv: Deno.Kv): Promise<Deno.KvEntry<unknown>[]> {
   return await Array.fromAsync(kv.list({ prefix: [] }));
