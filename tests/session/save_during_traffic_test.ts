@@ -37,11 +37,20 @@ Deno.test("save() in the middle of concurrent unwraps loses no record and forges
 
 Deno.test("an unwrap() racing save() delivers its record exactly once, whatever the timing", async () => {
   const outcomes = new Set<string>();
-  for (let ticks = 0; ticks < 40; ticks++) {
+  // Microtask ticks reach every step before decryption starts; timers let it start or finish.
+  const waits = [
+    ...Array.from({ length: 40 }, (_, ticks) => async () => {
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+    }),
+    ...[1, 2, 4, 8].map((timers) => async () => {
+      for (let i = 0; i < timers; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    }),
+  ];
+  for (const [ticks, wait] of waits.entries()) {
     const { client, server } = await bufferPair();
     const record = await client.wrap(bytes("in flight"));
     const original = server.unwrap(record).then(text, (e) => e.code as string);
-    for (let i = 0; i < ticks; i++) await Promise.resolve();
+    await wait();
     const restored = await SecureSession.restore(await server.save(key), key);
     const first = await original;
     const second = await restored.unwrap(record).then(text, (e) => e.code as string);
