@@ -79,6 +79,7 @@ export interface CookieTransportOptions {
   /**
    * Send Max-Age so the cookie survives a browser restart until the session's
    * absolute expiry. Default `true`; `false` makes a browser-session cookie.
+   * A session's own remember-me choice (`session.setPersistent()`) overrides it.
    */
   readonly persistent?: boolean;
   /**
@@ -286,7 +287,9 @@ export function cookieTransport(options: CookieTransportOptions = {}): HttpSessi
       if (value === "" || !isCookieValue(value)) {
         throw new TypeError("a session value must be a non-empty string of cookie-octets");
       }
-      const maxAge = persistent ? Math.max(1, Math.floor(options.maxAge)) : undefined;
+      const maxAge = (options.persistent ?? persistent)
+        ? Math.max(1, Math.floor(options.maxAge))
+        : undefined;
       const parts = await split(value);
       parts.forEach((part, i) => {
         written.add(chunkName(i));

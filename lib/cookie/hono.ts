@@ -193,8 +193,10 @@ const HANDLER_FAILED: unique symbol = Symbol("handler failed");
  *   {@linkcode sessions}.
  * @returns The middleware, for `app.use()`.
  * @throws {TypeError} When client-side sessions have no transformer, an
- *   option has the wrong type, or `revocation` is combined with `storage`.
- * @throws {RangeError} When a lifetime, threshold or `clockSkew` is out of range.
+ *   option has an unknown name (the message names the nearest known one) or
+ *   the wrong type, or `revocation` is combined with `storage`.
+ * @throws {RangeError} When a lifetime (in seconds), threshold or `clockSkew`
+ *   is out of range; the message gives the range and the value.
  *
  * @example Login, counter and a 413 mapped in app.onError
  * ```ts

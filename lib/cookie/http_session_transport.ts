@@ -57,6 +57,13 @@ export interface TransportReadResult {
 export interface TransportWriteOptions {
   /** Seconds until the value expires; the transport may pass it on (Max-Age). */
   readonly maxAge: number;
+  /**
+   * The session's remember-me choice (`Session.setPersistent()`):
+   * `false` asks for a browser-session cookie (no `Max-Age`), `true` for a
+   * persistent one; `undefined` leaves it to the transport's default.
+   * Clearing (`maxAge: 0`) ignores it.
+   */
+  readonly persistent?: boolean | undefined;
   /** `present` from the read of the same request. */
   readonly present: readonly string[];
   /**

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
+import { MAX_COOKIE_AGE_SECONDS, secondsOption } from "./_seconds.ts";
 import { encodePayload } from "./payload.ts";
 
 /**
@@ -18,7 +20,7 @@ import { encodePayload } from "./payload.ts";
  * } from "@tessera/session/cookie";
  * import assert from "node:assert/strict";
  *
- * const options: FromIronSessionOptions = { maxAge: 60_000, idleTimeout: 10_000, now: () => 1000 };
+ * const options: FromIronSessionOptions = { maxAge: 60, idleTimeout: 10, now: () => 1000 };
  * const upgrade = fromIronSession(options);
  * const result = decodePayload(upgrade('{"user":42}')!, 1000);
  * assert.ok(result.ok);
@@ -29,15 +31,22 @@ import { encodePayload } from "./payload.ts";
  * ```
  */
 export interface FromIronSessionOptions {
-  /** Absolute lifetime given to a migrated session, in ms. Default 7 days (as `sessions()`). */
+  /**
+   * Absolute lifetime given to a migrated session, in seconds. Default
+   * 604 800 (7 days, as `sessions()`).
+   */
   readonly maxAge?: number;
-  /** Idle lifetime given to a migrated session, in ms. Default 24 hours (as `sessions()`). */
+  /**
+   * Idle lifetime given to a migrated session, in seconds. Default 86 400
+   * (24 hours, as `sessions()`).
+   */
   readonly idleTimeout?: number;
   /** The clock, in ms since the Unix epoch. Default `Date.now`. */
   readonly now?: () => number;
 }
 
-const DAY = 24 * 60 * 60 * 1000;
+/** A day in seconds. */
+const DAY = 24 * 60 * 60;
 
 /**
  * Builds the `upgrade` function of {@linkcode fallback} for iron-session
@@ -53,7 +62,9 @@ const DAY = 24 * 60 * 60 * 1000;
  *
  * @param options Lifetimes for the migrated session and a clock.
  * @returns The upgrade function.
- * @throws {RangeError} When a lifetime is not a positive number of milliseconds.
+ * @throws {RangeError} When a lifetime is not a whole number of seconds from
+ *   1 to 400 days.
+ * @throws {TypeError} For an unknown option name.
  *
  * @example
  * ```ts
@@ -74,14 +85,19 @@ const DAY = 24 * 60 * 60 * 1000;
 export function fromIronSession(
   options: FromIronSessionOptions = {},
 ): (value: string) => string | null {
-  const maxAge = options.maxAge ?? 7 * DAY;
-  const idleTimeout = options.idleTimeout ?? DAY;
+  checkKnownKeys(options, ["maxAge", "idleTimeout", "now"], "fromIronSession()", {
+    ttl: "maxAge",
+  });
+  const maxAge = secondsOption("maxAge", options.maxAge, 7 * DAY, 1, MAX_COOKIE_AGE_SECONDS);
+  const idleTimeout = secondsOption(
+    "idleTimeout",
+    options.idleTimeout,
+    DAY,
+    1,
+    MAX_COOKIE_AGE_SECONDS,
+  );
   const now = options.now ?? Date.now;
-  for (const [name, value] of [["maxAge", maxAge], ["idleTimeout", idleTimeout]] as const) {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new RangeError(`${name} must be a positive number of milliseconds`);
-    }
-  }
+  if (typeof now !== "function") throw new TypeError("now must be a function");
   return (value: string): string | null => {
     let data: unknown;
     try {

@@ -150,6 +150,11 @@ export interface SessionPayload {
   readonly data: Readonly<Record<string, unknown>>;
   /** Flash values waiting to be read on a later request (JSON values). */
   readonly flash?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * Remember-me: `false` for a browser-session cookie (no `Max-Age`), `true`
+   * for a persistent one; absent, the transport's default decides.
+   */
+  readonly persistent?: boolean | undefined;
 }
 
 /**
@@ -272,7 +277,7 @@ export function checkPayload(
   if (wire.v !== PAYLOAD_VERSION) {
     return fail(typeof wire.v === "number" ? "cookie_unsupported_version" : "cookie_malformed");
   }
-  const { iat, exp, idl, uid, ep, d, f } = wire;
+  const { iat, exp, idl, uid, ep, d, f, ps } = wire;
   if (!isTime(iat) || !isTime(exp) || !isTime(idl) || iat > exp || idl > exp) {
     return fail("cookie_malformed");
   }
@@ -283,6 +288,7 @@ export function checkPayload(
     return fail("cookie_malformed");
   }
   if (!isPlainObject(d) || (f !== undefined && !isPlainObject(f))) return fail("cookie_malformed");
+  if (ps !== undefined && typeof ps !== "boolean") return fail("cookie_malformed");
   // Issued further ahead than the skew: a fast clock minted it, and it would outlive maxAge.
   if (iat > now + skew) return fail("cookie_issued_in_future");
   if (now >= exp || now >= idl) return fail("cookie_expired");
@@ -295,6 +301,7 @@ export function checkPayload(
     data: d,
     flash: f,
   };
+  if (ps !== undefined) return { ok: true, payload: { ...payload, persistent: ps } };
   return { ok: true, payload };
 }
 
@@ -325,6 +332,7 @@ export function toWire(payload: SessionPayload): Record<string, unknown> {
   if (payload.userId !== undefined && payload.epoch !== undefined) wire.ep = payload.epoch;
   wire.d = payload.data;
   if (payload.flash !== undefined && Object.keys(payload.flash).length > 0) wire.f = payload.flash;
+  if (payload.persistent !== undefined) wire.ps = payload.persistent;
   return wire;
 }
 

@@ -44,7 +44,8 @@ type Op =
   | { readonly kind: "clear" }
   | { readonly kind: "user"; readonly userId: string | null }
   | { readonly kind: "flash"; readonly key: string; readonly json: string }
-  | { readonly kind: "take"; readonly key: string };
+  | { readonly kind: "take"; readonly key: string }
+  | { readonly kind: "persist"; readonly persistent: boolean };
 
 /** What the session wants done with it at the end of the request (internal). */
 export interface SessionStatus {
@@ -65,6 +66,7 @@ export interface SessionContents {
   readonly data: Record<string, unknown>;
   readonly flash: Record<string, unknown>;
   readonly userId: string | undefined;
+  readonly persistent: boolean | undefined;
 }
 
 let statusOf: (session: Session<object>) => SessionStatus;
@@ -106,6 +108,7 @@ export class Session<T extends object = Record<string, unknown>> {
   #flashIn = new Map<string, string>();
   #flashOut = new Map<string, string>();
   #userId: string | undefined;
+  #persistent: boolean | undefined;
   #ops: Op[] = [];
   #written = new Set<string>();
   #reads: Set<string> | "all" = new Set();
@@ -165,6 +168,58 @@ export class Session<T extends object = Record<string, unknown>> {
   /** The user the session is bound to by {@linkcode Session.setUser}, or `null`. */
   get userId(): string | null {
     return this.#userId ?? null;
+  }
+
+  /**
+   * The remember-me choice made with {@linkcode Session.setPersistent}:
+   * `true` (persistent cookie), `false` (browser-session cookie), or
+   * `undefined` when the transport's default (`cookieTransport({ persistent })`,
+   * default persistent) applies.
+   */
+  get persistent(): boolean | undefined {
+    return this.#persistent;
+  }
+
+  /**
+   * Remember-me: chooses, for this session, between a persistent cookie
+   * (`true`: `Max-Age` counts down to the session's absolute expiry, so it
+   * survives a browser restart) and a browser-session cookie (`false`: no
+   * `Max-Age`, so the browser drops it when it closes). The choice is kept
+   * with the session (in the sealed envelope or the stored record) and
+   * applies to every later cookie of it; it moves along on login. It changes
+   * only how long the browser keeps the cookie: the server still ends the
+   * session at `maxAge` and `idleTimeout` either way. (Browsers that restore
+   * the previous session on start may keep session cookies too.) Header
+   * transports ignore it.
+   *
+   * @param persistent `true` for "remember me", `false` for this browser session only.
+   * @returns Nothing.
+   * @throws {TypeError} When `persistent` is not a boolean.
+   *
+   * @example
+   * ```ts
+   * import { encrypt, sessions } from "@tessera/session/cookie";
+   * import assert from "node:assert/strict";
+   *
+   * const key = crypto.getRandomValues(new Uint8Array(32));
+   * const handler = sessions({ transformer: encrypt({ key }) })(async (req, _info, session) => {
+   *   const form = await req.formData();
+   *   session.setUser(String(form.get("user")));
+   *   session.setPersistent(form.get("remember") === "on");
+   *   return new Response("welcome");
+   * });
+   * const login = (fields: Record<string, string>) =>
+   *   handler(new Request("https://example.com/login", { method: "POST", body: new URLSearchParams(fields) }), {});
+   * const remembered = (await login({ user: "ann", remember: "on" })).headers.getSetCookie()[0]!;
+   * const browserOnly = (await login({ user: "bob" })).headers.getSetCookie()[0]!;
+   * assert.match(remembered, /; Max-Age=604800;/);
+   * assert.doesNotMatch(browserOnly, /Max-Age/);
+   * ```
+   */
+  setPersistent(persistent: boolean): void {
+    if (typeof persistent !== "boolean") throw new TypeError("persistent must be a boolean");
+    if (this.#persistent === persistent) return;
+    this.#do({ kind: "persist", persistent });
   }
 
   /**
@@ -389,6 +444,7 @@ export class Session<T extends object = Record<string, unknown>> {
     this.#flashIn.clear();
     this.#flashOut.clear();
     this.#userId = payload?.userId;
+    this.#persistent = payload?.persistent;
     if (payload === null) return;
     for (const [k, v] of Object.entries(payload.data)) this.#data.set(k, JSON.stringify(v));
     for (const [k, v] of Object.entries(payload.flash ?? {})) {
@@ -437,6 +493,9 @@ export class Session<T extends object = Record<string, unknown>> {
       case "take":
         this.#flashIn.delete(op.key);
         break;
+      case "persist":
+        this.#persistent = op.persistent;
+        break;
     }
   }
 
@@ -457,6 +516,7 @@ export class Session<T extends object = Record<string, unknown>> {
       data: parse(this.#data),
       flash: { ...parse(this.#flashIn), ...parse(this.#flashOut) },
       userId: this.#userId,
+      persistent: this.#persistent,
     };
   }
 

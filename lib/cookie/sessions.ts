@@ -9,7 +9,9 @@ import { CookieError, type CookieErrorCode } from "../errors.ts";
 import { toBase64Url, utf8 } from "../crypto/_bytes.ts";
 import { randomBytes } from "../crypto/random.ts";
 import { sha256 } from "../crypto/sha256.ts";
+import { checkKnownKeys } from "../_options.ts";
 import { conflictBackoff } from "./_kv_retry.ts";
+import { MAX_COOKIE_AGE_SECONDS, secondsOption } from "./_seconds.ts";
 import { inspectWith } from "./compose.ts";
 import { cookieTransport } from "./cookie_transport.ts";
 import { encrypt } from "./encrypt.ts";
@@ -26,7 +28,38 @@ import type { SessionStorage, SessionSummary, StoredSession } from "./session_st
 import type { HttpSessionTransport, TransportReadResult } from "./http_session_transport.ts";
 import type { SessionTransformer, TransformContext } from "./transformer.ts";
 
-const HOUR = 60 * 60 * 1000;
+/** A day in seconds. */
+const DAY = 24 * 60 * 60;
+/** Every option `sessions()` reads: any other key is a mistake. */
+const SESSIONS_OPTIONS = [
+  "transformer",
+  "storage",
+  "transport",
+  "purpose",
+  "maxAge",
+  "idleTimeout",
+  "rolling",
+  "renewThreshold",
+  "revocation",
+  "now",
+  "clockSkew",
+  "maxConflictRetries",
+  "anonymous",
+] as const satisfies readonly (keyof SessionsOptions)[];
+/** What other session libraries call some of these options. */
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  ttl: "maxAge",
+  expires: "maxAge",
+  lifetime: "maxAge",
+  password: "transformer",
+  secret: "transformer",
+  key: "transformer",
+  cookieName: "transport",
+  cookieOptions: "transport",
+  cookie: "transport",
+  name: "transport",
+  store: "storage",
+};
 /** Retries of a lost compare-and-set write (with backoff): 50 parallel updates all land. */
 const DEFAULT_CONFLICT_RETRIES = 16;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -42,7 +75,7 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
  * const options: SessionsOptions = {
  *   transformer: hmac({ key: crypto.getRandomValues(new Uint8Array(32)) }),
  *   transport: headerTransport(),
- *   idleTimeout: 60_000,
+ *   idleTimeout: 60, // seconds, like Max-Age
  * };
  * const handler = sessions(options)((_req, _info, session) => {
  *   session.set("n", 1);
@@ -51,7 +84,10 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
  * const response = await handler(new Request("https://example.com/"), {});
  * assert.ok(response.headers.get("x-session")!.startsWith("t1.m.0."));
  * // An idle timeout longer than the absolute lifetime is refused.
- * assert.throws(() => sessions({ ...options, maxAge: 30_000 }), RangeError);
+ * assert.throws(() => sessions({ ...options, maxAge: 30 }), RangeError);
+ * // Milliseconds where seconds are meant, and unknown option names, are caught at the call.
+ * assert.throws(() => sessions({ ...options, maxAge: 7 * 24 * 3600 * 1000 }), /milliseconds\?/);
+ * assert.throws(() => sessions({ ...options, ttl: 3600 } as SessionsOptions), /did you mean "maxAge"/);
  * ```
  */
 export interface SessionsOptions {
@@ -71,11 +107,16 @@ export interface SessionsOptions {
   readonly transport?: HttpSessionTransport;
   /** The purpose bound into the transformer's protection. Default `"session"`. */
   readonly purpose?: string;
-  /** Absolute lifetime in ms from login (or `regenerate()`). Default 7 days. */
+  /**
+   * Absolute lifetime in **seconds** (as the `Max-Age` attribute counts) from
+   * login (or `regenerate()`): an integer from 1 to 34 560 000 (400 days,
+   * the most browsers keep a cookie). Default 604 800 (7 days).
+   */
   readonly maxAge?: number;
   /**
-   * Idle lifetime in ms: a session unused for this long dies. Default 24
-   * hours; at most `maxAge` (equal to `maxAge` turns idle expiry off).
+   * Idle lifetime in **seconds**: a session unused for this long dies. Default
+   * 86 400 (24 hours) or `maxAge` if shorter; at most `maxAge` (equal to
+   * `maxAge` turns idle expiry off).
    */
   readonly idleTimeout?: number;
   /**
@@ -94,11 +135,11 @@ export interface SessionsOptions {
   /** The clock, in ms since the Unix epoch. Default `Date.now`. */
   readonly now?: () => number;
   /**
-   * How far, in ms, a session's issued-at may lie ahead of `now` (another
-   * server's clock running fast). A value issued further in the future is
-   * refused with `cookie_issued_in_future`: else a server with a clock ahead
-   * would mint sessions that outlive `maxAge` on every other server. Default
-   * 60 000 (60 s, {@linkcode DEFAULT_CLOCK_SKEW}); `0` allows no skew.
+   * How far, in **seconds**, a session's issued-at may lie ahead of `now`
+   * (another server's clock running fast), from 0 to 3600. A value issued
+   * further in the future is refused with `cookie_issued_in_future`: else a
+   * server with a clock ahead would mint sessions that outlive `maxAge` on
+   * every other server. Default 60; `0` allows no skew.
    */
   readonly clockSkew?: number;
   /**
@@ -338,8 +379,10 @@ interface Settings {
  * @param options Transformer, storage, transport, lifetimes and clock.
  * @returns The middleware: wrap a handler with it.
  * @throws {TypeError} When client-side sessions have no transformer, an
- *   option has the wrong type, or `revocation` is combined with `storage`.
- * @throws {RangeError} When a lifetime, threshold or `clockSkew` is out of range.
+ *   option has an unknown name (the message names the nearest known one) or
+ *   the wrong type, or `revocation` is combined with `storage`.
+ * @throws {RangeError} When a lifetime (in seconds), threshold or `clockSkew`
+ *   is out of range; the message gives the range and the value.
  *
  * @example Client-side sessions around Deno.serve
  * ```ts
@@ -451,6 +494,7 @@ function validate(options: SessionsOptions): Settings {
   if (options === null || typeof options !== "object") {
     throw new TypeError("options must be an object");
   }
+  checkKnownKeys(options, SESSIONS_OPTIONS, "sessions()", OPTION_HINTS);
   const { transformer, storage, revocation } = options;
   if (
     transformer !== undefined &&
@@ -483,23 +527,29 @@ function validate(options: SessionsOptions): Settings {
   if (typeof purpose !== "string" || purpose.length === 0 || purpose.length > 64) {
     throw new TypeError("purpose must be a string of 1 to 64 characters");
   }
-  const maxAge = options.maxAge ?? 7 * 24 * HOUR;
-  if (!Number.isSafeInteger(maxAge) || maxAge < 1000) {
-    throw new RangeError("maxAge must be an integer number of ms, at least 1000");
-  }
-  const idleTimeout = options.idleTimeout ?? Math.min(24 * HOUR, maxAge);
-  if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1000 || idleTimeout > maxAge) {
-    throw new RangeError("idleTimeout must be an integer number of ms from 1000 to maxAge");
-  }
+  const maxAge = secondsOption("maxAge", options.maxAge, 7 * DAY, 1, MAX_COOKIE_AGE_SECONDS);
+  const idleTimeout = secondsOption(
+    "idleTimeout",
+    options.idleTimeout,
+    Math.min(DAY, maxAge / 1000),
+    1,
+    maxAge / 1000,
+  );
   const renewThreshold = options.renewThreshold ?? 0.5;
-  if (!(renewThreshold >= 0 && renewThreshold <= 1)) {
-    throw new RangeError("renewThreshold must be from 0 to 1");
+  if (typeof renewThreshold !== "number" || !(renewThreshold >= 0 && renewThreshold <= 1)) {
+    throw new RangeError(`renewThreshold must be a number from 0 to 1, not ${renewThreshold}`);
   }
   const now = options.now ?? Date.now;
   if (typeof now !== "function") throw new TypeError("now must be a function");
-  const clockSkew = options.clockSkew ?? DEFAULT_CLOCK_SKEW;
-  if (!Number.isSafeInteger(clockSkew) || clockSkew < 0) {
-    throw new RangeError("clockSkew must be a non-negative integer number of ms");
+  const clockSkew = secondsOption(
+    "clockSkew",
+    options.clockSkew,
+    DEFAULT_CLOCK_SKEW / 1000,
+    0,
+    3600,
+  );
+  if (options.rolling !== undefined && typeof options.rolling !== "boolean") {
+    throw new TypeError("rolling must be a boolean");
   }
   const maxConflictRetries = options.maxConflictRetries ?? DEFAULT_CONFLICT_RETRIES;
   if (
@@ -688,11 +738,19 @@ async function envelope<T extends object>(
     epoch,
     data: contents.data,
     flash: contents.flash,
+    persistent: contents.persistent,
   };
 }
 
-function maxAgeSeconds(payload: SessionPayload, now: number): number {
-  return Math.max(1, Math.ceil((payload.expiresAt - now) / 1000));
+/** How long the browser keeps the cookie: until the absolute expiry, unless not remembered. */
+function lifetime(
+  payload: SessionPayload,
+  now: number,
+): { maxAge: number; persistent: boolean | undefined } {
+  return {
+    maxAge: Math.max(1, Math.ceil((payload.expiresAt - now) / 1000)),
+    persistent: payload.persistent,
+  };
 }
 
 async function clear(s: Settings, loaded: Loaded<object>, headers: Headers): Promise<void> {
@@ -723,7 +781,7 @@ async function commitClient<T extends object>(
   const payload = await envelope(s, session, startNew, now);
   const value = await s.transformer!.write(encodePayload(payload), s.context);
   await s.transport.write(headers, value, {
-    maxAge: maxAgeSeconds(payload, now),
+    ...lifetime(payload, now),
     present: read.present,
     request: loaded.request,
   });
@@ -811,9 +869,18 @@ async function commitServer<T extends object>(
       return;
     }
   }
-  if (loaded.stale) {
+  // The cookie itself changes for an old key, or for a new remember-me choice (Max-Age or none).
+  const rechosen = sessionContents(session).persistent !== status.base.persistent;
+  if (loaded.stale || rechosen) {
     const base = sessionStatus(session).base ?? status.base; // the version written last
-    await sendToken(s, loaded.token!, base, now, loaded, headers);
+    await sendToken(
+      s,
+      loaded.token!,
+      { ...base, persistent: sessionContents(session).persistent },
+      now,
+      loaded,
+      headers,
+    );
   }
 }
 
@@ -843,7 +910,7 @@ async function commitAnonymous<T extends object>(
   const payload = await envelope(s, session, base === null || status.regenerated, now);
   const value = await s.anonymousSealer!.write(encodePayload(payload), s.context);
   await s.transport.write(headers, value, {
-    maxAge: maxAgeSeconds(payload, now),
+    ...lifetime(payload, now),
     present: read.present,
     request: loaded.request,
   });
@@ -930,7 +997,7 @@ async function sendToken(
 ): Promise<void> {
   const value = s.transformer === undefined ? token : await s.transformer.write(token, s.context);
   await s.transport.write(headers, value, {
-    maxAge: maxAgeSeconds(payload, now),
+    ...lifetime(payload, now),
     present: loaded.read.present,
     request: loaded.request,
   });

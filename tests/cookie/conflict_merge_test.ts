@@ -51,7 +51,7 @@ function counting(storage: SessionStorage): { storage: SessionStorage; writes: (
 function app(storage: SessionStorage, clock: ManualClock) {
   const gate = latch();
   const entered = latch();
-  const handler = sessions<Data>({ storage, now: clock.now, idleTimeout: HOUR })(
+  const handler = sessions<Data>({ storage, now: clock.now, idleTimeout: 3600 })(
     async (req: Request, _info: unknown, session: Session<Data>) => {
       const path = new URL(req.url).pathname;
       if (path.startsWith("/slow")) {
@@ -183,7 +183,7 @@ Deno.test("maxConflictRetries is bounded, and with none a read-only request stil
   const handler = sessions<Data>({
     storage,
     now: clock.now,
-    idleTimeout: HOUR,
+    idleTimeout: 3600,
     maxConflictRetries: 0,
   })(
     async (req: Request, _info: unknown, session: Session<Data>) => {

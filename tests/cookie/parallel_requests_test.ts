@@ -35,7 +35,7 @@ const WORK_MS = 10;
  * `/set?key=&value=` writes one key without reading it.
  */
 function app(storage: SessionStorage, clock: ManualClock) {
-  return sessions<Data>({ storage, now: clock.now, idleTimeout: HOUR })(
+  return sessions<Data>({ storage, now: clock.now, idleTimeout: 3600 })(
     async (req: Request, _info: unknown, session: Session<Data>) => {
       const url = new URL(req.url);
       await new Promise((resolve) => setTimeout(resolve, WORK_MS));
@@ -128,7 +128,7 @@ async function fiftyDifferentKeys(storage: SessionStorage): Promise<void> {
     const results = await burst(base, jar.header()!, paths);
     assert.deepEqual(failures(results), [], "every write succeeds");
     let found: Record<string, unknown> | undefined;
-    const peek = sessions<Data>({ storage, now: clock.now, idleTimeout: HOUR })(
+    const peek = sessions<Data>({ storage, now: clock.now, idleTimeout: 3600 })(
       (_req: Request, _info: unknown, session: Session<Data>) => {
         found = session.all();
         return new Response("ok");

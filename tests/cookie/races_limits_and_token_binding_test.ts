@@ -73,19 +73,20 @@ Deno.test("a client-side session older than the configured maxAge is refused", a
   const clock = new ManualClock();
   const key = randomKey();
   const handler = (maxAge: number) =>
+    // seconds
     sessions<Data>({
       transformer: encrypt({ key }),
       now: clock.now,
       maxAge,
-      idleTimeout: HOUR,
+      idleTimeout: 3600,
     })((_req: Request, _info: unknown, session: Session<Data>) => {
       if (new URL(_req.url).pathname === "/login") session.set("user", "ann");
       return new Response(session.get("user") ?? "anonymous");
     });
-  const login = await handler(30 * DAY)(request("/login"), {});
+  const login = await handler(30 * 86_400)(request("/login"), {});
   let cookie = pairOf(login)!;
   // The operator shortens the absolute lifetime to 2 hours; the user stays active.
-  const short = handler(2 * HOUR);
+  const short = handler(2 * 3600);
   for (let i = 0; i < 4; i++) {
     clock.advance(55 * 60_000);
     const res = await short(request("/", cookie), {});
@@ -99,14 +100,14 @@ Deno.test("a server-side session older than the configured maxAge is refused", a
   const clock = new ManualClock();
   const storage = new MemorySessionStorage();
   const handler = (maxAge: number) =>
-    sessions<Data>({ storage, now: clock.now, maxAge, idleTimeout: HOUR })(
+    sessions<Data>({ storage, now: clock.now, maxAge, idleTimeout: 3600 })(
       (_req: Request, _info: unknown, session: Session<Data>) => {
         if (new URL(_req.url).pathname === "/login") session.set("user", "ann");
         return new Response(session.get("user") ?? "anonymous");
       },
     );
-  const cookie = pairOf(await handler(30 * DAY)(request("/login"), {}))!;
-  const short = handler(2 * HOUR);
+  const cookie = pairOf(await handler(30 * 86_400)(request("/login"), {}))!;
+  const short = handler(2 * 3600);
   for (let i = 0; i < 4; i++) {
     clock.advance(55 * 60_000);
     const res = await short(request("/", cookie), {});

@@ -124,6 +124,7 @@ Deno.test("destroy() drops everything, and later writes start a separate session
     data: {},
     flash: { note: "logged out" },
     userId: undefined,
+    persistent: undefined,
   });
 });
 

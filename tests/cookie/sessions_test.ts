@@ -179,8 +179,8 @@ Deno.test("sessions expire at the absolute and idle limits of an injected clock"
   const mw = sessions<Data>({
     transformer: encrypt({ key: randomKey() }),
     now: clock.now,
-    maxAge: 7 * DAY,
-    idleTimeout: DAY,
+    maxAge: 7 * 86_400,
+    idleTimeout: 86_400,
   });
   await withServer(app(mw), async (base) => {
     const idle = new CookieJar();
@@ -213,7 +213,7 @@ Deno.test("rolling renewal writes only when less than half of the idle window re
   const mw = sessions<Data>({
     transformer: hmac({ key: randomKey() }),
     now: clock.now,
-    idleTimeout: 10 * HOUR,
+    idleTimeout: 10 * 3600,
   });
   await withServer(app(mw), async (base) => {
     const jar = new CookieJar();
@@ -236,7 +236,7 @@ Deno.test("rolling: false lets an unchanged session die at its idle expiry", asy
   const mw = sessions<Data>({
     transformer: hmac({ key: randomKey() }),
     now: clock.now,
-    idleTimeout: 10 * HOUR,
+    idleTimeout: 10 * 3600,
     rolling: false,
   });
   await withServer(app(mw), async (base) => {
@@ -559,8 +559,11 @@ Deno.test("sessions() refuses unsafe or invalid options at creation", () => {
       sessions({ storage: new MemorySessionStorage(), revocation: new MemoryRevocationStore() }),
     TypeError,
   );
-  assert.throws(() => sessions({ transformer, maxAge: 10 }), RangeError);
-  assert.throws(() => sessions({ transformer, maxAge: DAY, idleTimeout: 2 * DAY }), RangeError);
+  assert.throws(() => sessions({ transformer, maxAge: 0 }), RangeError);
+  assert.throws(
+    () => sessions({ transformer, maxAge: 86_400, idleTimeout: 2 * 86_400 }),
+    RangeError,
+  );
   assert.throws(() => sessions({ transformer, renewThreshold: 2 }), RangeError);
   assert.throws(() => sessions({ transformer, purpose: "" }), TypeError);
   assert.throws(() => sessions({ transformer, now: 5 as unknown as () => number }), TypeError);
@@ -596,8 +599,8 @@ Deno.test("maxAge in Set-Cookie counts down to the absolute expiry", async () =>
   const handler = app(sessions<Data>({
     transformer: hmac({ key: randomKey() }),
     now: clock.now,
-    maxAge: 2 * DAY,
-    idleTimeout: DAY,
+    maxAge: 2 * 86_400,
+    idleTimeout: 86_400,
   }));
   const login = await handler(new Request("https://x/login"), {});
   assert.match(login.headers.getSetCookie()[0]!, /Max-Age=172800;/);

@@ -111,7 +111,7 @@ Deno.test("tokens of sessions that existed and were deleted stay cookie_revoked"
 Deno.test("an expired server-side session stays cookie_expired after its record is gone", async () => {
   await eachStorage(async (label, storage) => {
     const clock = new ManualClock();
-    const mw = sessions<Data>({ storage, now: clock.now, idleTimeout: HOUR });
+    const mw = sessions<Data>({ storage, now: clock.now, idleTimeout: 3600 });
     await withServer(app(mw), async (base) => {
       const jar = new CookieJar();
       await jar.text(`${base}/login`);
