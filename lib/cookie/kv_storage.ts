@@ -358,15 +358,16 @@ export class KvSessionStorage implements SessionStorage {
 
   /**
    * Deletes a session and its index entry, and marks its trace, so that
-   * later reads of the id give `cookie_revoked`. A record of an earlier
-   * format is deleted too (its index entry, which cannot be found from it,
-   * is left to KV's expiry).
+   * later reads of the id give `cookie_revoked` (or `cookie_expired` for
+   * `reason` `"expired"`). A record of an earlier format is deleted too (its
+   * index entry, which cannot be found from it, is left to KV's expiry).
    *
    * @param id The session's public id.
+   * @param reason Why it ends: `"revoked"` (default) or `"expired"`.
    * @returns Nothing.
    * @throws {CookieError} `session_storage_failed` when KV fails.
    */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, reason: "revoked" | "expired" = "revoked"): Promise<void> {
     const key = this.#record(id);
     await withRetry(this.#retry, "delete", async () => {
       for (;;) {
@@ -376,7 +377,7 @@ export class KvSessionStorage implements SessionStorage {
         const op = this.#kv.atomic().check({ key, versionstamp: entry.versionstamp }).delete(key);
         const uid = userOf(decodeJson(entry.value));
         if (uid !== undefined) op.delete(this.#index(uid, id));
-        this.#revoke(op, id, decodeTrace(trace.value)?.until);
+        this.#revoke(op, id, decodeTrace(trace.value)?.until, reason === "revoked");
         if ((await op.commit()).ok) return;
       }
     });
@@ -459,10 +460,18 @@ export class KvSessionStorage implements SessionStorage {
     return [...this.#prefix, "t", id];
   }
 
-  /** Adds to `op` the mark that the session `id` was deleted, kept until `until` (real time). */
-  #revoke(op: SessionKvAtomicOperation, id: string, until: number | undefined): void {
+  /**
+   * Adds to `op` the mark that the session `id` was deleted (`revoked`) or
+   * ended as expired, kept until `until` (real time).
+   */
+  #revoke(
+    op: SessionKvAtomicOperation,
+    id: string,
+    until: number | undefined,
+    revoked = true,
+  ): void {
     const deadline = until ?? Date.now() + FALLBACK_TRACE_LIFETIME;
-    const trace: Trace = { until: deadline, revoked: true };
+    const trace: Trace = revoked ? { until: deadline, revoked: true } : { until: deadline };
     op.set(this.#trace(id), encodeJson(trace), { expireIn: Math.max(1, deadline - Date.now()) });
   }
 

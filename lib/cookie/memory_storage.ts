@@ -217,14 +217,16 @@ export class MemorySessionStorage implements SessionStorage {
   }
 
   /**
-   * Deletes a session; later reads of its id give `cookie_revoked`.
+   * Deletes a session; later reads of its id give `cookie_revoked`, or
+   * `cookie_expired` for `reason` `"expired"`.
    *
    * @param id The session's public id.
+   * @param reason Why it ends: `"revoked"` (default) or `"expired"`.
    * @returns Nothing.
    * @throws Nothing.
    */
-  delete(id: string): Promise<void> {
-    this.#remove(id, "cookie_revoked");
+  delete(id: string, reason: "revoked" | "expired" = "revoked"): Promise<void> {
+    this.#remove(id, reason === "expired" ? "cookie_expired" : "cookie_revoked");
     return Promise.resolve();
   }
 

@@ -177,14 +177,17 @@ export interface SessionStorage {
    */
   write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null>;
   /**
-   * Deletes a session (logout); later reads of its id give `cookie_revoked`.
-   * Deleting a missing session is not an error.
+   * Deletes a session (logout); later reads of its id give `cookie_revoked`,
+   * or `cookie_expired` when `reason` is `"expired"` (`sessions()` passes it
+   * for a session older than the configured `maxAge`, after an operator
+   * shortened it). Deleting a missing session is not an error.
    *
    * @param id The session's public id.
+   * @param reason Why it ends: `"revoked"` (default) or `"expired"`.
    * @returns Nothing.
    * @throws {CookieError} `session_storage_failed` when the store fails.
    */
-  delete(id: string): Promise<void>;
+  delete(id: string, reason?: "revoked" | "expired"): Promise<void>;
   /**
    * Lists a user's live sessions ("where am I logged in").
    *

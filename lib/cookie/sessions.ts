@@ -613,7 +613,7 @@ function guardStorage(storage: SessionStorage): SessionStorage {
   return {
     read: guarded("read", (id, now) => storage.read(id, now)),
     write: guarded("write", (id, payload, options) => storage.write(id, payload, options)),
-    delete: guarded("delete", (id) => storage.delete(id)),
+    delete: guarded("delete", (id, reason) => storage.delete(id, reason)),
     listByUser: guarded("list", (userId, now) => storage.listByUser(userId, now)),
     deleteByUser: guarded("delete by user", (userId) => storage.deleteByUser(userId)),
   };
@@ -688,7 +688,7 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
   // is left alone: it ends at its own expiry, and this response clears the cookie.
   if (stored.payload.issuedAt > now + s.clockSkew) return fresh("cookie_issued_in_future");
   if (now >= stored.payload.issuedAt + s.maxAge) {
-    await s.storage.delete(id);
+    await s.storage.delete(id, "expired");
     return fresh("cookie_expired");
   }
   const session = new Session<T>({ id, payload: stored.payload });

@@ -98,6 +98,16 @@ export function storageContract(
     assert.equal(await storage.deleteByUser("ann"), 0);
   });
 
+  test("delete() with reason expired reads cookie_expired, not cookie_revoked", async (storage) => {
+    await storage.write("x", payload({ userId: "ann" }), { previous: null, now: T0 });
+    await storage.write("y", payload({ userId: "ann" }), { previous: null, now: T0 });
+    await storage.delete("x", "expired");
+    await storage.delete("y");
+    assert.deepEqual(await storage.read("x", T0), { ok: false, code: "cookie_expired" });
+    assert.deepEqual(await storage.read("y", T0), { ok: false, code: "cookie_revoked" });
+    assert.deepEqual(await storage.listByUser("ann", T0), []);
+  });
+
   test("moves the index entry when a session changes user", async (storage) => {
     await storage.write("a", payload({ userId: "ann" }), { previous: null, now: T0 });
     const read = await must(storage, "a", T0);
