@@ -6,6 +6,7 @@
  */
 
 import { CookieError } from "../errors.ts";
+import { checkKnownKeys } from "../_options.ts";
 import { checkPayload, MAX_PAYLOAD_LENGTH, type SessionPayload, toWire } from "./payload.ts";
 import type {
   SessionStorage,
@@ -49,6 +50,14 @@ export interface MemorySessionStorageOptions {
    * ended sessions are kept besides (the oldest go first).
    */
   readonly maxSessions?: number;
+  /**
+   * The most sessions one user may hold. Default 100. A login beyond it ends
+   * that user's least recently written session (reads of its id give
+   * `cookie_expired`), so one account logging in again and again never holds
+   * more than this share of the store, and, when the store is full, a login
+   * ends the user's own oldest session before anyone else's.
+   */
+  readonly maxSessionsPerUser?: number;
 }
 
 interface MemoryRecord {
@@ -105,20 +114,29 @@ export class MemorySessionStorage implements SessionStorage {
   /** Ids of records not bound to a user, least recently written first. */
   readonly #anonymous = new Set<string>();
   readonly #maxSessions: number;
+  readonly #maxPerUser: number;
   #counter = 0;
 
   /**
    * Creates an empty store.
    *
-   * @param options The size bound.
-   * @throws {RangeError} When `maxSessions` is not a positive integer.
+   * @param options The size bounds.
+   * @throws {RangeError} When `maxSessions` or `maxSessionsPerUser` is not a
+   *   positive integer.
+   * @throws {TypeError} For an unknown option name.
    */
   constructor(options: MemorySessionStorageOptions = {}) {
+    checkKnownKeys(options, ["maxSessions", "maxSessionsPerUser"], "MemorySessionStorage");
     const max = options.maxSessions ?? 100_000;
     if (!Number.isSafeInteger(max) || max < 1) {
-      throw new RangeError("maxSessions must be a positive integer");
+      throw new RangeError(`maxSessions must be a positive integer, not ${max}`);
+    }
+    const perUser = options.maxSessionsPerUser ?? 100;
+    if (!Number.isSafeInteger(perUser) || perUser < 1) {
+      throw new RangeError(`maxSessionsPerUser must be a positive integer, not ${perUser}`);
     }
     this.#maxSessions = max;
+    this.#maxPerUser = perUser;
   }
 
   /**
@@ -185,14 +203,22 @@ export class MemorySessionStorage implements SessionStorage {
     if ((current?.version ?? null) !== (previous?.version ?? null)) return Promise.resolve(null);
     // An ended session's id is never brought back to life.
     if (previous === null && this.#tombstones.has(id)) return Promise.resolve(null);
+    const mine = payload.userId === undefined ? undefined : this.#byUser.get(payload.userId);
+    if (current === undefined && mine !== undefined && mine.size >= this.#maxPerUser) {
+      // One account holds at most its share: its least recently written session ends.
+      this.#remove(mine.values().next().value!, "cookie_expired");
+    }
     if (current === undefined && this.#records.size >= this.#maxSessions) {
       this.#purge(now);
       if (this.#records.size >= this.#maxSessions) {
         if (payload.userId === undefined) {
           return Promise.reject(new CookieError("session_storage_failed", "session store is full"));
         }
-        // A login is never refused: anonymous sessions go first, then the least recently written.
-        const victim = this.#anonymous.values().next().value ?? this.#records.keys().next().value;
+        // A login is never refused: anonymous sessions go first, then the user's own oldest,
+        // then the least recently written of all.
+        const victim = this.#anonymous.values().next().value ??
+          this.#byUser.get(payload.userId)?.values().next().value ??
+          this.#records.keys().next().value;
         if (victim !== undefined) this.#remove(victim, "cookie_expired");
       }
     }
