@@ -21,3 +21,17 @@ Deno.test("the resumption benchmark resumes on every store and times both refusa
     assert.ok(Number(cells[3]) > 0 && Number(cells[4]) > 0, line);
   }
 });
+
+Deno.test("the cookie HTTP benchmark serves every handler and times encrypt() beside iron-session", async () => {
+  const { cookieHttpTable, sealTable } = await import("../bench/cookie_http.ts");
+  const http = await cookieHttpTable(1, 2);
+  assert.equal(http.length, 7);
+  for (const line of http.slice(2)) {
+    const cells = line.split("|").map((c) => c.trim()).filter(Boolean);
+    assert.equal(cells.length, 3, line);
+    assert.ok(Number(cells[1]) > 0 && Number(cells[2]) > 0, line);
+  }
+  const seal = await sealTable(1, 2);
+  assert.equal(seal.length, 5);
+  for (const line of seal.slice(2)) assert.match(line, /\| \d+ µs \| \d+\.\d \|$/);
+});

@@ -251,19 +251,67 @@ export function failure(code: CookieErrorCode): TransformResult {
  * @throws {RangeError} When `name` is empty or either field exceeds 1024 UTF-8 bytes.
  */
 export function contextBinding(kind: string, context: TransformContext): Uint8Array {
+  return memoBinding(kind, context, "", () => {
+    const name = fieldBytes(context.name, "name");
+    const purpose = fieldBytes(context.purpose, "purpose");
+    if (name.length === 0) throw new RangeError("context.name must not be empty");
+    return concat(
+      utf8(`tessera-cookie\0${FORMAT_VERSION}\0${kind}\0`),
+      u16(name.length),
+      name,
+      u16(purpose.length),
+      purpose,
+    );
+  });
+}
+
+/**
+ * The context binding followed by the key id's binding: the AAD of
+ * `encrypt()` and the MAC prefix of `hmac()`.
+ *
+ * @internal
+ * @param kind The transformer kind label.
+ * @param context The cookie name and purpose.
+ * @param keyId A key id (at most 16 ASCII characters).
+ * @returns The bytes (shared: never modify them).
+ * @throws {TypeError} When `name` or `purpose` is not a well-formed string.
+ * @throws {RangeError} When `name` is empty or either field exceeds 1024 UTF-8 bytes.
+ */
+export function keyedBinding(kind: string, context: TransformContext, keyId: string): Uint8Array {
+  return memoBinding(
+    kind,
+    context,
+    keyId,
+    () => concat(contextBinding(kind, context), keyIdBinding(keyId)),
+  );
+}
+
+/** Bindings already built, by kind, name, purpose and key id: a handful per app. */
+const bindings = new Map<string, Uint8Array>();
+const MAX_BINDINGS = 256;
+
+/**
+ * Builds a binding once per (kind, context, key id): every request of an app
+ * uses the same few, and building one costs more than the cipher call.
+ */
+function memoBinding(
+  kind: string,
+  context: TransformContext,
+  keyId: string,
+  build: () => Uint8Array,
+): Uint8Array {
   if (context === null || typeof context !== "object") {
     throw new TypeError("context must be an object with name and purpose");
   }
-  const name = fieldBytes(context.name, "name");
-  const purpose = fieldBytes(context.purpose, "purpose");
-  if (name.length === 0) throw new RangeError("context.name must not be empty");
-  return concat(
-    utf8(`tessera-cookie\0${FORMAT_VERSION}\0${kind}\0`),
-    u16(name.length),
-    name,
-    u16(purpose.length),
-    purpose,
-  );
+  const { name, purpose } = context;
+  if (typeof name !== "string" || typeof purpose !== "string") return build(); // throws
+  const memo = `${kind}\0${keyId}\0${name.length}\0${name}\0${purpose}`;
+  const known = bindings.get(memo);
+  if (known !== undefined) return known;
+  const binding = build();
+  if (bindings.size >= MAX_BINDINGS) bindings.clear();
+  bindings.set(memo, binding);
+  return binding;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concat, fromBase64Url, fromUtf8, toBase64Url } from "../crypto/_bytes.ts";
+import { fromBase64Url, fromUtf8, toBase64Url } from "../crypto/_bytes.ts";
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
@@ -19,7 +19,7 @@ import {
   failure,
   FORMAT_VERSION,
   type InspectingTransformer,
-  keyIdBinding,
+  keyedBinding,
   maxLengthOption,
   splitSealed,
   writableBytes,
@@ -126,7 +126,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
   const maxLength = maxLengthOption(options.maxLength);
 
   const inspect = async (value: string, context: TransformContext): Promise<TransformResult> => {
-    const binding = contextBinding(LABEL, context);
+    contextBinding(LABEL, context); // a bad context is the caller's mistake: thrown first
     const parts = splitSealed(value, maxLength, KIND, 5);
     if (typeof parts === "string") return failure(parts);
     const [, , id, nonceText, sealedText] = parts as [string, string, string, string, string];
@@ -142,7 +142,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
     }
     const key = await keys.opening(id);
     if (key === undefined) return failure("cookie_unknown_key");
-    const plain = await aesGcmDecrypt(key, nonce, sealed, concat(binding, keyIdBinding(id)));
+    const plain = await aesGcmDecrypt(key, nonce, sealed, keyedBinding(LABEL, context, id));
     if (plain === null) return failure("cookie_tampered");
     let text: string;
     try {
@@ -157,7 +157,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
     async write(value: string, context: TransformContext): Promise<string> {
       const plain = writableBytes(value, maxLength, 4 / 3);
       const id = keys.current;
-      const aad = concat(contextBinding(LABEL, context), keyIdBinding(id));
+      const aad = keyedBinding(LABEL, context, id);
       const key = await keys.sealing();
       const nonce = crypto.getRandomValues(new Uint8Array(GCM_NONCE_LENGTH));
       const sealed = await aesGcmEncrypt(key, nonce, plain, aad);

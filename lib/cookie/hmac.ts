@@ -13,7 +13,7 @@ import {
   failure,
   FORMAT_VERSION,
   type InspectingTransformer,
-  keyIdBinding,
+  keyedBinding,
   maxLengthOption,
   splitSealed,
   writableBytes,
@@ -118,7 +118,7 @@ export function hmac(options: HmacOptions): InspectingTransformer {
   const maxLength = maxLengthOption(options.maxLength);
 
   const inspect = async (value: string, context: TransformContext): Promise<TransformResult> => {
-    const binding = contextBinding(LABEL, context);
+    contextBinding(LABEL, context); // a bad context is the caller's mistake: thrown first
     const parts = splitSealed(value, maxLength, KIND, 5);
     if (typeof parts === "string") return failure(parts);
     const [, , id, bodyText, macText] = parts as [string, string, string, string, string];
@@ -131,7 +131,7 @@ export function hmac(options: HmacOptions): InspectingTransformer {
     }
     const key = await keys.opening(id);
     if (key === undefined) return failure("cookie_unknown_key");
-    const valid = await hmacVerify(key, mac, concat(binding, keyIdBinding(id), body));
+    const valid = await hmacVerify(key, mac, concat(keyedBinding(LABEL, context, id), body));
     if (!valid) return failure("cookie_tampered");
     let text: string;
     try {
@@ -146,7 +146,7 @@ export function hmac(options: HmacOptions): InspectingTransformer {
     async write(value: string, context: TransformContext): Promise<string> {
       const body = writableBytes(value, maxLength, 4 / 3);
       const id = keys.current;
-      const binding = concat(contextBinding(LABEL, context), keyIdBinding(id));
+      const binding = keyedBinding(LABEL, context, id);
       const key = await keys.sealing();
       const mac = await hmacSign(key, concat(binding, body));
       return bounded(

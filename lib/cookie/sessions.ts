@@ -295,6 +295,37 @@ interface Settings {
   readonly anonymous: "cookie" | "store";
   /** Server-side: seals anonymous envelopes (the transformer, else a per-call random key). */
   readonly anonymousSealer: SessionTransformer | undefined;
+  /** Server-side: the storage ids of tokens seen lately (see {@linkcode KnownIds}). */
+  readonly ids: KnownIds;
+}
+
+/** How many token-to-id results a `sessions()` keeps. */
+const KNOWN_IDS = 4096;
+
+/**
+ * The storage ids of tokens that storage recently confirmed, so that a
+ * returning client costs no SHA-256 call: on a busy server that hash is a
+ * large part of a read-only request. Only tokens of live sessions enter (a
+ * flood of forged tokens cannot push them out), at most {@linkcode KNOWN_IDS},
+ * oldest first out. The map lives in this process's memory, where the tokens
+ * pass anyway; storage still never holds one.
+ */
+class KnownIds {
+  readonly #ids = new Map<string, string>();
+
+  get(token: string): string | undefined {
+    return this.#ids.get(token);
+  }
+
+  remember(token: string, id: string): void {
+    if (this.#ids.has(token)) return;
+    if (this.#ids.size >= KNOWN_IDS) this.#ids.delete(this.#ids.keys().next().value!);
+    this.#ids.set(token, id);
+  }
+
+  forget(token: string): void {
+    this.#ids.delete(token);
+  }
 }
 
 /**
@@ -581,6 +612,7 @@ function validate(options: SessionsOptions): Settings {
     maxConflictRetries,
     anonymous,
     anonymousSealer,
+    ids: new KnownIds(),
   };
 }
 
@@ -681,9 +713,13 @@ async function load<T extends object>(s: Settings, request: Request): Promise<Lo
     };
   }
 
-  const id = await publicId(inner, s.context);
+  const id = s.ids.get(inner) ?? await publicId(inner, s.context);
   const stored = await s.storage.read(id, now);
-  if (!stored.ok) return fresh(stored.code);
+  if (!stored.ok) {
+    s.ids.forget(inner);
+    return fresh(stored.code);
+  }
+  s.ids.remember(inner, id);
   // Written by an instance whose clock runs ahead (stores leave this check to us). The record
   // is left alone: it ends at its own expiry, and this response clears the cookie.
   if (stored.payload.issuedAt > now + s.clockSkew) return fresh("cookie_issued_in_future");

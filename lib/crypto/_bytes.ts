@@ -68,8 +68,20 @@ const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64URL_REVERSE = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64URL_REVERSE[B64URL.charCodeAt(i)] = i;
 
+/** The runtime's own encoder (`Uint8Array.prototype.toBase64`), where there is one. */
+const nativeToBase64 = (Uint8Array.prototype as { toBase64?: unknown }).toBase64 as
+  | ((this: Uint8Array, options: { alphabet: "base64url"; omitPadding: true }) => string)
+  | undefined;
+const NATIVE_OPTIONS = { alphabet: "base64url", omitPadding: true } as const;
+
 /** Base64url without padding (RFC 4648 §5). */
 export function toBase64Url(bytes: Uint8Array): string {
+  if (nativeToBase64 !== undefined) return nativeToBase64.call(bytes, NATIVE_OPTIONS);
+  return toBase64UrlPortable(bytes);
+}
+
+/** {@linkcode toBase64Url} in plain JavaScript, for runtimes without `toBase64`. */
+export function toBase64UrlPortable(bytes: Uint8Array): string {
   let out = "";
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
