@@ -10,7 +10,7 @@ import {
   type SessionStorage,
 } from "../../lib/cookie/mod.ts";
 import { conflictBackoff } from "../../lib/cookie/_kv_retry.ts";
-import { HOUR, ManualClock, MINUTE } from "./_helpers.ts";
+import { ManualClock, MINUTE } from "./_helpers.ts";
 
 type Data = { user: string; count: number; note: string };
 

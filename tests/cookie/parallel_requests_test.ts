@@ -9,7 +9,7 @@ import {
   sessions,
   type SessionStorage,
 } from "../../lib/cookie/mod.ts";
-import { CookieJar, HOUR, ManualClock, MINUTE, withServer } from "./_helpers.ts";
+import { CookieJar, ManualClock, MINUTE, withServer } from "./_helpers.ts";
 
 type Data = Record<string, unknown> & { user: string; count: number };
 

@@ -9,7 +9,7 @@ import {
   sessions,
 } from "../../lib/cookie/mod.ts";
 import { startCookieLogin } from "../../examples/cookie_login.ts";
-import { CookieJar, DAY, HOUR, ManualClock, randomKey } from "./_helpers.ts";
+import { CookieJar, ManualClock, randomKey } from "./_helpers.ts";
 
 type Data = { user: string; count: number; note: string; text: string };
 const NAME = "__Host-session";
