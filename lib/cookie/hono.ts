@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { JsonValue, SessionData } from "./json_value.ts";
 import type { SessionSummary } from "./session_storage.ts";
 import type { Session } from "./session.ts";
 import { sessions, type SessionsOptions } from "./sessions.ts";
@@ -29,7 +30,7 @@ import { sessions, type SessionsOptions } from "./sessions.ts";
  * assert.equal(await (await app.request("https://example.com/")).text(), "light");
  * ```
  */
-export type HonoSessionEnv<T extends object = Record<string, unknown>> = {
+export type HonoSessionEnv<T extends SessionData<T> = Record<string, JsonValue>> = {
   Variables: { session: Session<T> };
 };
 
@@ -67,7 +68,7 @@ export type HonoSessionEnv<T extends object = Record<string, unknown>> = {
  * assert.match(res.headers.get("set-cookie")!, /^__Host-session=/);
  * ```
  */
-export interface HonoSessionContext<T extends object = Record<string, unknown>> {
+export interface HonoSessionContext<T extends SessionData<T> = Record<string, JsonValue>> {
   /** The request; only `raw`, the standard `Request`, is read. */
   readonly req: { readonly raw: Request };
   /**
@@ -120,7 +121,7 @@ export interface HonoSessionContext<T extends object = Record<string, unknown>> 
  * assert.deepEqual(await withSession.listSessions("ann"), []);
  * ```
  */
-export interface HonoSessionMiddleware<T extends object = Record<string, unknown>> {
+export interface HonoSessionMiddleware<T extends SessionData<T> = Record<string, JsonValue>> {
   /**
    * The middleware: sets `c.get("session")`, awaits `next()`, then writes the
    * session onto `c.res`.
@@ -158,7 +159,7 @@ export interface HonoSessionMiddleware<T extends object = Record<string, unknown
 }
 
 /** What the wrapped handler of {@linkcode sessions} receives as `info`. */
-interface Dispatch<T extends object> {
+interface Dispatch<T extends SessionData<T>> {
   readonly c: HonoSessionContext<T>;
   readonly next: () => Promise<void>;
 }
@@ -244,7 +245,7 @@ const HANDLER_FAILED: unique symbol = Symbol("handler failed");
  * assert.deepEqual(notes.headers.getSetCookie(), []);
  * ```
  */
-export function honoSessions<T extends object = Record<string, unknown>>(
+export function honoSessions<T extends SessionData<T> = Record<string, JsonValue>>(
   options: SessionsOptions = {},
 ): HonoSessionMiddleware<T> {
   const withSession = sessions<T>(options);

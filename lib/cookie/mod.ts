@@ -91,6 +91,7 @@ export {
   type SessionPayload,
   toWire,
 } from "./payload.ts";
+export type { JsonSafe, JsonValue, SessionData } from "./json_value.ts";
 export { cookieTransport, type CookieTransportOptions } from "./cookie_transport.ts";
 export { headerTransport, type HeaderTransportOptions } from "./header_transport.ts";
 export { Session, type SessionInit } from "./session.ts";

@@ -5,6 +5,8 @@
  */
 
 import type { CookieErrorCode } from "../errors.ts";
+import { toJson } from "./_json.ts";
+import type { JsonValue, SessionData } from "./json_value.ts";
 import { type SessionPayload, userIdProblem } from "./payload.ts";
 
 /**
@@ -100,7 +102,7 @@ let assignId: (session: Session<object>, id: string | null) => void;
  * assert.equal(session.changed, true);
  * ```
  */
-export class Session<T extends object = Record<string, unknown>> {
+export class Session<T extends SessionData<T> = Record<string, JsonValue>> {
   #id: string | null;
   readonly #reason: CookieErrorCode | null;
   #base: SessionPayload | null;
@@ -244,7 +246,7 @@ export class Session<T extends object = Record<string, unknown>> {
    * @throws {TypeError} When `value` cannot be serialized as JSON (a `BigInt`, a cycle).
    */
   set<K extends keyof T & string>(key: K, value: T[K] | undefined): void {
-    const json = JSON.stringify(value);
+    const json = toJson(value, `session value "${key}"`);
     this.#do(json === undefined ? { kind: "delete", key } : { kind: "set", key, json });
   }
 
@@ -327,9 +329,9 @@ export class Session<T extends object = Record<string, unknown>> {
    * @returns Nothing.
    * @throws {TypeError} When `value` cannot be serialized as JSON.
    */
-  flash(key: string, value: unknown): void {
-    const json = JSON.stringify(value);
-    if (json === undefined) throw new TypeError("a flash value must be serializable as JSON");
+  flash(key: string, value: JsonValue): void {
+    const json = toJson(value, `flash value "${key}"`);
+    if (json === undefined) throw new TypeError("a flash value must not be undefined");
     this.#do({ kind: "flash", key, json });
   }
 
@@ -474,7 +476,8 @@ export class Session<T extends object = Record<string, unknown>> {
       case "update": {
         this.#written.add(op.key);
         const current = this.#data.get(op.key);
-        const json = JSON.stringify(op.fn(current === undefined ? undefined : JSON.parse(current)));
+        const next = op.fn(current === undefined ? undefined : JSON.parse(current));
+        const json = toJson(next, `session value "${op.key}"`);
         if (json === undefined) this.#data.delete(op.key);
         else this.#data.set(op.key, json);
         break;

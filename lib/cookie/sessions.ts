@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { JsonValue, SessionData } from "./json_value.ts";
 import { CookieError, type CookieErrorCode } from "../errors.ts";
 import { toBase64Url, utf8 } from "../crypto/_bytes.ts";
 import { randomBytes } from "../crypto/random.ts";
@@ -199,7 +200,7 @@ export interface SessionsOptions {
  * assert.equal(await (await served(request, {})).text(), "1");
  * ```
  */
-export type SessionHandler<T extends object, I> = (
+export type SessionHandler<T extends SessionData<T>, I> = (
   request: Request,
   info: I,
   session: Session<T>,
@@ -229,7 +230,7 @@ export type SessionHandler<T extends object, I> = (
  * assert.deepEqual(await withSession.listSessions("ann"), []);
  * ```
  */
-export interface SessionMiddleware<T extends object> {
+export interface SessionMiddleware<T extends SessionData<T>> {
   /**
    * Wraps a handler.
    *
@@ -263,7 +264,7 @@ export interface SessionMiddleware<T extends object> {
   listSessions(userId: string): Promise<SessionSummary[]>;
 }
 
-interface Loaded<T extends object> {
+interface Loaded<T extends SessionData<T>> {
   readonly session: Session<T>;
   readonly read: TransportReadResult;
   /** The request, passed on to the transport's writes (e.g. for `secure: "auto"`). */
@@ -474,7 +475,7 @@ class KnownIds {
  * }
  * ```
  */
-export function sessions<T extends object = Record<string, unknown>>(
+export function sessions<T extends SessionData<T> = Record<string, JsonValue>>(
   options: SessionsOptions = {},
 ): SessionMiddleware<T> {
   const settings = validate(options);
@@ -658,7 +659,7 @@ function guardRevocation(revocation: RevocationStore): RevocationStore {
   };
 }
 
-async function load<T extends object>(s: Settings, request: Request): Promise<Loaded<T>> {
+async function load<T extends SessionData<T>>(s: Settings, request: Request): Promise<Loaded<T>> {
   const read = await s.transport.read(request);
   const fresh = (reason: CookieErrorCode | null): Loaded<T> => ({
     session: new Session<T>({ reason }),
@@ -748,7 +749,7 @@ function renewalDue(s: Settings, base: SessionPayload, now: number): boolean {
 }
 
 /** The envelope to write now; `startNew` restarts issued-at and the absolute expiry. */
-async function envelope<T extends object>(
+async function envelope<T extends SessionData<T>>(
   s: Settings,
   session: Session<T>,
   startNew: boolean,
@@ -799,7 +800,7 @@ async function clear(s: Settings, loaded: Loaded<object>, headers: Headers): Pro
   }
 }
 
-async function commitClient<T extends object>(
+async function commitClient<T extends SessionData<T>>(
   s: Settings,
   loaded: Loaded<T>,
   headers: Headers,
@@ -838,7 +839,7 @@ async function assertUnchanged(
   }
 }
 
-async function commitServer<T extends object>(
+async function commitServer<T extends SessionData<T>>(
   s: Settings,
   storage: SessionStorage,
   loaded: Loaded<T>,
@@ -925,7 +926,7 @@ async function commitServer<T extends object>(
  * the cookie, never in storage. An empty one clears the cookie; an unchanged
  * one is re-sealed only for renewal or an old key.
  */
-async function commitAnonymous<T extends object>(
+async function commitAnonymous<T extends SessionData<T>>(
   s: Settings,
   loaded: Loaded<T>,
   headers: Headers,
@@ -958,7 +959,7 @@ async function commitAnonymous<T extends object>(
  * replays the request's own changes on it, key by key; it refuses with
  * `session_conflict` where replaying could lose an update.
  */
-async function writeChanges<T extends object>(
+async function writeChanges<T extends SessionData<T>>(
   s: Settings,
   storage: SessionStorage,
   session: Session<T>,

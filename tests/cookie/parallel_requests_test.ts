@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { CookieError } from "../../lib/errors.ts";
 import {
+  type JsonValue,
   KvSessionStorage,
   MemorySessionStorage,
   type Session,
@@ -11,7 +12,7 @@ import {
 } from "../../lib/cookie/mod.ts";
 import { CookieJar, ManualClock, MINUTE, withServer } from "./_helpers.ts";
 
-type Data = Record<string, unknown> & { user: string; count: number };
+type Data = Record<string, JsonValue> & { user: string; count: number };
 
 const STATUS: Record<string, number> = {
   session_conflict: 409,
