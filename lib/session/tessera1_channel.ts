@@ -493,7 +493,11 @@ export class Tessera1Channel implements Channel {
     try {
       if (this.#failure) throw this.#failure;
       if (content.length > this.#config.maxRecordSize) {
-        throw new RecordError("record_too_large", "plaintext exceeds maxRecordSize");
+        throw new RecordError(
+          "record_too_large",
+          `plaintext of ${content.length} bytes exceeds maxRecordSize of ` +
+            `${this.#config.maxRecordSize} bytes`,
+        );
       }
       if (this.#sendSeq > MAX_SEQ) {
         throw new RecordError("record_sequence_exhausted", "sequence numbers exhausted");
@@ -623,8 +627,13 @@ export class Tessera1Channel implements Channel {
     if (flags & ~FLAG_FORK) throw malformed("unknown record flags");
     const h = RECORD_HEADER_LENGTH + (flags ? FORK_EXTENSION_LENGTH : 0);
     if (record.length < h + 1 + 16) throw malformed("record too short for its header");
-    if (record.length > h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16) {
-      throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+    const largest = h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16;
+    if (record.length > largest) {
+      throw new RecordError(
+        "record_too_large",
+        `record of ${record.length} bytes exceeds ${largest} bytes, the most a record may take ` +
+          `with maxRecordSize of ${this.#config.maxRecordSize} bytes`,
+      );
     }
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const epoch = view.getUint32(2);
@@ -686,7 +695,11 @@ export class Tessera1Channel implements Channel {
       }
       if (type === CONTENT_CLOSE && content.length !== 0) throw malformed("close with content");
       if (content.length > this.#config.maxRecordSize) {
-        throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+        throw new RecordError(
+          "record_too_large",
+          `record content of ${content.length} bytes exceeds maxRecordSize of ` +
+            `${this.#config.maxRecordSize} bytes`,
+        );
       }
       // Authenticated and well-formed: decide once every earlier call has been decided.
       await turn;
