@@ -19,8 +19,10 @@ import {
   CLOSE,
   concat,
   DATA,
+  DEFAULT_RECORD_LIMIT,
   entries,
   equalBytes,
+  EXT_RECORD_SIZE_LIMIT,
   EXT_RESUMPTION,
   EXT_VERSIONS,
   type Extension,
@@ -185,9 +187,12 @@ async function exchange(ts: SecureSession, mine: Channel, text: string): Promise
 
 Deno.test("independent client ↔ tessera server: session id, peer ids and the exporter agree", async () => {
   const { hs, result, channel, server, alice, bob } = await independentClientPair();
-  // The ClientHello offered versions {01} (§3.1).
+  // The ClientHello offered versions {01} and declared the default record size limit (§3.1).
   const { ext } = splitHello(hs.message);
-  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(ext, [
+    { type: EXT_VERSIONS, data: new Uint8Array([1, 1]) },
+    { type: EXT_RECORD_SIZE_LIMIT, data: u32(DEFAULT_RECORD_LIMIT) },
+  ]);
   assert.deepEqual(server.sessionId, channel.sessionId);
   assert.equal(channel.sessionId.length, 16);
   assert.deepEqual(server.peerId, alice.id);
@@ -213,10 +218,14 @@ Deno.test("independent client ↔ tessera server: session id, peer ids and the e
 
 Deno.test("tessera client ↔ independent server: session id, peer ids and the exporter agree", async () => {
   const { client, hs, result, channel, carol, dave } = await independentServerPair();
-  // A tessera/1 client sends 0002 with the single version 01 and nothing else (§3.1).
+  // A tessera/1 client sends 0002 with the single version 01, then its record size limit 0004
+  // (16 MiB by default), and nothing else (§3.1).
   const { head, ext } = splitHello(hs.clientHello);
   assert.deepEqual(Array.from(head.subarray(0, 5)), [0x01, 0x01, 0x01, 0x00, 0x01]);
-  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(ext, [
+    { type: EXT_VERSIONS, data: new Uint8Array([1, 1]) },
+    { type: EXT_RECORD_SIZE_LIMIT, data: new Uint8Array([0x01, 0, 0, 0]) },
+  ]);
   assert.deepEqual(client.sessionId, channel.sessionId);
   assert.deepEqual(client.peerId, dave.id);
   assert.deepEqual(result.peerId, carol.id);
@@ -545,7 +554,7 @@ Deno.test("resumption: a tessera client resumes with tickets of the independent 
     { resumption, expectedPeer: "dave.server" },
     { store, tickets: 2, lifetime: 3600 },
   );
-  assert.equal(splitHello(first.hs.clientHello).ext.length, 1, "no offer: nothing cached yet");
+  assert.equal(splitHello(first.hs.clientHello).ext.length, 2, "no offer: nothing cached yet");
   assert.equal(first.hs.resumed, false);
   await exchange(first.client, first.channel, "full");
   assert.equal(store.tickets.size, 2);
@@ -1074,12 +1083,13 @@ Deno.test("handshake: ClientHello bounds (4096 bytes, extensions 2048, suites 1 
   await refuse((await client.hello({ suites: [] })).message);
   await refuse((await client.hello({ suites: new Array(17).fill(1) })).message);
   await refuse((await client.hello({ extra: [{ type: 9, data: new Uint8Array(2045) }] })).message);
-  // 16 suites and a 2048-byte extensions block are within bounds.
+  // 16 suites and a 2048-byte extensions block (0004, then type 9) are within bounds.
   const hs = await client.hello({
     suites: new Array(16).fill(1),
     versions: null,
-    extra: [{ type: 9, data: new Uint8Array(2044) }],
+    extra: [{ type: 9, data: new Uint8Array(2048 - 8 - 4) }],
   });
+  assert.equal(splitHello(hs.message).ext.length, 2);
   const server = tessera(bob, lookup);
   const done = await hs.finish((await server.negotiate(hs.message))!);
   assert.equal(await server.negotiate(done.clientFinished), null);
@@ -1142,11 +1152,12 @@ Deno.test("saved state: a tessera session's saved bytes decode as §6 describes"
   const r = new Reader(state);
   assert.equal(r.u8(), 0x01);
   assert.deepEqual(r.vec16(1, 1024), bob.id);
-  assert.equal(r.u8(), 0x02);
+  assert.equal(r.u8(), 0x03, "channel state version");
   assert.equal(r.u8(), 0x01);
   assert.deepEqual(r.vec16(1, 1024), alice.id);
   assert.deepEqual(r.take(16), channel.sessionId);
   assert.deepEqual(r.take(32), channel.exp);
+  assert.equal(r.u32(), DEFAULT_RECORD_LIMIT, "the record size limit our client declared");
   assert.equal(r.u32(), 1, "send epoch");
   assert.deepEqual(r.take(32), channel.secrets.receive);
   assert.deepEqual(r.take(8), u64(2n), "next send sequence number");

@@ -3,6 +3,7 @@ import { concat, u64 } from "../../lib/crypto/_bytes.ts";
 import { aesGcmEncrypt } from "../../lib/crypto/aes_gcm.ts";
 
 import { RecordError, SessionStateError } from "../../lib/errors.ts";
+import { SecureSession } from "../../lib/session/secure_session.ts";
 import { deriveEpochKeys } from "../../lib/session/_tessera1_schedule.ts";
 import { channelPair } from "./_channels.ts";
 
@@ -258,14 +259,21 @@ Deno.test("wrap() refuses a plaintext above maxRecordSize with record_too_large"
 });
 
 Deno.test("unwrap() refuses a record above its own maxRecordSize with record_too_large", async () => {
-  const { client, server } = await bufferPair({}, { maxRecordSize: 16 });
+  // The server declared the default in the handshake, then is restored with a lower limit: the
+  // client still sends up to what was declared, and the server refuses what exceeds its own.
+  const { client, server } = await bufferPair();
+  const key = new Uint8Array(32).fill(9);
+  const restored = await SecureSession.restore(await server.save(key), key, { maxRecordSize: 16 });
   const big = await client.wrap(new Uint8Array(17));
-  const err = await rejectsWith(server.unwrap(big), "record_too_large", RecordError);
+  const err = await rejectsWith(restored.unwrap(big), "record_too_large", RecordError);
   assert.equal(err.message, "record content of 17 bytes exceeds maxRecordSize of 16 bytes");
-  assert.deepEqual(await server.unwrap(await client.wrap(new Uint8Array(16))), new Uint8Array(16));
+  assert.deepEqual(
+    await restored.unwrap(await client.wrap(new Uint8Array(16))),
+    new Uint8Array(16),
+  );
   // A record longer than any inner plaintext the limit allows is refused before decryption.
   const huge = await client.wrap(new Uint8Array(300));
-  const early = await rejectsWith(server.unwrap(huge), "record_too_large", RecordError);
+  const early = await rejectsWith(restored.unwrap(huge), "record_too_large", RecordError);
   assert.equal(
     early.message,
     "record of 331 bytes exceeds 303 bytes, the most a record may take with maxRecordSize of " +
