@@ -12,6 +12,7 @@ import {
 } from "../../mod.ts";
 import { ClientSessionCache, MemoryTicketStore } from "../../lib/resume/mod.ts";
 import {
+  ALERT_PROTOCOL,
   ALERT_REFUSED,
   ALERT_UNSUPPORTED,
   type Channel,
@@ -35,6 +36,7 @@ import {
   nonce,
   parseExtensions,
   type PeerError,
+  plainAlert,
   protectedAlert,
   random,
   Reader,
@@ -999,6 +1001,130 @@ Deno.test("records: the size bound is maxRecordSize + 1 + 256 of inner plaintext
     "record_too_large",
   );
   assert.deepEqual(await server.unwrap(await channel.wrap(bytes("ok"))), bytes("ok"));
+});
+
+// ---------------------------------------------------------------------------
+// Record size limit (§3.1, §5)
+
+/** The data of the ClientHello's `0004`, if any. */
+const declaredInHello = (ch: Uint8Array) =>
+  splitHello(ch).ext.find((e) => e.type === EXT_RECORD_SIZE_LIMIT)?.data;
+
+Deno.test("record size limit: each side sends at most what the other declared, and accepts at most its own", async () => {
+  // Independent client (declares 1024) ↔ tessera server (declares 2048).
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const me = { id: alice.id, privateKey: alice.privateKey, lookup, maxRecordSize: 1024 };
+  const hs = await new IndependentClient(me).hello();
+  assert.deepEqual(declaredInHello(hs.message), u32(1024));
+  const server = tessera(bob, lookup, { maxRecordSize: 2048 });
+  const done = await hs.finish((await server.negotiate(hs.message))!);
+  assert.equal(await server.negotiate(done.clientFinished), null);
+  assert.equal(server.peerMaxRecordSize, 1024);
+  assert.equal(done.channel.limits.peer, 2048);
+  await rejectsWithCode(server.wrap(new Uint8Array(1025)), "record_too_large");
+  assert.equal(
+    (await done.channel.open(await server.wrap(new Uint8Array(1024)))).data.length,
+    1024,
+  );
+  await rejectsWithCode(done.channel.wrap(new Uint8Array(2049)), "record_too_large");
+  assert.equal((await server.unwrap(await done.channel.wrap(new Uint8Array(2048))))!.length, 2048);
+  // A sender that ignores the declaration is refused by the receiver's own limit, both ways.
+  const over = await done.channel.wrap(new Uint8Array(2049), { ignorePeerLimit: true });
+  await rejectsWithCode(server.unwrap(over), "record_too_large");
+  assert.equal(server.state, "established");
+
+  // Tessera client (declares 1024) ↔ independent server (declares 4096).
+  const p = await independentServerPair({ maxRecordSize: 1024 }, {
+    recordSizeLimit: u32(4096),
+  });
+  assert.deepEqual(declaredInHello(p.hs.clientHello), u32(1024));
+  assert.equal(p.hs.clientLimit, 1024);
+  assert.equal(p.channel.limits.peer, 1024);
+  assert.equal(p.client.peerMaxRecordSize, 4096);
+  // The tessera client's own 1024 binds before the 4096 our server declared.
+  await rejectsWithCode(p.client.wrap(new Uint8Array(1025)), "record_too_large");
+  await rejectsWithCode(p.channel.wrap(new Uint8Array(1025)), "record_too_large");
+  const tooLong = await p.channel.wrap(new Uint8Array(1025), { ignorePeerLimit: true });
+  await rejectsWithCode(p.client.unwrap(tooLong), "record_too_large");
+  await exchange(p.client, p.channel, "within the limits");
+});
+
+Deno.test("record size limit: the tessera server refuses a declaration of 0, 2^30 + 1 or another length; absent, it takes 16 MiB", async () => {
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+  for (const data of [u32(0), u32(2 ** 30 + 1), new Uint8Array(3), new Uint8Array(5)]) {
+    const hs = await client.hello({ recordSizeLimit: data });
+    const err = await rejectsWithCode(
+      tessera(bob, lookup).negotiate(hs.message),
+      "handshake_malformed",
+    );
+    assert.deepEqual(err.alert, plainAlert(ALERT_PROTOCOL));
+  }
+  for (const [data, learned] of [[u32(1), 1], [u32(2 ** 30), 2 ** 30], [null, 2 ** 24]] as const) {
+    const hs = await client.hello({ recordSizeLimit: data });
+    const server = tessera(bob, lookup);
+    const done = await hs.finish((await server.negotiate(hs.message))!);
+    assert.equal(await server.negotiate(done.clientFinished), null);
+    assert.equal(server.peerMaxRecordSize, learned);
+  }
+});
+
+Deno.test("record size limit: the tessera client refuses a declaration of 0, 2^30 + 1 or another length in EE, full or resumed", async () => {
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const lookup = directory(carol, dave);
+  const identity = { id: dave.id, privateKey: dave.privateKey, lookup };
+  const store = new ServerTicketStore();
+  const resumption = { cache: new ClientSessionCache(), endpoint: "dave.example:443" };
+  const connect = async (recordSizeLimit: Uint8Array | null) => {
+    const client = tessera(carol, lookup, { resumption, expectedPeer: "dave.server" });
+    const server = new IndependentServer(identity, { store, recordSizeLimit });
+    const hs = await server.accept(await client.connectRequest());
+    return { client, hs };
+  };
+  const bad = [u32(0), u32(2 ** 30 + 1), new Uint8Array(3), new Uint8Array(5)];
+  for (const data of bad) {
+    const { client, hs } = await connect(data);
+    assert.equal(hs.resumed, false);
+    const err = await rejectsWithCode(client.negotiate(hs.message), "handshake_malformed");
+    assert.equal(err.alert?.length, 20, "protected under c_hs");
+  }
+  // Absent, the server accepts 16 MiB; and a full handshake leaves a ticket.
+  const full = await connect(null);
+  const cf = await full.client.negotiate(full.hs.message);
+  await full.hs.finish(cf!);
+  assert.equal(full.client.peerMaxRecordSize, 2 ** 24);
+  for (const data of bad) {
+    const { client, hs } = await connect(data);
+    assert.equal(hs.resumed, true, "the ticket is accepted, the resumed EE is not");
+    await rejectsWithCode(client.negotiate(hs.message), "handshake_malformed");
+    // Our server redeemed the ticket: the client needs another one, from a full handshake.
+    const again = await connect(null);
+    await again.hs.finish((await again.client.negotiate(again.hs.message))!);
+  }
+  // A resumed handshake learns the limit its own EE declares.
+  const resumed = await connect(u32(3000));
+  assert.equal(resumed.hs.resumed, true);
+  await resumed.hs.finish((await resumed.client.negotiate(resumed.hs.message))!);
+  assert.equal(resumed.client.resumed, true);
+  assert.equal(resumed.client.peerMaxRecordSize, 3000);
+});
+
+Deno.test("record size limit: the independent client resuming declares afresh to a tessera server", async () => {
+  const resumption = { store: new MemoryTicketStore() };
+  const { client, bob, lookup, server } = await independentClientPair({ resumption });
+  assert.equal(server.peerMaxRecordSize, 2 ** 24);
+  const resuming = tessera(bob, lookup, { resumption, maxRecordSize: 500 });
+  const hs = await client.hello({ ticket: await client.takeTicket(), recordSizeLimit: u32(777) });
+  const done = await hs.finish((await resuming.negotiate(hs.message))!);
+  assert.equal(await resuming.negotiate(done.clientFinished), null);
+  assert.equal(done.resumed, true);
+  assert.equal(resuming.peerMaxRecordSize, 777);
+  assert.equal(done.channel.limits.peer, 500);
 });
 
 // ---------------------------------------------------------------------------
