@@ -296,7 +296,10 @@ export interface ChannelLimits {
   readonly recordsPerKey: number;
   /** Record plaintext bytes sealed under one epoch before an automatic key update. */
   readonly bytesPerKey: number;
-  /** The largest plaintext one record may carry. */
+  /**
+   * The largest plaintext of one record this side accepts (and declares to the peer, where the
+   * profile declares it) and sends.
+   */
   readonly maxRecordSize: number;
   /** Records failing authentication under one receive epoch before a datagram session fails. */
   readonly maxAuthFailures: number;
@@ -481,11 +484,18 @@ export interface Channel {
   readonly attributes: TicketAttributes | null;
   /** Resumed: when the ticket used would have expired; else `null`. */
   readonly ticketExpiresAt: number | null;
+  /**
+   * The largest plaintext of one record that the peer declared it accepts, or `null` when the
+   * profile has no such declaration: then only this side's `maxRecordSize` bounds what it sends.
+   */
+  readonly peerMaxRecordSize: number | null;
   /** Why the channel failed for good (a fatal refusal, the peer's alert), or `null`. */
   readonly failure: TesseraError | null;
   /**
    * Protects one application record. The sequence number is reserved
-   * synchronously, so concurrent calls never share a nonce.
+   * synchronously, so concurrent calls never share a nonce. Plaintext longer
+   * than `maxRecordSize` or than {@linkcode Channel.peerMaxRecordSize} is
+   * refused with `record_too_large`.
    *
    * @param plaintext The data.
    */

@@ -144,7 +144,13 @@ export interface SessionLimits {
   recordsPerKey?: number;
   /** Record plaintext bytes under one key before an automatic key update. Default 2^38. */
   bytesPerKey?: number;
-  /** The largest plaintext one record may carry. Default 16 MiB. */
+  /**
+   * The largest plaintext of one record, 1 to 2^30 bytes. Default 16 MiB. It bounds what this
+   * side accepts and sends; tessera/1 declares it to the peer in the handshake, and the peer
+   * never sends more. What this side sends is also bounded by the peer's declared limit
+   * ({@linkcode SecureSession.peerMaxRecordSize}). A restored session declares nothing anew:
+   * restore it with at least the limit it was established with.
+   */
   maxRecordSize?: number;
   /**
    * Records that may fail authentication under one key in datagram use
@@ -657,6 +663,38 @@ export class SecureSession extends EventTarget {
   }
 
   /**
+   * The largest plaintext of one record that the peer declared it accepts, once established:
+   * `wrap()` and `send()` refuse longer data with `record_too_large`. It is learned in every
+   * handshake, resumed ones included, and kept by `save()`. `null` before the handshake
+   * completes, after the session ends, and with a profile that has no such declaration (then
+   * only this side's `maxRecordSize` applies).
+   *
+   * @example
+   * ```ts
+   * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const { privateKey, publicKey } = await generateIdentityKeyPair();
+   * const getPublicKeyForId = directoryLookup({ c: publicKey, s: publicKey });
+   * const client = new SecureSession({ id: "c", privateKey, getPublicKeyForId });
+   * const server = new SecureSession({ id: "s", privateKey, getPublicKeyForId, maxRecordSize: 1024 });
+   * assert.equal(client.peerMaxRecordSize, null);
+   * const reply = await server.negotiate(await client.connectRequest());
+   * await server.negotiate((await client.negotiate(reply!))!);
+   * assert.equal(client.peerMaxRecordSize, 1024); // the server declared it
+   * assert.equal(server.peerMaxRecordSize, 16 * 1024 * 1024); // the client's default
+   * await assert.rejects(client.wrap(new Uint8Array(1025)), {
+   *   code: "record_too_large",
+   *   message: "plaintext of 1025 bytes exceeds the peer's record size limit of 1024 bytes",
+   * });
+   * assert.ok(await server.unwrap(await client.wrap(new Uint8Array(1024))));
+   * ```
+   */
+  get peerMaxRecordSize(): number | null {
+    return this.#channel?.peerMaxRecordSize ?? null;
+  }
+
+  /**
    * How many times this session's state was saved and restored: 0 after a
    * handshake; the generation of the saved state it was restored from
    * otherwise (docs/protocol.md §6).
@@ -829,10 +867,11 @@ export class SecureSession extends EventTarget {
   /**
    * Protects application data for the peer.
    *
-   * @param data The plaintext (up to `maxRecordSize` bytes; may be empty).
+   * @param data The plaintext (up to `maxRecordSize` bytes and up to the peer's
+   *   {@linkcode SecureSession.peerMaxRecordSize}; may be empty).
    * @returns The record to deliver to the peer's `unwrap`.
    * @throws {SessionStateError} When not established, closed or failed.
-   * @throws {RecordError} `record_too_large` for oversized data.
+   * @throws {RecordError} `record_too_large` for data above either limit.
    *
    * @example
    * ```ts
@@ -1188,6 +1227,8 @@ export class SecureSession extends EventTarget {
    *
    * @param data The plaintext.
    * @throws {SessionStateError} When not established, closed or failed.
+   * @throws {RecordError} `record_too_large` for data above `maxRecordSize` or the peer's
+   *   {@linkcode SecureSession.peerMaxRecordSize}; nothing is sent.
    * @throws {TransportError} When the transport fails.
    *
    * @example

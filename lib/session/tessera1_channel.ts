@@ -139,7 +139,9 @@ export const DEFAULT_MAX_AUTH_FAILURES: number = 1000;
 /** The highest sequence number in use: 2^64 − 2 (2^64 − 1 is never sealed nor accepted). */
 const MAX_SEQ = (1n << 64n) - 2n;
 const MAX_EPOCH = 0xffff_ffff;
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
+/** The largest record size limit a peer may declare (docs/protocol.md §3.1): 2^30 bytes. */
+export const MAX_RECORD_SIZE_LIMIT: number = 2 ** 30;
 
 /** What the handshake proved, besides keys. */
 export interface ChannelInfo {
@@ -147,6 +149,8 @@ export interface ChannelInfo {
   peerId: Uint8Array;
   sessionId: Uint8Array;
   exporter: Uint8Array;
+  /** The largest record content the peer declared it accepts (§3.1): what this side may send. */
+  peerMaxRecordSize: number;
   resumed: boolean;
   attributes: TicketAttributes | null;
   ticketExpiresAt: number | null;
@@ -266,6 +270,7 @@ export class Tessera1Channel implements Channel {
   readonly resumed: boolean;
   readonly attributes: TicketAttributes | null;
   readonly ticketExpiresAt: number | null;
+  readonly peerMaxRecordSize: number;
   #role: Role;
   #config: ChannelConfig;
   #exporter: Uint8Array;
@@ -303,6 +308,7 @@ export class Tessera1Channel implements Channel {
     this.resumed = start.resumed;
     this.attributes = start.attributes;
     this.ticketExpiresAt = start.ticketExpiresAt;
+    this.peerMaxRecordSize = start.peerMaxRecordSize;
     this.#exporter = start.exporter;
     this.#alertKey = start.alertKey;
     this.#sendSeq = start.sendSeq;
@@ -358,6 +364,8 @@ export class Tessera1Channel implements Channel {
     const peerId = r.vector16(MAX_ID_LENGTH, 1).slice();
     const sessionId = r.bytes(16).slice();
     const exporter = r.bytes(32).slice();
+    const peerMaxRecordSize = r.u32();
+    if (peerMaxRecordSize < 1 || peerMaxRecordSize > MAX_RECORD_SIZE_LIMIT) throw bad();
     const send = { epoch: r.u32(), secret: r.bytes(32).slice(), fork: null };
     const sendSeq = r.u64();
     const receiveEpoch = r.u32();
@@ -379,6 +387,7 @@ export class Tessera1Channel implements Channel {
       peerId,
       sessionId,
       exporter,
+      peerMaxRecordSize,
       resumed: false,
       attributes: null,
       ticketExpiresAt: null,
@@ -489,12 +498,26 @@ export class Tessera1Channel implements Channel {
     return this.#seal(CONTENT_CLOSE, new Uint8Array(0));
   }
 
+  /**
+   * Refuses content above this side's `maxRecordSize` or above the limit the peer declared
+   * (docs/protocol.md §5): a sender never sends more than its peer accepts.
+   */
+  #checkSendSize(length: number): void {
+    const own = this.#config.maxRecordSize;
+    const peer = this.peerMaxRecordSize;
+    if (length <= own && length <= peer) return;
+    throw new RecordError(
+      "record_too_large",
+      own <= peer
+        ? `plaintext of ${length} bytes exceeds maxRecordSize of ${own} bytes`
+        : `plaintext of ${length} bytes exceeds the peer's record size limit of ${peer} bytes`,
+    );
+  }
+
   #seal(type: number, content: Uint8Array): Promise<Uint8Array> {
     try {
       if (this.#failure) throw this.#failure;
-      if (content.length > this.#config.maxRecordSize) {
-        throw new RecordError("record_too_large", "plaintext exceeds maxRecordSize");
-      }
+      this.#checkSendSize(content.length);
       if (this.#sendSeq > MAX_SEQ) {
         throw new RecordError("record_sequence_exhausted", "sequence numbers exhausted");
       }
@@ -623,8 +646,13 @@ export class Tessera1Channel implements Channel {
     if (flags & ~FLAG_FORK) throw malformed("unknown record flags");
     const h = RECORD_HEADER_LENGTH + (flags ? FORK_EXTENSION_LENGTH : 0);
     if (record.length < h + 1 + 16) throw malformed("record too short for its header");
-    if (record.length > h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16) {
-      throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+    const largest = h + this.#config.maxRecordSize + 1 + MAX_PADDING + 16;
+    if (record.length > largest) {
+      throw new RecordError(
+        "record_too_large",
+        `record of ${record.length} bytes exceeds ${largest} bytes, the most a record may take ` +
+          `with maxRecordSize of ${this.#config.maxRecordSize} bytes`,
+      );
     }
     const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
     const epoch = view.getUint32(2);
@@ -686,7 +714,11 @@ export class Tessera1Channel implements Channel {
       }
       if (type === CONTENT_CLOSE && content.length !== 0) throw malformed("close with content");
       if (content.length > this.#config.maxRecordSize) {
-        throw new RecordError("record_too_large", "record exceeds maxRecordSize");
+        throw new RecordError(
+          "record_too_large",
+          `record content of ${content.length} bytes exceeds maxRecordSize of ` +
+            `${this.#config.maxRecordSize} bytes`,
+        );
       }
       // Authenticated and well-formed: decide once every earlier call has been decided.
       await turn;
@@ -845,6 +877,7 @@ export class Tessera1Channel implements Channel {
       this.peerId,
       this.sessionId,
       this.#exporter,
+      u32(this.peerMaxRecordSize),
       u32(send.epoch),
       sendSecret,
       u64(this.#sendSeq),

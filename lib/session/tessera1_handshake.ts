@@ -54,7 +54,7 @@ import {
   type TicketAttributes,
   type TicketLookup,
 } from "./resumption.ts";
-import { Tessera1Channel } from "./tessera1_channel.ts";
+import { MAX_RECORD_SIZE_LIMIT, Tessera1Channel } from "./tessera1_channel.ts";
 
 /** Message types. */
 export const CLIENT_HELLO: number = 0x01;
@@ -72,6 +72,8 @@ export const EXT_RESUMPTION: number = 0x0001;
 export const EXT_VERSIONS: number = 0x0002;
 /** Tickets, in the ServerHello's encrypted extensions. */
 export const EXT_TICKETS: number = 0x0003;
+/** Record size limit: the largest record content the sender accepts (§3.1). */
+export const EXT_RECORD_SIZE_LIMIT: number = 0x0004;
 /**
  * The largest handshake message accepted, in bytes.
  *
@@ -94,6 +96,8 @@ const MAX_SUITES = 16;
 const MAX_VERSIONS = 16;
 const MAX_EXTENSIONS = 2048;
 const MAX_TICKETS = 16;
+/** The limit of a peer that declares none (§3.1): 16 MiB, the default `maxRecordSize`. */
+const IMPLIED_RECORD_SIZE_LIMIT = 16 * 1024 * 1024;
 const TICKET_ID_LENGTH = 16;
 const MIN_TICKET_ID = 16;
 const MAX_TICKET_ID = 64;
@@ -157,11 +161,29 @@ function extension(type: number, data: Uint8Array): Uint8Array {
   return concat(u16(type), u16(data.length), data);
 }
 
+/** Extension `0004`: the largest record content this side accepts. */
+function recordSizeLimitExtension(limit: number): Uint8Array {
+  return extension(EXT_RECORD_SIZE_LIMIT, u32(limit));
+}
+
+/** The data of extension `0004`: exactly a `u32` of 1 to 2^30. */
+function parseRecordSizeLimit(data: Uint8Array): number {
+  const r = new Reader(data, malformed);
+  const limit = r.u32();
+  r.end();
+  if (limit < 1 || limit > MAX_RECORD_SIZE_LIMIT) {
+    throw malformed(`record size limit ${limit} is outside 1 to 2^30`);
+  }
+  return limit;
+}
+
 /** Parsed ClientHello fields. */
 interface ClientHello {
   suites: number[];
   share: Uint8Array;
   versions: number[];
+  /** The largest record content the client accepts. */
+  recordSizeLimit: number;
   offer: { ticketId: Uint8Array; binder: Uint8Array } | null;
 }
 
@@ -178,9 +200,12 @@ function parseClientHello(message: Uint8Array): ClientHello {
   const extensions = parseExtensions(r.vector16(MAX_EXTENSIONS), true);
   r.end();
   let versions = [VERSION];
+  let recordSizeLimit = IMPLIED_RECORD_SIZE_LIMIT;
   let offer: ClientHello["offer"] = null;
   for (const ext of extensions) {
-    if (ext.type === EXT_VERSIONS) {
+    if (ext.type === EXT_RECORD_SIZE_LIMIT) {
+      recordSizeLimit = parseRecordSizeLimit(ext.data);
+    } else if (ext.type === EXT_VERSIONS) {
       const v = new Reader(ext.data, malformed);
       const n = v.u8();
       if (n < 1 || n > MAX_VERSIONS) throw malformed("bad version count");
@@ -194,7 +219,7 @@ function parseClientHello(message: Uint8Array): ClientHello {
       offer = { ticketId, binder };
     }
   }
-  return { suites, share, versions, offer };
+  return { suites, share, versions, recordSizeLimit, offer };
 }
 
 /** A ticket as announced in encrypted extensions. */
@@ -211,9 +236,21 @@ function encodeTickets(tickets: readonly TicketAnnouncement[]): Uint8Array {
   return extension(EXT_TICKETS, concat(new Uint8Array([tickets.length]), ...entries));
 }
 
-function parseEncryptedExtensions(bytes: Uint8Array): TicketAnnouncement[] {
+/** What the server's encrypted extensions carry. */
+interface EncryptedExtensions {
+  tickets: TicketAnnouncement[];
+  /** The largest record content the server accepts. */
+  recordSizeLimit: number;
+}
+
+function parseEncryptedExtensions(bytes: Uint8Array): EncryptedExtensions {
   const tickets: TicketAnnouncement[] = [];
+  let recordSizeLimit = IMPLIED_RECORD_SIZE_LIMIT;
   for (const ext of parseExtensions(bytes, false)) {
+    if (ext.type === EXT_RECORD_SIZE_LIMIT) {
+      recordSizeLimit = parseRecordSizeLimit(ext.data);
+      continue;
+    }
     if (ext.type !== EXT_TICKETS) continue;
     const r = new Reader(ext.data, malformed);
     const n = r.u8();
@@ -228,7 +265,7 @@ function parseEncryptedExtensions(bytes: Uint8Array): TicketAnnouncement[] {
     }
     r.end();
   }
-  return tickets;
+  return { tickets, recordSizeLimit };
 }
 
 /** Splits decrypted auth `u16 id_len ‖ id ‖ [u16 ee_len ‖ ee] ‖ signature ‖ finished`. */
@@ -385,6 +422,8 @@ export class Tessera1Handshake implements Handshake {
   #redeemed: Redemption | null = null;
   /** Server: the tickets announced in a full handshake. */
   #announced: TicketAnnouncement[] = [];
+  /** The largest record content the peer declared it accepts, once its message is parsed. */
+  #peerMaxRecordSize = IMPLIED_RECORD_SIZE_LIMIT;
 
   /**
    * Creates one side of a handshake.
@@ -410,13 +449,14 @@ export class Tessera1Handshake implements Handshake {
       this.#ephemeral = pair;
       this.#offer = offer;
       const versions = extension(EXT_VERSIONS, new Uint8Array([1, VERSION]));
+      const limit = recordSizeLimitExtension(this.#config.maxRecordSize);
       const offerExt = offer
         ? extension(
           EXT_RESUMPTION,
           concat(new Uint8Array([offer.ticket.id.length]), offer.ticket.id, new Uint8Array(32)),
         )
         : new Uint8Array(0);
-      const extensions = concat(versions, offerExt);
+      const extensions = concat(versions, limit, offerExt);
       const hello = concat(
         new Uint8Array([CLIENT_HELLO, VERSION, 1]),
         u16(SUITE_P256_AES256GCM),
@@ -588,7 +628,8 @@ export class Tessera1Handshake implements Handshake {
     const config = this.#config;
     const hello = this.#clientHello;
     const auth = parseAuth(opened, true);
-    const tickets = parseEncryptedExtensions(auth.extensions);
+    const { tickets, recordSizeLimit } = parseEncryptedExtensions(auth.extensions);
+    this.#peerMaxRecordSize = recordSizeLimit;
     const peerPart = concat(u16(auth.id.length), auth.id);
     const eePart = concat(u16(auth.extensions.length), auth.extensions);
     const idPart = concat(u16(config.id.length), config.id);
@@ -634,7 +675,8 @@ export class Tessera1Handshake implements Handshake {
     const extensions = r.vector16(MAX_EXTENSIONS);
     const mac = r.bytes(FINISHED_LENGTH);
     r.end();
-    const tickets = parseEncryptedExtensions(extensions);
+    const { tickets, recordSizeLimit } = parseEncryptedExtensions(extensions);
+    this.#peerMaxRecordSize = recordSizeLimit;
     const eePart = concat(u16(extensions.length), extensions);
     const replying = (async () => {
       const mac = await hmacSign(keys.clientFinished, concat(hello, message));
@@ -715,6 +757,7 @@ export class Tessera1Handshake implements Handshake {
       peerId,
       sessionId: secrets.sessionId,
       exporter: secrets.exporter,
+      peerMaxRecordSize: this.#peerMaxRecordSize,
       resumed: resumed !== null,
       attributes: resumed?.attributes ?? null,
       ticketExpiresAt: resumed?.expiresAt ?? null,
@@ -743,6 +786,7 @@ export class Tessera1Handshake implements Handshake {
   async #onClientHello(message: Uint8Array): Promise<HandshakeStep> {
     if (isAlert(message)) throw fail("handshake_unexpected", "expected a ClientHello");
     const hello = parseClientHello(message);
+    this.#peerMaxRecordSize = hello.recordSizeLimit;
     if (!hello.versions.includes(VERSION)) {
       throw fail("handshake_unsupported_version", "no supported version offered");
     }
@@ -805,7 +849,10 @@ export class Tessera1Handshake implements Handshake {
       id: randomBytes(TICKET_ID_LENGTH, config.random),
       lifetime: this.#lifetime(),
     }));
-    const ee = encodeTickets(this.#announced);
+    const ee = concat(
+      encodeTickets(this.#announced),
+      recordSizeLimitExtension(config.maxRecordSize),
+    );
     const idPart = concat(u16(config.id.length), config.id);
     const eePart = concat(u16(ee.length), ee);
     const [signature, keys] = await Promise.all([
@@ -911,9 +958,10 @@ export class Tessera1Handshake implements Handshake {
     }
     this.#redeemed = { stored, psk, successorId };
     const lifetime = successor.expiresAt - now;
-    const ee = lifetime >= 1000
-      ? encodeTickets([{ id: successorId, lifetime }])
-      : new Uint8Array(0);
+    const ee = concat(
+      lifetime >= 1000 ? encodeTickets([{ id: successorId, lifetime }]) : new Uint8Array(0),
+      recordSizeLimitExtension(config.maxRecordSize),
+    );
     const eePart = concat(u16(ee.length), ee);
     const mac = await hmacSign(keys.serverFinished, concat(message, plain, eePart));
     const sealed = await aesGcmEncrypt(

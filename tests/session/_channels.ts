@@ -5,6 +5,7 @@ import { type RandomSource, systemRandom } from "../../lib/crypto/random.ts";
 import { utf8 } from "../../lib/crypto/_bytes.ts";
 import type { PaddingPolicy } from "../../lib/session/profile.ts";
 import { ReplayWindow } from "../../lib/session/replay_window.ts";
+import { DEFAULT_MAX_RECORD_SIZE } from "../../lib/session/secure_session.ts";
 import {
   type ChannelConfig,
   type ChannelStart,
@@ -24,7 +25,10 @@ export function channelConfig(overrides: Partial<ChannelConfig> = {}): ChannelCo
   };
 }
 
-/** The start of one side of a channel whose secrets are fixed: 01.. one way, 02.. the other. */
+/**
+ * The start of one side of a channel whose secrets are fixed: 01.. one way, 02.. the other. The
+ * peer's record size limit is the default (what a peer declaring none accepts).
+ */
 export function channelStart(
   role: "client" | "server",
   overrides: Partial<ChannelStart> = {},
@@ -36,6 +40,7 @@ export function channelStart(
     peerId: new Uint8Array([role === "client" ? 0x73 : 0x63]),
     sessionId: new Uint8Array(16),
     exporter: new Uint8Array(32).fill(3),
+    peerMaxRecordSize: DEFAULT_MAX_RECORD_SIZE,
     resumed: false,
     attributes: null,
     ticketExpiresAt: null,
@@ -82,6 +87,7 @@ export function fixedChannel(
     peerId: utf8("peer"),
     sessionId: new Uint8Array(16),
     exporter: new Uint8Array(32),
+    peerMaxRecordSize: DEFAULT_MAX_RECORD_SIZE,
     resumed: false,
     attributes: null,
     ticketExpiresAt: null,

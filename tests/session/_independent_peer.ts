@@ -326,7 +326,11 @@ export async function exporter(
 export const EXT_RESUMPTION = 0x0001;
 export const EXT_VERSIONS = 0x0002;
 export const EXT_TICKETS = 0x0003;
+export const EXT_RECORD_SIZE_LIMIT = 0x0004;
 export const SUITE = 0x0001;
+/** §3.1: the record size limit of a peer that declares none, and the largest one may declare. */
+export const DEFAULT_RECORD_LIMIT = 2 ** 24;
+export const MAX_RECORD_LIMIT = 2 ** 30;
 const MAX_HANDSHAKE = 4096;
 const MAX_EXTENSIONS = 2048;
 const MAX_LIFETIME = 604_800;
@@ -379,6 +383,20 @@ function parseTickets(data: Uint8Array): IssuedTicket[] {
   r.end();
   return out;
 }
+
+/** §3.1: the data of `0004` is exactly a `u32` of 1 to 2^30; absent, 2^24. */
+function parseRecordSizeLimit(data: Uint8Array | undefined): number {
+  if (data === undefined) return DEFAULT_RECORD_LIMIT;
+  const r = new Reader(data);
+  const limit = r.u32();
+  r.end();
+  if (limit < 1 || limit > MAX_RECORD_LIMIT) throw new PeerError("handshake_malformed");
+  return limit;
+}
+
+/** Extension `0004` with `data`, or nothing when `data` is `null`. */
+const limitExtension = (data: Uint8Array | null): Extension[] =>
+  data ? [{ type: EXT_RECORD_SIZE_LIMIT, data }] : [];
 
 const ticketsExtension = (tickets: IssuedTicket[]): Extension => ({
   type: EXT_TICKETS,
@@ -438,6 +456,8 @@ export interface PeerIdentity {
   id: Uint8Array;
   privateKey: CryptoKey;
   lookup: Lookup;
+  /** The largest record content this peer accepts, declared in `0004` (§3.1). Default 2^24. */
+  maxRecordSize?: number;
 }
 
 function lookupPeer(lookup: Lookup, id: Uint8Array): CryptoKey | null {
@@ -502,6 +522,8 @@ export interface HelloOptions {
   extra?: Extension[];
   /** The ticket to offer. */
   ticket?: ClientTicket;
+  /** The data of extension `0004`; `null` leaves it out. Default: `u32` of `maxRecordSize`. */
+  recordSizeLimit?: Uint8Array | null;
 }
 
 /** What a completed client handshake gives. */
@@ -542,6 +564,10 @@ export class IndependentClient {
     if (versions) {
       list.push({ type: EXT_VERSIONS, data: concat(u8(versions.length), ...versions.map(u8)) });
     }
+    const limit = options.recordSizeLimit === undefined
+      ? u32(this.me.maxRecordSize ?? DEFAULT_RECORD_LIMIT)
+      : options.recordSizeLimit;
+    list.push(...limitExtension(limit));
     list.sort((a, b) => a.type - b.type);
     const ticket = options.ticket;
     if (ticket) {
@@ -622,12 +648,14 @@ export class ClientHandshake {
         let peerId: Uint8Array;
         let print: Uint8Array;
         let ee: Extension[];
+        let peerLimit: number;
         let clientAuth: Uint8Array;
         if (resumed) {
           const eep = vec16(a.vec16(0, MAX_EXTENSIONS));
           const fin = a.take(32);
           a.end();
           ee = parseExtensions(eep.subarray(2));
+          peerLimit = parseRecordSizeLimit(find(ee, EXT_RECORD_SIZE_LIMIT));
           if (!equalBytes(await hmac(keys.sFinished, concat(ch, shp, eep)), fin)) {
             throw new PeerError("handshake_bad_finished");
           }
@@ -641,6 +669,7 @@ export class ClientHandshake {
           const fin = a.take(32);
           a.end();
           ee = parseExtensions(eep.subarray(2));
+          peerLimit = parseRecordSizeLimit(find(ee, EXT_RECORD_SIZE_LIMIT));
           peerId = sidp.subarray(2);
           const key = await authenticate(
             me.lookup,
@@ -683,7 +712,7 @@ export class ClientHandshake {
         const channel = new Channel(app.cAp, app.sAp, app.sessionId, app.exp, {
           key: keys.sHsKey,
           iv: keys.sHsIv,
-        });
+        }, { accept: me.maxRecordSize ?? DEFAULT_RECORD_LIMIT, peer: peerLimit });
         return { clientFinished: cf, channel, peerId: peerId.slice(), resumed, tickets };
       },
     );
@@ -718,6 +747,8 @@ export interface ServerOptions {
   /** Ticket lifetime in seconds. */
   lifetime?: number;
   now?: () => number;
+  /** The data of `0004` in EE; `null` leaves it out. Default: `u32` of `maxRecordSize`. */
+  recordSizeLimit?: Uint8Array | null;
 }
 
 export interface ServerResult {
@@ -747,6 +778,7 @@ export class IndependentServer {
     const share = r.take(65);
     const ext = parseExtensions(r.vec16(0, MAX_EXTENSIONS));
     r.end();
+    const clientLimit = parseRecordSizeLimit(find(ext, EXT_RECORD_SIZE_LIMIT));
     let offer: { id: Uint8Array; binder: Uint8Array } | undefined;
     const offerData = find(ext, EXT_RESUMPTION);
     if (offerData) {
@@ -781,7 +813,13 @@ export class IndependentServer {
     const lifetime = this.options.lifetime ?? 3600;
     const count = ticket ? 1 : store ? (this.options.tickets ?? 1) : 0;
     const issued = Array.from({ length: count }, () => ({ id: random(16), lifetime }));
-    const eep = vec16(issued.length > 0 ? entries([ticketsExtension(issued)]) : EMPTY);
+    const ownLimit = this.options.recordSizeLimit === undefined
+      ? u32(this.me.maxRecordSize ?? DEFAULT_RECORD_LIMIT)
+      : this.options.recordSizeLimit;
+    const eep = vec16(entries([
+      ...(issued.length > 0 ? [ticketsExtension(issued)] : []),
+      ...limitExtension(ownLimit),
+    ]));
     const now = (this.options.now ?? Date.now)();
     const keep = async (clientId: Uint8Array, print: Uint8Array, family: string) => {
       for (const t of issued) {
@@ -808,7 +846,15 @@ export class IndependentServer {
       auth = concat(sidp, eep, sig, await hmac(keys.sFinished, concat(ch, shp, sidp, eep, sig)));
     }
     const sh = concat(shp, await gcmSeal(keys.sHsKey, nonce(keys.sHsIv, 0n), shp, auth));
-    return new ServerHandshake(this, ch, sh, keys, ticket, store && !ticket ? keep : null);
+    return new ServerHandshake(
+      this,
+      ch,
+      sh,
+      keys,
+      ticket,
+      store && !ticket ? keep : null,
+      clientLimit,
+    );
   }
 
   /** The server decision (§3.5); returns the ticket to resume with, or null. */
@@ -850,6 +896,8 @@ export class ServerHandshake {
     readonly secrets: HandshakeSecrets,
     readonly ticket: ServerTicket | null,
     readonly keep: ((id: Uint8Array, print: Uint8Array, family: string) => Promise<void>) | null,
+    /** The record size limit the client declared (§3.1). */
+    readonly clientLimit: number,
   ) {}
 
   get resumed(): boolean {
@@ -893,7 +941,10 @@ export class ServerHandshake {
         await this.keep?.(peerId.slice(), await fingerprint(key), hex(random(8)));
       }
       const app = await trafficSecrets(keys.master, ch, sh, cf);
-      const channel = new Channel(app.sAp, app.cAp, app.sessionId, app.exp, null);
+      const channel = new Channel(app.sAp, app.cAp, app.sessionId, app.exp, null, {
+        accept: me.maxRecordSize ?? DEFAULT_RECORD_LIMIT,
+        peer: this.clientLimit,
+      });
       return { channel, peerId: peerId.slice(), resumed: this.ticket !== null };
     });
   }
@@ -903,7 +954,6 @@ export class ServerHandshake {
 // Records (§4.2, §5): datagram receive rules
 
 export const RECORD = 0x17, DATA = 0x17, UPDATE_REQUEST = 0x18, CLOSE = 0x15;
-const MAX_RECORD = 16 * 1024 * 1024;
 const WINDOW = 128n;
 const MASK = (1n << WINDOW) - 1n;
 const LAST_SEQ = (1n << 64n) - 1n;
@@ -951,6 +1001,14 @@ export interface SealOptions {
   proof?: Uint8Array;
   /** Leaves out the fork extension in a forked epoch. */
   omitFork?: boolean;
+  /** Seals content longer than the peer's declared record size limit (a faulty sender). */
+  ignorePeerLimit?: boolean;
+}
+
+/** The largest record content each side accepts (§3.1): this one's, and the one its peer declared. */
+export interface RecordLimits {
+  accept: number;
+  peer: number;
 }
 
 /** One established tessera/1 channel. */
@@ -981,6 +1039,8 @@ export class Channel {
     readonly exp: Uint8Array,
     /** The server's handshake key and IV (client side): a protected alert may follow. */
     readonly alertKeys: { key: Uint8Array; iv: Uint8Array } | null,
+    /** What this side accepts, and what its peer declared it accepts. */
+    readonly limits: RecordLimits = { accept: DEFAULT_RECORD_LIMIT, peer: DEFAULT_RECORD_LIMIT },
     /** Padding policy: zero bytes for a content length. */
     public padding: (length: number) => number = () => 0,
   ) {
@@ -1024,6 +1084,10 @@ export class Channel {
 
   async seal(type: number, content: Uint8Array, options: SealOptions = {}): Promise<Uint8Array> {
     if (this.#sendClosed || this.#closed) throw new PeerError("session_closed");
+    // §5: never more content than the peer declared it accepts.
+    if (content.length > this.limits.peer && !options.ignorePeerLimit) {
+      throw new PeerError("record_too_large");
+    }
     const seq = options.seq ?? this.#nextSeq;
     if (seq >= this.#nextSeq) this.#nextSeq = seq + 1n;
     if (type === CLOSE && content.length === 0) this.#sendClosed = true;
@@ -1122,7 +1186,9 @@ export class Channel {
     }
     const h = flags === 1 ? 62 : 14;
     if (record.length < h + 17) throw new PeerError("record_malformed");
-    if (record.length > h + MAX_RECORD + 1 + 256 + 16) throw new PeerError("record_too_large");
+    if (record.length > h + this.limits.accept + 1 + 256 + 16) {
+      throw new PeerError("record_too_large");
+    }
     const view = new DataView(record.buffer, record.byteOffset, record.length);
     const e = view.getUint32(2);
     const seq = view.getBigUint64(6);
@@ -1144,6 +1210,7 @@ export class Channel {
       throw new PeerError("record_malformed");
     }
     if (type === CLOSE && data.length !== 0) throw new PeerError("record_malformed");
+    if (data.length > this.limits.accept) throw new PeerError("record_too_large");
     this.#windowCheck(seq);
     this.#windowMark(seq);
     this.#acceptedAny = true;

@@ -153,13 +153,24 @@ Deno.test("receive() on a new session that the peer fails to authenticate reject
 Deno.test("close() during a callback handshake ends the transport: the peer is not left waiting", async () => {
   for (const closer of ["server", "client"] as const) {
     const [a, b] = memoryTransportPair();
-    const client = session({ transport: a }, alice);
+    let helloSent!: () => void;
+    const sent = new Promise<void>((resolve) => (helloSent = resolve));
+    const clientEnd: SessionTransport = {
+      ...a,
+      send: (message) => {
+        a.send(message);
+        helloSent();
+      },
+    };
+    const client = session({ transport: clientEnd }, alice);
     const server = session({ self: bob, transport: b });
     const accepting = server.accept();
     const connecting = client.connect();
     accepting.catch(() => {});
     connecting.catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Close as soon as the ClientHello is out: the server cannot have answered it yet (its
+    // key agreement alone takes more than the microtasks until then), whatever the timing.
+    await sent;
     await (closer === "server" ? server : client).close();
     const peer = await settledWithin(closer === "server" ? connecting : accepting, 2000);
     assert.equal(peer, "rejected:transport_closed", `${closer} closed: the peer got ${peer}`);

@@ -10,7 +10,8 @@ const { ch, sh, cf } = recorded.transcript;
 const HELLO_RANDOM = 32;
 const SHARE = 65;
 const CH_EXTENSIONS = 3 + 2 + HELLO_RANDOM + SHARE; // one suite
-const CH_PLAIN = CH_EXTENSIONS + 2 + 6; // the versions extension 0002: [01]
+// The versions extension 0002: [01], then the record size limit 0004: 16 MiB = 01000000.
+const CH_PLAIN = CH_EXTENSIONS + 2 + 6 + 8;
 const SH_PLAIN = 4 + HELLO_RANDOM + SHARE + 2;
 const MIN_SERVER_AUTH = 117;
 const MIN_CLIENT_AUTH = 115;
@@ -74,7 +75,7 @@ async function deliverClientFinished(
   return await handshakeFailure(server.negotiate(message), server, where);
 }
 
-function expectedForClientHello(i: number): HandshakeErrorCode {
+function expectedForClientHello(i: number, mask: number): HandshakeErrorCode {
   if (i === 0) return "handshake_unexpected";
   if (i === 1) return "handshake_unsupported_version";
   if (i === 2) return "handshake_malformed";
@@ -82,11 +83,17 @@ function expectedForClientHello(i: number): HandshakeErrorCode {
   if (i < 5 + HELLO_RANDOM) return "handshake_decrypt_failed"; // seen by the client
   if (i < 5 + HELLO_RANDOM + SHARE) return "handshake_bad_key_share";
   const at = i - CH_EXTENSIONS;
-  // Another extension type is unknown and ignored: the server answers, the client (whose offer
-  // differs from what the server saw) cannot open the answer.
-  if (at === 2 || at === 3) return "handshake_decrypt_failed";
+  // The ClientHello is hashed into every handshake key: whatever the server accepts (another
+  // type, unknown and ignored; another limit), the client, whose hello differs from what the
+  // server saw, cannot open the answer.
+  const answered = "handshake_decrypt_failed";
+  // 0002 becomes 0003 (still below 0004) with 0x01; 0102, 8002 or 0082 come after 0004.
+  if (at === 2 || at === 3) return at === 3 && mask === 0x01 ? answered : "handshake_malformed";
   if (at === 7) return "handshake_unsupported_version"; // the version offered
-  return "handshake_malformed"; // lengths and the version count
+  if (at === 8 || at === 9) return answered; // 0004 becomes an unknown type: the default limit
+  // The limit's first byte: 0 or above 2^30. Its other bytes: another limit in range.
+  if (at >= 13 && at <= 15) return answered;
+  return "handshake_malformed"; // lengths, the version count and out-of-range limits
 }
 
 function expectedForServerHello(i: number): HandshakeErrorCode {
@@ -108,8 +115,13 @@ function expectedForClientFinished(i: number): HandshakeErrorCode {
 Deno.test("the recorded transcript has the documented layout", () => {
   assert.equal(ch.length, CH_PLAIN);
   assert.deepEqual(ch.subarray(0, 5), new Uint8Array([0x01, 0x01, 0x01, 0x00, 0x01]));
+  assert.deepEqual(
+    ch.subarray(CH_EXTENSIONS),
+    new Uint8Array([0, 14, 0, 2, 0, 2, 1, 1, 0, 4, 0, 4, 0x01, 0, 0, 0]),
+  );
   assert.deepEqual(sh.subarray(0, 4), new Uint8Array([0x02, 0x01, 0x00, 0x01]));
-  assert.equal(sh.length, SH_PLAIN + 2 + 3 + 2 + 64 + 32 + 16); // id "bob", no tickets
+  // Id "bob", and EE with the record size limit alone (no tickets).
+  assert.equal(sh.length, SH_PLAIN + 2 + 3 + 2 + 8 + 64 + 32 + 16);
   assert.equal(cf.length, 2 + 2 + 5 + 64 + 32 + 16); // id "alice"
 });
 
@@ -117,7 +129,7 @@ for (const mask of [0x01, 0x80]) {
   Deno.test(`every byte of a ClientHello XORed with 0x${mask.toString(16)} fails the handshake with a typed error`, async () => {
     for (let i = 0; i < ch.length; i++) {
       const code = await deliverClientHello(flip(ch, i, mask), `ClientHello byte ${i}`);
-      assert.equal(code, expectedForClientHello(i), `ClientHello byte ${i}`);
+      assert.equal(code, expectedForClientHello(i, mask), `ClientHello byte ${i}`);
     }
   });
 

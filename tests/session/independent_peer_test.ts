@@ -12,6 +12,7 @@ import {
 } from "../../mod.ts";
 import { ClientSessionCache, MemoryTicketStore } from "../../lib/resume/mod.ts";
 import {
+  ALERT_PROTOCOL,
   ALERT_REFUSED,
   ALERT_UNSUPPORTED,
   type Channel,
@@ -19,8 +20,10 @@ import {
   CLOSE,
   concat,
   DATA,
+  DEFAULT_RECORD_LIMIT,
   entries,
   equalBytes,
+  EXT_RECORD_SIZE_LIMIT,
   EXT_RESUMPTION,
   EXT_VERSIONS,
   type Extension,
@@ -33,6 +36,7 @@ import {
   nonce,
   parseExtensions,
   type PeerError,
+  plainAlert,
   protectedAlert,
   random,
   Reader,
@@ -185,9 +189,12 @@ async function exchange(ts: SecureSession, mine: Channel, text: string): Promise
 
 Deno.test("independent client ↔ tessera server: session id, peer ids and the exporter agree", async () => {
   const { hs, result, channel, server, alice, bob } = await independentClientPair();
-  // The ClientHello offered versions {01} (§3.1).
+  // The ClientHello offered versions {01} and declared the default record size limit (§3.1).
   const { ext } = splitHello(hs.message);
-  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(ext, [
+    { type: EXT_VERSIONS, data: new Uint8Array([1, 1]) },
+    { type: EXT_RECORD_SIZE_LIMIT, data: u32(DEFAULT_RECORD_LIMIT) },
+  ]);
   assert.deepEqual(server.sessionId, channel.sessionId);
   assert.equal(channel.sessionId.length, 16);
   assert.deepEqual(server.peerId, alice.id);
@@ -213,10 +220,14 @@ Deno.test("independent client ↔ tessera server: session id, peer ids and the e
 
 Deno.test("tessera client ↔ independent server: session id, peer ids and the exporter agree", async () => {
   const { client, hs, result, channel, carol, dave } = await independentServerPair();
-  // A tessera/1 client sends 0002 with the single version 01 and nothing else (§3.1).
+  // A tessera/1 client sends 0002 with the single version 01, then its record size limit 0004
+  // (16 MiB by default), and nothing else (§3.1).
   const { head, ext } = splitHello(hs.clientHello);
   assert.deepEqual(Array.from(head.subarray(0, 5)), [0x01, 0x01, 0x01, 0x00, 0x01]);
-  assert.deepEqual(ext, [{ type: EXT_VERSIONS, data: new Uint8Array([1, 1]) }]);
+  assert.deepEqual(ext, [
+    { type: EXT_VERSIONS, data: new Uint8Array([1, 1]) },
+    { type: EXT_RECORD_SIZE_LIMIT, data: new Uint8Array([0x01, 0, 0, 0]) },
+  ]);
   assert.deepEqual(client.sessionId, channel.sessionId);
   assert.deepEqual(client.peerId, dave.id);
   assert.deepEqual(result.peerId, carol.id);
@@ -545,7 +556,7 @@ Deno.test("resumption: a tessera client resumes with tickets of the independent 
     { resumption, expectedPeer: "dave.server" },
     { store, tickets: 2, lifetime: 3600 },
   );
-  assert.equal(splitHello(first.hs.clientHello).ext.length, 1, "no offer: nothing cached yet");
+  assert.equal(splitHello(first.hs.clientHello).ext.length, 2, "no offer: nothing cached yet");
   assert.equal(first.hs.resumed, false);
   await exchange(first.client, first.channel, "full");
   assert.equal(store.tickets.size, 2);
@@ -993,6 +1004,130 @@ Deno.test("records: the size bound is maxRecordSize + 1 + 256 of inner plaintext
 });
 
 // ---------------------------------------------------------------------------
+// Record size limit (§3.1, §5)
+
+/** The data of the ClientHello's `0004`, if any. */
+const declaredInHello = (ch: Uint8Array) =>
+  splitHello(ch).ext.find((e) => e.type === EXT_RECORD_SIZE_LIMIT)?.data;
+
+Deno.test("record size limit: each side sends at most what the other declared, and accepts at most its own", async () => {
+  // Independent client (declares 1024) ↔ tessera server (declares 2048).
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const me = { id: alice.id, privateKey: alice.privateKey, lookup, maxRecordSize: 1024 };
+  const hs = await new IndependentClient(me).hello();
+  assert.deepEqual(declaredInHello(hs.message), u32(1024));
+  const server = tessera(bob, lookup, { maxRecordSize: 2048 });
+  const done = await hs.finish((await server.negotiate(hs.message))!);
+  assert.equal(await server.negotiate(done.clientFinished), null);
+  assert.equal(server.peerMaxRecordSize, 1024);
+  assert.equal(done.channel.limits.peer, 2048);
+  await rejectsWithCode(server.wrap(new Uint8Array(1025)), "record_too_large");
+  assert.equal(
+    (await done.channel.open(await server.wrap(new Uint8Array(1024)))).data.length,
+    1024,
+  );
+  await rejectsWithCode(done.channel.wrap(new Uint8Array(2049)), "record_too_large");
+  assert.equal((await server.unwrap(await done.channel.wrap(new Uint8Array(2048))))!.length, 2048);
+  // A sender that ignores the declaration is refused by the receiver's own limit, both ways.
+  const over = await done.channel.wrap(new Uint8Array(2049), { ignorePeerLimit: true });
+  await rejectsWithCode(server.unwrap(over), "record_too_large");
+  assert.equal(server.state, "established");
+
+  // Tessera client (declares 1024) ↔ independent server (declares 4096).
+  const p = await independentServerPair({ maxRecordSize: 1024 }, {
+    recordSizeLimit: u32(4096),
+  });
+  assert.deepEqual(declaredInHello(p.hs.clientHello), u32(1024));
+  assert.equal(p.hs.clientLimit, 1024);
+  assert.equal(p.channel.limits.peer, 1024);
+  assert.equal(p.client.peerMaxRecordSize, 4096);
+  // The tessera client's own 1024 binds before the 4096 our server declared.
+  await rejectsWithCode(p.client.wrap(new Uint8Array(1025)), "record_too_large");
+  await rejectsWithCode(p.channel.wrap(new Uint8Array(1025)), "record_too_large");
+  const tooLong = await p.channel.wrap(new Uint8Array(1025), { ignorePeerLimit: true });
+  await rejectsWithCode(p.client.unwrap(tooLong), "record_too_large");
+  await exchange(p.client, p.channel, "within the limits");
+});
+
+Deno.test("record size limit: the tessera server refuses a declaration of 0, 2^30 + 1 or another length; absent, it takes 16 MiB", async () => {
+  const alice = await independentParty("alice");
+  const bob = await tesseraParty("bob");
+  const lookup = directory(alice, bob);
+  const client = new IndependentClient({ id: alice.id, privateKey: alice.privateKey, lookup });
+  for (const data of [u32(0), u32(2 ** 30 + 1), new Uint8Array(3), new Uint8Array(5)]) {
+    const hs = await client.hello({ recordSizeLimit: data });
+    const err = await rejectsWithCode(
+      tessera(bob, lookup).negotiate(hs.message),
+      "handshake_malformed",
+    );
+    assert.deepEqual(err.alert, plainAlert(ALERT_PROTOCOL));
+  }
+  for (const [data, learned] of [[u32(1), 1], [u32(2 ** 30), 2 ** 30], [null, 2 ** 24]] as const) {
+    const hs = await client.hello({ recordSizeLimit: data });
+    const server = tessera(bob, lookup);
+    const done = await hs.finish((await server.negotiate(hs.message))!);
+    assert.equal(await server.negotiate(done.clientFinished), null);
+    assert.equal(server.peerMaxRecordSize, learned);
+  }
+});
+
+Deno.test("record size limit: the tessera client refuses a declaration of 0, 2^30 + 1 or another length in EE, full or resumed", async () => {
+  const carol = await tesseraParty("carol");
+  const dave = await independentParty("dave.server");
+  const lookup = directory(carol, dave);
+  const identity = { id: dave.id, privateKey: dave.privateKey, lookup };
+  const store = new ServerTicketStore();
+  const resumption = { cache: new ClientSessionCache(), endpoint: "dave.example:443" };
+  const connect = async (recordSizeLimit: Uint8Array | null) => {
+    const client = tessera(carol, lookup, { resumption, expectedPeer: "dave.server" });
+    const server = new IndependentServer(identity, { store, recordSizeLimit });
+    const hs = await server.accept(await client.connectRequest());
+    return { client, hs };
+  };
+  const bad = [u32(0), u32(2 ** 30 + 1), new Uint8Array(3), new Uint8Array(5)];
+  for (const data of bad) {
+    const { client, hs } = await connect(data);
+    assert.equal(hs.resumed, false);
+    const err = await rejectsWithCode(client.negotiate(hs.message), "handshake_malformed");
+    assert.equal(err.alert?.length, 20, "protected under c_hs");
+  }
+  // Absent, the server accepts 16 MiB; and a full handshake leaves a ticket.
+  const full = await connect(null);
+  const cf = await full.client.negotiate(full.hs.message);
+  await full.hs.finish(cf!);
+  assert.equal(full.client.peerMaxRecordSize, 2 ** 24);
+  for (const data of bad) {
+    const { client, hs } = await connect(data);
+    assert.equal(hs.resumed, true, "the ticket is accepted, the resumed EE is not");
+    await rejectsWithCode(client.negotiate(hs.message), "handshake_malformed");
+    // Our server redeemed the ticket: the client needs another one, from a full handshake.
+    const again = await connect(null);
+    await again.hs.finish((await again.client.negotiate(again.hs.message))!);
+  }
+  // A resumed handshake learns the limit its own EE declares.
+  const resumed = await connect(u32(3000));
+  assert.equal(resumed.hs.resumed, true);
+  await resumed.hs.finish((await resumed.client.negotiate(resumed.hs.message))!);
+  assert.equal(resumed.client.resumed, true);
+  assert.equal(resumed.client.peerMaxRecordSize, 3000);
+});
+
+Deno.test("record size limit: the independent client resuming declares afresh to a tessera server", async () => {
+  const resumption = { store: new MemoryTicketStore() };
+  const { client, bob, lookup, server } = await independentClientPair({ resumption });
+  assert.equal(server.peerMaxRecordSize, 2 ** 24);
+  const resuming = tessera(bob, lookup, { resumption, maxRecordSize: 500 });
+  const hs = await client.hello({ ticket: await client.takeTicket(), recordSizeLimit: u32(777) });
+  const done = await hs.finish((await resuming.negotiate(hs.message))!);
+  assert.equal(await resuming.negotiate(done.clientFinished), null);
+  assert.equal(done.resumed, true);
+  assert.equal(resuming.peerMaxRecordSize, 777);
+  assert.equal(done.channel.limits.peer, 500);
+});
+
+// ---------------------------------------------------------------------------
 // Handshake checks (§3.2 to §3.4)
 
 Deno.test("handshake: the tessera client checks the ServerHello in the spec's order", async () => {
@@ -1074,12 +1209,13 @@ Deno.test("handshake: ClientHello bounds (4096 bytes, extensions 2048, suites 1 
   await refuse((await client.hello({ suites: [] })).message);
   await refuse((await client.hello({ suites: new Array(17).fill(1) })).message);
   await refuse((await client.hello({ extra: [{ type: 9, data: new Uint8Array(2045) }] })).message);
-  // 16 suites and a 2048-byte extensions block are within bounds.
+  // 16 suites and a 2048-byte extensions block (0004, then type 9) are within bounds.
   const hs = await client.hello({
     suites: new Array(16).fill(1),
     versions: null,
-    extra: [{ type: 9, data: new Uint8Array(2044) }],
+    extra: [{ type: 9, data: new Uint8Array(2048 - 8 - 4) }],
   });
+  assert.equal(splitHello(hs.message).ext.length, 2);
   const server = tessera(bob, lookup);
   const done = await hs.finish((await server.negotiate(hs.message))!);
   assert.equal(await server.negotiate(done.clientFinished), null);
@@ -1142,11 +1278,12 @@ Deno.test("saved state: a tessera session's saved bytes decode as §6 describes"
   const r = new Reader(state);
   assert.equal(r.u8(), 0x01);
   assert.deepEqual(r.vec16(1, 1024), bob.id);
-  assert.equal(r.u8(), 0x02);
+  assert.equal(r.u8(), 0x03, "channel state version");
   assert.equal(r.u8(), 0x01);
   assert.deepEqual(r.vec16(1, 1024), alice.id);
   assert.deepEqual(r.take(16), channel.sessionId);
   assert.deepEqual(r.take(32), channel.exp);
+  assert.equal(r.u32(), DEFAULT_RECORD_LIMIT, "the record size limit our client declared");
   assert.equal(r.u32(), 1, "send epoch");
   assert.deepEqual(r.take(32), channel.secrets.receive);
   assert.deepEqual(r.take(8), u64(2n), "next send sequence number");

@@ -3,6 +3,7 @@ import { concat, u64 } from "../../lib/crypto/_bytes.ts";
 import { aesGcmEncrypt } from "../../lib/crypto/aes_gcm.ts";
 
 import { RecordError, SessionStateError } from "../../lib/errors.ts";
+import { SecureSession } from "../../lib/session/secure_session.ts";
 import { deriveEpochKeys } from "../../lib/session/_tessera1_schedule.ts";
 import { channelPair } from "./_channels.ts";
 
@@ -244,7 +245,8 @@ Deno.test("callback receive() refuses a replayed record with record_replayed, fa
 
 Deno.test("wrap() refuses a plaintext above maxRecordSize with record_too_large", async () => {
   const { client, server } = await bufferPair({ maxRecordSize: 64 }, { maxRecordSize: 64 });
-  await rejectsWith(client.wrap(new Uint8Array(65)), "record_too_large", RecordError);
+  const err = await rejectsWith(client.wrap(new Uint8Array(65)), "record_too_large", RecordError);
+  assert.equal(err.message, "plaintext of 65 bytes exceeds maxRecordSize of 64 bytes");
   const full = await client.wrap(new Uint8Array(64).fill(7));
   assert.deepEqual(await server.unwrap(full), new Uint8Array(64).fill(7));
   await rejectsWith(
@@ -257,10 +259,26 @@ Deno.test("wrap() refuses a plaintext above maxRecordSize with record_too_large"
 });
 
 Deno.test("unwrap() refuses a record above its own maxRecordSize with record_too_large", async () => {
-  const { client, server } = await bufferPair({}, { maxRecordSize: 16 });
+  // The server declared the default in the handshake, then is restored with a lower limit: the
+  // client still sends up to what was declared, and the server refuses what exceeds its own.
+  const { client, server } = await bufferPair();
+  const key = new Uint8Array(32).fill(9);
+  const restored = await SecureSession.restore(await server.save(key), key, { maxRecordSize: 16 });
   const big = await client.wrap(new Uint8Array(17));
-  await rejectsWith(server.unwrap(big), "record_too_large", RecordError);
-  assert.deepEqual(await server.unwrap(await client.wrap(new Uint8Array(16))), new Uint8Array(16));
+  const err = await rejectsWith(restored.unwrap(big), "record_too_large", RecordError);
+  assert.equal(err.message, "record content of 17 bytes exceeds maxRecordSize of 16 bytes");
+  assert.deepEqual(
+    await restored.unwrap(await client.wrap(new Uint8Array(16))),
+    new Uint8Array(16),
+  );
+  // A record longer than any inner plaintext the limit allows is refused before decryption.
+  const huge = await client.wrap(new Uint8Array(300));
+  const early = await rejectsWith(restored.unwrap(huge), "record_too_large", RecordError);
+  assert.equal(
+    early.message,
+    "record of 331 bytes exceeds 303 bytes, the most a record may take with maxRecordSize of " +
+      "16 bytes",
+  );
 });
 
 Deno.test("send() refuses an oversized plaintext with record_too_large and sends nothing", async () => {

@@ -342,7 +342,7 @@ Deno.test("a client does not offer a ticket when its lookup no longer gives the 
   const newBob = await identity("bob");
   const c = w.client({ getPublicKeyForId: lookupOf(alice, newBob) });
   const hello = await c.connectRequest();
-  assert.equal(hello.length, 3 + 2 + 32 + 65 + 2 + 6); // no offer extension
+  assert.equal(hello.length, 3 + 2 + 32 + 65 + 2 + 6 + 8); // versions, record size limit, no offer
 });
 
 Deno.test("fallback to a full handshake happens in the same round trip", async () => {
@@ -352,7 +352,7 @@ Deno.test("fallback to a full handshake happens in the same round trip", async (
   const client = w.client();
   const server = w.server();
   const t = await connect(client, server); // three messages, as asserted by handshake()
-  assert.equal(t.ch.length, 110 + 4 + 1 + 16 + 32, "the hello carried the offer");
+  assert.equal(t.ch.length, 118 + 4 + 1 + 16 + 32, "the hello carried the offer");
   assert.equal(client.resumed, false);
   assert.equal(client.isEstablished(), true);
   assert.ok(w.events.some((e) => e.side === "client" && e.reason === "declined"));

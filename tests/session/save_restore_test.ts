@@ -224,11 +224,14 @@ Deno.test("authentic saved state with an unknown channel version or profile is r
   const { inner } = await openState(key, await client.save(wrappingKey), NO_CONTEXT);
   // inner = role ‖ vec16(own id) ‖ channel state, whose first byte is its version.
   const versionAt = 1 + 2 + client.id.length;
-  assert.equal(inner[versionAt], 0x02);
+  assert.equal(inner[versionAt], 0x03);
   const seal = (profile: number, state: Uint8Array) =>
     sealState(key, profile, 1, NO_CONTEXT, state, random);
-  const newer = await seal(1, flip(inner, versionAt, 0x01));
+  const newer = await seal(1, flip(inner, versionAt, 0x04));
   await rejectsWith(SecureSession.restore(newer, key), "state_unsupported_version");
+  // Version 02 (before the peer's record size limit was kept) is not read either.
+  const older = await seal(1, flip(inner, versionAt, 0x01));
+  await rejectsWith(SecureSession.restore(older, key), "state_unsupported_version");
   await rejectsWith(SecureSession.restore(await seal(9, inner), key), "state_malformed");
   const shortInner = await seal(1, inner.slice(0, inner.length - 1));
   await rejectsWith(SecureSession.restore(shortInner, key), "state_malformed");

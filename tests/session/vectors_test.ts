@@ -543,6 +543,14 @@ async function recompute() {
   /** EE with one ticket (§3.1 type 0003): `n = 01`, `vec8(id)`, `u32 life`. */
   const ticketsExtension = (id: Uint8Array) =>
     join(u16(0x0003), vec16(join(bytes(1), vec8(id), u32(lifetime))));
+  /** A record size limit (§3.1 type 0004): a `u32`. */
+  const limitExtension = (limit: number) => join(u16(0x0004), vec16(u32(limit)));
+  // The client declares the default, 16 MiB = 01000000; the server its own.
+  const clientLimit = limitExtension(16 * 1024 * 1024);
+  assert.equal(toHex(clientLimit), "0004000401000000");
+  const serverLimit = limitExtension(inputs.serverMaxRecordSize);
+  /** The server's EE: the ticket, then its record size limit, in ascending order. */
+  const serverExtensions = (id: Uint8Array) => join(ticketsExtension(id), serverLimit);
   /** Session id, exporter value and first records (§4.1, §4.3, §5) of a finished transcript. */
   const established = async (
     master: Uint8Array,
@@ -570,14 +578,21 @@ async function recompute() {
   const [serverRandom, ticketId] = draws(inputs.full.serverSeed, 32, 16);
   const clientShare = await pointOf(inputs.full.clientEphemeralJwk);
   const serverShare = await pointOf(inputs.full.serverEphemeralJwk);
-  // §3.2: 01 01, one suite 0001, random, share, extensions = 0002 (versions: 1 entry, 01).
+  // §3.2: 01 01, one suite 0001, random, share, extensions = 0002 (versions: 1 entry, 01) and
+  // 0004 (the client's record size limit).
   const versions = join(u16(0x0002), vec16(bytes(1, 0x01)));
   assert.deepEqual(
     ch,
-    join(bytes(0x01, 0x01, 1), u16(0x0001), clientRandom!, clientShare, vec16(versions)),
+    join(
+      bytes(0x01, 0x01, 1),
+      u16(0x0001),
+      clientRandom!,
+      clientShare,
+      vec16(join(versions, clientLimit)),
+    ),
   );
   // §3.3: the plain part (no extensions), then GCM(s_hs_key, nonce(s_hs_iv, 0), aad = SHp, ServerAuth)
-  // with ServerAuth = vec16(server id) ‖ vec16(EE: one ticket) ‖ signature ‖ Finished.
+  // with ServerAuth = vec16(server id) ‖ vec16(EE: one ticket, the limit) ‖ signature ‖ Finished.
   const shp = join(bytes(0x02, 0x01), u16(0x0001), serverRandom!, serverShare, vec16(bytes()));
   assert.deepEqual(sh.subarray(0, shp.length), shp);
   const z = await agree(inputs.full.clientEphemeralJwk, serverShare);
@@ -585,7 +600,7 @@ async function recompute() {
   const hs = await handshakeSecrets(z, new Uint8Array(32), await sha256(join(ch, shp)));
   const serverAuth = await gcmOpen(hs.sHsKey, nonce(hs.sHsIv, 0n), shp, sh.subarray(shp.length));
   const sidp = vec16(serverId);
-  const eep = vec16(ticketsExtension(ticketId!));
+  const eep = vec16(serverExtensions(ticketId!));
   const serverSignature = hex(full.serverSignature);
   const serverFinished = await hmac(hs.sFinished, join(ch, shp, sidp, eep, serverSignature));
   assert.deepEqual(serverAuth, join(sidp, eep, serverSignature, serverFinished));
@@ -625,7 +640,7 @@ async function recompute() {
       u16(0x0001),
       clientRandomR!,
       clientShareR,
-      vec16(join(versions, offer)),
+      vec16(join(versions, clientLimit, offer)),
     ),
   );
   const acceptance = join(u16(0x0001), vec16(bytes()));
@@ -645,7 +660,7 @@ async function recompute() {
     shpR,
     shR.subarray(shpR.length),
   );
-  const eepR = vec16(ticketsExtension(successorId!));
+  const eepR = vec16(serverExtensions(successorId!));
   assert.deepEqual(serverAuthR, join(eepR, await hmac(hsR.sFinished, join(chR, shpR, eepR))));
   assert.deepEqual(cfR.subarray(0, 2), head);
   assert.equal(cfR.length - 2, 48, "a resumed ClientFinished carries 48 encrypted bytes");
@@ -715,6 +730,7 @@ async function regenerate() {
           getPublicKeyForId,
           now,
           resumption: { store, lifetime: inputs.ticketLifetime },
+          maxRecordSize: inputs.serverMaxRecordSize,
         });
         return { server, sh: await server.negotiate(ch) };
       },
@@ -741,6 +757,7 @@ async function regenerate() {
         ],
         clientRecord: toHex(clientRecord),
         serverRecord: toHex(serverRecord),
+        peerLimits: [client.peerMaxRecordSize, server.peerMaxRecordSize],
         opened: [
           new TextDecoder().decode((await server.unwrap(clientRecord))!),
           new TextDecoder().decode((await client.unwrap(serverRecord))!),
@@ -791,6 +808,8 @@ Deno.test("a full handshake and the resumed handshake that uses its ticket match
       assert.equal(got.clientRecord, want.clientRecord);
       assert.equal(got.serverRecord, want.serverRecord);
       assert.deepEqual(got.opened, [inputs.clientMessage, inputs.serverMessage]);
+      // Each side learned the other's declared record size limit, resumed or not.
+      assert.deepEqual(got.peerLimits, [inputs.serverMaxRecordSize, 16 * 1024 * 1024]);
     }
     assert.ok(!full.client.resumed && !full.server.resumed);
     assert.ok(resumed.client.resumed && resumed.server.resumed);
@@ -857,10 +876,11 @@ Deno.test("a saved session and its first record once restored match saved_state.
     const expected = join(
       bytes(0x00),
       vec16(utf8(inputs.clientId)),
-      bytes(0x02, 0x00),
+      bytes(0x03, 0x00),
       vec16(utf8(inputs.serverId)),
       fullApp.sessionId,
       fullApp.exp,
+      u32(inputs.serverMaxRecordSize),
       u32(0),
       fullApp.cAp,
       u64(1n),
@@ -899,6 +919,7 @@ Deno.test("a saved session and its first record once restored match saved_state.
     assert.equal(restored.generation, 1);
     assert.equal(restored.role, "client");
     assert.deepEqual(restored.peerId, utf8(inputs.serverId));
+    assert.equal(restored.peerMaxRecordSize, inputs.serverMaxRecordSize);
     const context = v.inputs.contextUtf8;
     await rejectsWith(
       SecureSession.restore(saved, key, { context: v.inputs.otherContextUtf8 }),

@@ -16,7 +16,9 @@ function versions(...offered: number[]): Uint8Array {
 
 Deno.test("a tessera/1 client offers exactly version 01 in extension 0002", async () => {
   const hello = await session().connectRequest();
-  assert.deepEqual(hello.subarray(EXTENSIONS_AT), concat(u16(6), versions(0x01)));
+  // Then its record size limit (0004), 16 MiB by default.
+  const limit = concat(u16(0x0004), u16(4), new Uint8Array([0x01, 0, 0, 0]));
+  assert.deepEqual(hello.subarray(EXTENSIONS_AT), concat(u16(14), versions(0x01), limit));
 });
 
 Deno.test("a server selects 01 from an offer that also names later versions", async () => {

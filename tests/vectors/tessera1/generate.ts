@@ -328,6 +328,8 @@ export const HANDSHAKE_INPUTS = {
   ticketLifetime: 3_600_000,
   /** The client's resumption endpoint (its ticket cache namespace). */
   endpoint: "tessera.test:443",
+  /** The client keeps the default `maxRecordSize` (16 MiB); the server declares this one. */
+  serverMaxRecordSize: 65_536,
   full: {
     clientSeed: 1,
     serverSeed: 2,
@@ -422,12 +424,15 @@ async function handshakes(): Promise<{ handshake: unknown; savedState: unknown }
           getPublicKeyForId,
           now,
           resumption: { store, lifetime: inputs.ticketLifetime },
+          maxRecordSize: inputs.serverMaxRecordSize,
         });
         return [s, await s.negotiate(ch)] as const;
       },
     );
     const cf = await client.negotiate(sh!);
     assert.equal(await server.negotiate(cf!), null);
+    assert.equal(client.peerMaxRecordSize, inputs.serverMaxRecordSize);
+    assert.equal(server.peerMaxRecordSize, 16 * 1024 * 1024);
     const { labelUtf8, contextUtf8, length } = inputs.exporter;
     const ekm = await client.exportKeyingMaterial(labelUtf8, contextUtf8, length);
     assert.deepEqual(await server.exportKeyingMaterial(labelUtf8, contextUtf8, length), ekm);
@@ -465,6 +470,7 @@ async function handshakes(): Promise<{ handshake: unknown; savedState: unknown }
       () => SecureSession.restore(saved, key, { context: s.contextUtf8 }),
     );
     assert.equal(restored.generation, 1);
+    assert.equal(restored.peerMaxRecordSize, inputs.serverMaxRecordSize);
     const restoredRecord = await restored.wrap(utf8(s.restoredMessage));
     assert.deepEqual(await full.server.unwrap(restoredRecord), utf8(s.restoredMessage));
     const resumed = await run(inputs.resumed);
@@ -478,7 +484,8 @@ async function handshakes(): Promise<{ handshake: unknown; savedState: unknown }
     handshake: {
       description: "a full tessera/1 handshake whose server issues one ticket, and the resumed " +
         "handshake that redeems it (docs/protocol.md §3), with each one's session id, exporter " +
-        "value and first record each way; hex unless noted",
+        "value and first record each way; the client declares the default record size limit, " +
+        "the server serverMaxRecordSize; hex unless noted",
       inputs,
       full: {
         ...result.full.messages,
