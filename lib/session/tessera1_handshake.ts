@@ -187,9 +187,43 @@ interface ClientHello {
   offer: { ticketId: Uint8Array; binder: Uint8Array } | null;
 }
 
+/** What the first byte of a tessera/1 message says it is (§3). */
+function messageKind(message: Uint8Array): string {
+  switch (message[0]) {
+    case CLIENT_HELLO:
+      return "a ClientHello";
+    case SERVER_HELLO:
+      return "a ServerHello";
+    case 0x03:
+      return "a ClientFinished";
+    case 0x15:
+      return "an alert";
+    case 0x17:
+      return "a record";
+    case undefined:
+      return "an empty message";
+    default:
+      return `a message of unknown type 0x${message[0].toString(16).padStart(2, "0")}`;
+  }
+}
+
+/** `handshake_unexpected` naming what came instead, and the usual cause of each mix-up. */
+function unexpected(expected: "a ClientHello" | "a ServerHello", message: Uint8Array) {
+  const got = messageKind(message);
+  let hint = "";
+  if (expected === "a ServerHello" && message[0] === CLIENT_HELLO) {
+    hint = ": the peer is a client too (both sides called connect() or connectRequest())";
+  } else if (expected === "a ClientHello" && message[0] === SERVER_HELLO) {
+    hint = ": the peer is a server too (both sides called accept() or negotiate() first)";
+  } else if (message[0] === 0x17) {
+    hint = ": the peer thinks a session is already established";
+  }
+  return fail("handshake_unexpected", `expected ${expected}, got ${got}${hint}`);
+}
+
 function parseClientHello(message: Uint8Array): ClientHello {
   const r = new Reader(message, malformed);
-  if (r.u8() !== CLIENT_HELLO) throw fail("handshake_unexpected", "expected a ClientHello");
+  if (r.u8() !== CLIENT_HELLO) throw unexpected("a ClientHello", message);
   if (r.u8() !== VERSION) throw fail("handshake_unsupported_version", "unsupported version");
   const count = r.u8();
   if (count < 1 || count > MAX_SUITES) throw malformed("bad suite count");
@@ -583,7 +617,7 @@ export class Tessera1Handshake implements Handshake {
   async #onServerHello(message: Uint8Array): Promise<HandshakeStep> {
     if (isAlert(message)) throw await readAlert(message, null);
     const r = new Reader(message, malformed);
-    if (r.u8() !== SERVER_HELLO) throw fail("handshake_unexpected", "expected a ServerHello");
+    if (r.u8() !== SERVER_HELLO) throw unexpected("a ServerHello", message);
     if (r.u8() !== VERSION) throw fail("handshake_unsupported_version", "unsupported version");
     if (r.u16() !== SUITE_P256_AES256GCM) {
       throw fail("handshake_unsupported_suite", "server chose a suite that was not offered");
@@ -784,7 +818,7 @@ export class Tessera1Handshake implements Handshake {
   // ------------------------------------------------------------------ server
 
   async #onClientHello(message: Uint8Array): Promise<HandshakeStep> {
-    if (isAlert(message)) throw fail("handshake_unexpected", "expected a ClientHello");
+    if (isAlert(message)) throw unexpected("a ClientHello", message);
     const hello = parseClientHello(message);
     this.#peerMaxRecordSize = hello.recordSizeLimit;
     if (!hello.versions.includes(VERSION)) {
