@@ -17,3 +17,5 @@
 export * from "./memory.ts";
 export * from "./framed_stream.ts";
 export * from "./websocket.ts";
+export * from "./secure_websocket_handler.ts";
+export * from "./connect_websocket.ts";
