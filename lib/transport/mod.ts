@@ -19,3 +19,4 @@ export * from "./framed_stream.ts";
 export * from "./websocket.ts";
 export * from "./secure_websocket_handler.ts";
 export * from "./connect_websocket.ts";
+export * from "./bun_websocket_sessions.ts";
