@@ -50,6 +50,11 @@ const steps: Step[] = [
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/hono_smoke.ts"],
   },
+  {
+    name: "Bun smoke test (WebSocket sessions)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/websocket_smoke.ts"],
+  },
 ];
 
 let passed = 0;

@@ -71,6 +71,12 @@ export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
  * message (as `send` was given it), or `null` when the transport has ended.
  * Framing over byte streams is the transport's job (see `lib/transport`).
  *
+ * The session checks the transport when it is given one: a missing `send` or
+ * `receive` is a `TypeError` at construction. A `send` or `receive` that
+ * throws, or that returns something other than what is declared here (a
+ * promise; `send` may also return nothing), fails the call that used it with
+ * `TransportError("transport_failed")`, the original in its `cause`.
+ *
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession, type SessionTransport } from "@tessera/session";
@@ -90,12 +96,13 @@ export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
  */
 export interface SessionTransport {
   /**
-   * Sends one message.
+   * Sends one message: returns nothing, or a promise that settles once the
+   * message is written (or rejects when it cannot be).
    *
    * @param message The bytes.
    */
   send(message: Uint8Array): void | Promise<void>;
-  /** Receives one message, or `null` at the end of the transport. */
+  /** Receives one message: a promise of the bytes, or of `null` at the end of the transport. */
   receive(): Promise<Uint8Array | null>;
   /**
    * Optional: the session calls it with the largest message it will accept
@@ -107,10 +114,68 @@ export interface SessionTransport {
    */
   limit?(maxMessageSize: number): void;
   /**
-   * Optional: ends the transport. The session calls it when its handshake
-   * fails, after sending the alert, so the peer is not left waiting.
+   * Optional: ends the transport (closes the connection or socket under it).
+   * The session calls it once it has no more use for the transport: from
+   * `close()` after writing the close record, after receiving the peer's
+   * close, and when the handshake or the session fails (after sending the
+   * alert, so the peer is not left waiting). It may be called more than once.
    */
   close?(): void | Promise<void>;
+}
+
+/** Checks a transport given to the session: `null` for none. */
+function checkTransport(transport: SessionTransport | null | undefined): SessionTransport | null {
+  if (transport === undefined || transport === null) return null;
+  if (typeof transport !== "object" && typeof transport !== "function") {
+    throw new TypeError("transport must be an object with send() and receive() methods");
+  }
+  for (const method of ["send", "receive"] as const) {
+    if (typeof transport[method] !== "function") {
+      throw new TypeError(
+        `transport.${method}() is missing: a transport needs send() and receive()`,
+      );
+    }
+  }
+  for (const method of ["limit", "close"] as const) {
+    if (transport[method] !== undefined && typeof transport[method] !== "function") {
+      throw new TypeError(`transport.${method} must be a method when present`);
+    }
+  }
+  return transport;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+function describe(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+}
+
+/**
+ * Calls a transport method as a promise: a synchronous throw becomes a
+ * rejection, and so does a return value the contract does not allow.
+ */
+function callTransport(
+  call: () => unknown,
+  name: "send" | "receive",
+): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = call();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (isThenable(result)) return Promise.resolve(result);
+  if (result === undefined && name === "send") return Promise.resolve();
+  return Promise.reject(
+    new TypeError(
+      `transport.${name}() returned ${describe(result)}; it must return ${
+        name === "send" ? "nothing or a promise" : "a promise"
+      }`,
+    ),
+  );
 }
 
 /** Room for a profile's record header and tag on top of `maxRecordSize`. */
@@ -553,6 +618,12 @@ export class SecureSession extends EventTarget {
   #transportLimit = 0;
   #limits: Limits;
   #generation = 0;
+  /**
+   * How the session ended, once it has: `"closed"` by `close()` or by the
+   * peer's close (then `receive()` resolves to `null`), `"saved"` when
+   * `save()` handed it over (the transport is no longer this session's).
+   */
+  #ending: "closed" | "saved" | null = null;
 
   /**
    * Creates a session in state `idle`.
@@ -594,7 +665,7 @@ export class SecureSession extends EventTarget {
     this.#limits = checkLimits(options);
     this.#profile = options.profile ?? tessera1;
     this.#id = id;
-    this.#transport = options.transport ?? null;
+    this.#transport = checkTransport(options.transport);
     const now = options.now ?? Date.now;
     this.#config = {
       id,
@@ -935,6 +1006,7 @@ export class SecureSession extends EventTarget {
     // session failed meanwhile.
     if (this.#failure) this.#assertUsable();
     if (opened.kind === "close") {
+      this.#ending ??= "closed";
       this.#channel = null;
       this.#setState("closed");
       return null;
@@ -1030,42 +1102,81 @@ export class SecureSession extends EventTarget {
   }
 
   /**
-   * Closes the session. When established, returns the authenticated close
-   * record for the peer (and sends it through the transport, if there is one).
-   * Closing twice is harmless.
+   * Closes the session and the transport under it. Closing twice is harmless.
+   *
+   * - **Established:** seals the authenticated close record and returns it.
+   *   With a transport, the record is written after every `send()` made
+   *   before `close()` (their records were sealed first), then the transport
+   *   is closed (its `close()`: a `framedStreamTransport` closes its
+   *   `Deno.Conn`, a `webSocketTransport` its socket). The peer's `receive()`
+   *   delivers everything sent before, then resolves to `null` (its
+   *   `unwrap()` of the record returns `null`).
+   * - **Handshake running or not begun:** nothing to seal; the transport is
+   *   closed, so a peer waiting in its handshake ends with `transport_closed`.
+   * - **This side's pending calls:** a `receive()` waiting on the transport
+   *   resolves to `null`, as does every later `receive()` (the end, as when
+   *   the peer closes); a pending `connect()` or `accept()` rejects with
+   *   `session_closed` (no session was made); `send()`, `wrap()` and
+   *   `unwrap()` after `close()` reject with `session_closed`.
+   * - **Failed or cut:** when the session already failed, or the close record
+   *   cannot be written, `close()` still closes the transport and resolves;
+   *   the peer then sees the transport end without a close
+   *   (`transport_closed`), never a clean end.
+   * - **After `save()`:** does nothing; the session was handed over, and the
+   *   transport with it.
    *
    * @returns The close record, or `null` when there is nothing to send.
    *
    * @example
    * ```ts
-   * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import { memoryTransportPair } from "@tessera/session/transport";
    * import assert from "node:assert/strict";
    *
-   * const me = await generateIdentityKeyPair();
-   * const s = new SecureSession({ id: "me", privateKey: me.privateKey, getPublicKeyForId: () => null });
-   * assert.equal(await s.close(), null);
-   * assert.equal(s.state, "closed");
+   * const a = await generateIdentityKeyPair(), b = await generateIdentityKeyPair();
+   * const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
+   * const [clientEnd, serverEnd] = memoryTransportPair();
+   * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId, transport: clientEnd });
+   * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId, transport: serverEnd });
+   * await Promise.all([client.connect(), server.accept()]);
+   *
+   * const waiting = client.receive(); // nothing will come: the client itself closes
+   * await client.send(new TextEncoder().encode("last words"));
+   * await client.close();
+   * assert.equal(await waiting, null); // closed by this side: the end, not an error
+   * assert.equal(client.state, "closed");
+   * // The peer reads what was sent before the close, then the end.
+   * assert.equal(new TextDecoder().decode((await server.receive())!), "last words");
+   * assert.equal(await server.receive(), null);
+   * await assert.rejects(client.send(new Uint8Array(1)), { code: "session_closed" });
    * ```
    */
   async close(): Promise<Uint8Array | null> {
+    if (this.#ending === "saved") return null;
+    this.#ending ??= "closed";
     this.#stop(new SessionStateError("session_closed", "session closed"));
     const channel = this.#channel;
-    if (this.#state === "closed" || !channel) {
-      const unfinished = this.#state !== "closed";
-      this.#handshake = null;
-      this.#config = null;
+    let record: Uint8Array | null = null;
+    try {
+      if (this.#state === "closed" || !channel) {
+        this.#handshake = null;
+        this.#config = null;
+        this.#setState("closed");
+        return null;
+      }
+      // Closed before the close record is sealed: nothing can be sealed after it.
+      const sealing = channel.sealClose();
+      this.#channel = null;
       this.#setState("closed");
-      // A handshake given up (or never begun): end the transport, so no peer is left waiting.
-      if (unfinished) await this.#endTransport();
-      return null;
+      record = await sealing;
+      if (record && this.#transport) {
+        // If the transport cannot take it, the peer sees the transport end instead.
+        await this.#queueSend(Promise.resolve(record), false).catch(() => {});
+      }
+      return record;
+    } finally {
+      await this.#endTransport();
     }
-    // Closed before the close record is sealed: nothing can be sealed after it.
-    const sealing = channel.sealClose();
-    this.#channel = null;
-    this.#setState("closed");
-    const record = await sealing;
-    if (record && this.#transport) await this.#queueSend(Promise.resolve(record));
-    return record;
   }
 
   // -------------------------------------------------------------- callback API
@@ -1077,29 +1188,36 @@ export class SecureSession extends EventTarget {
     return this.#transport;
   }
 
-  async #transportSend(message: Uint8Array): Promise<void> {
+  /**
+   * Writes one message. A failure fails the session and ends the transport,
+   * unless `failSession` is false (the close record: the session is over).
+   */
+  async #transportSend(message: Uint8Array, failSession = true): Promise<void> {
+    const transport = this.#requireTransport();
     try {
-      await this.#requireTransport().send(message);
+      await callTransport(() => transport.send(message), "send");
     } catch (cause) {
-      if (cause instanceof TypeError && !this.#transport) throw cause;
       // A transport's own typed error (e.g. transport_frame_too_large) keeps its code.
-      throw this.#fail(
-        cause instanceof TransportError
-          ? cause
-          : new TransportError("transport_failed", "transport send failed", { cause }),
-      );
+      const error = cause instanceof TransportError
+        ? cause
+        : new TransportError("transport_failed", "transport send failed", { cause });
+      if (!failSession) throw error;
+      this.#fail(error);
+      await this.#endTransport();
+      throw error;
     }
   }
 
   async #transportReceive(): Promise<Uint8Array> {
     const transport = this.#requireTransport();
-    let message: Uint8Array | null;
+    let message: unknown;
     let stop!: (reason: SessionStateError) => void;
     const stopped = new Promise<never>((_, reject) => (stop = reject));
+    stopped.catch(() => {}); // raced below; never an unhandled rejection
     if (this.#stopReason) stop(this.#stopReason);
     else this.#stopWaiters.add(stop);
     try {
-      message = await Promise.race([transport.receive(), stopped]);
+      message = await Promise.race([callTransport(() => transport.receive(), "receive"), stopped]);
     } catch (cause) {
       if (cause instanceof SessionStateError) throw cause;
       throw this.#fail(
@@ -1114,42 +1232,48 @@ export class SecureSession extends EventTarget {
       throw this.#fail(new TransportError("transport_closed", "the transport ended"));
     }
     if (!(message instanceof Uint8Array)) {
-      throw this.#fail(new TransportError("transport_failed", "transport returned non-bytes"));
+      throw this.#fail(
+        new TransportError("transport_failed", "transport returned non-bytes", {
+          cause: new TypeError(`transport.receive() resolved to ${describe(message)}`),
+        }),
+      );
     }
     return message;
   }
 
   /** Runs handshake steps over the transport until established. */
   async #drive(first: Uint8Array | null): Promise<void> {
-    if (!this.#channel) {
-      this.#limitTransport(this.#profile.maxHandshakeMessage ?? DEFAULT_HANDSHAKE_BOUND);
-    }
     try {
+      if (!this.#channel) {
+        this.#limitTransport(this.#profile.maxHandshakeMessage ?? DEFAULT_HANDSHAKE_BOUND);
+      }
       if (first) await this.#transportSend(first);
       while (!this.#channel) {
         this.#assertUsable();
         const reply = await this.negotiate(await this.#transportReceive());
         if (reply) await this.#transportSend(reply);
       }
+      this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
     } catch (err) {
       // Tell the peer (the alert), then end the transport so that nobody waits on it.
-      if (err instanceof HandshakeError && err.alert) {
-        try {
-          await this.#transport?.send(err.alert);
-        } catch {
+      const transport = this.#transport;
+      if (err instanceof HandshakeError && err.alert && transport) {
+        const alert = err.alert;
+        await callTransport(() => transport.send(alert), "send").catch(() => {
           // The transport is broken: the peer learns from its end instead.
-        }
+        });
       }
-      if (err instanceof HandshakeError) await this.#endTransport();
+      if (err instanceof HandshakeError || this.#failure) await this.#endTransport();
       throw err;
     }
-    this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
   }
 
   /** Ends the caller's transport, if it can be ended; its own failure is not ours. */
   async #endTransport(): Promise<void> {
+    const transport = this.#transport;
+    if (!transport?.close) return;
     try {
-      await this.#transport?.close?.();
+      await transport.close();
     } catch {
       // Already broken or closed.
     }
@@ -1159,14 +1283,25 @@ export class SecureSession extends EventTarget {
   #limitTransport(size: number): void {
     if (this.#transportLimit === size) return;
     this.#transportLimit = size;
-    this.#transport?.limit?.(size);
+    const transport = this.#transport;
+    if (!transport?.limit) return;
+    try {
+      transport.limit(size);
+    } catch (cause) {
+      throw this.#fail(
+        new TransportError("transport_failed", "transport limit() failed", { cause }),
+      );
+    }
   }
 
   /**
    * Runs the whole handshake as the client over the transport.
+   * On failure the transport is closed (after the alert, if any), so the
+   * peer is not left waiting.
    *
    * @throws {HandshakeError} When the handshake fails.
    * @throws {TransportError} When the transport fails or ends.
+   * @throws {SessionStateError} `session_closed` when `close()` is called meanwhile.
    *
    * @example
    * ```ts
@@ -1197,9 +1332,12 @@ export class SecureSession extends EventTarget {
   /**
    * Runs the whole handshake as the server over the transport. Calling
    * `receive()` on a new session does the same implicitly.
+   * On failure the transport is closed (after the alert, if any), so the
+   * peer is not left waiting.
    *
    * @throws {HandshakeError} When the handshake fails.
    * @throws {TransportError} When the transport fails or ends.
+   * @throws {SessionStateError} `session_closed` when `close()` is called meanwhile.
    *
    * @example
    * ```ts
@@ -1223,7 +1361,9 @@ export class SecureSession extends EventTarget {
 
   /**
    * Wraps `data` and sends it through the transport. Concurrent calls are
-   * written in the order they were made.
+   * written in the order they were made, and a call made before `close()` is
+   * written before the close record. A transport failure fails the session
+   * and closes the transport.
    *
    * @param data The plaintext.
    * @throws {SessionStateError} When not established, closed or failed.
@@ -1256,8 +1396,8 @@ export class SecureSession extends EventTarget {
   }
 
   /** Writes records in the order their sequence numbers were reserved. */
-  #queueSend(record: Promise<Uint8Array>): Promise<void> {
-    const sent = this.#sendChain.then(async () => this.#transportSend(await record));
+  #queueSend(record: Promise<Uint8Array>, failSession = true): Promise<void> {
+    const sent = this.#sendChain.then(async () => this.#transportSend(await record, failSession));
     this.#sendChain = sent.catch(() => {});
     return sent;
   }
@@ -1266,9 +1406,17 @@ export class SecureSession extends EventTarget {
    * Receives the next message from the transport. On a new session this first
    * runs the handshake as the server. Records must arrive in order (a stream).
    *
-   * @returns The plaintext, or `null` when the peer closed the session.
-   * @throws {RecordError} When a record is refused.
-   * @throws {TransportError} When the transport fails or ends.
+   * `null` is the clean end, and only that: the peer's authenticated close
+   * arrived (the transport is then closed too), or this side called
+   * `close()`, also while this call was waiting. Every later call resolves to
+   * `null` as well. A transport that ends without the peer's close record is
+   * `transport_closed`, never `null`.
+   *
+   * @returns The plaintext, or `null` once the session was closed by either side.
+   * @throws {RecordError} When a record is refused (the session then fails).
+   * @throws {HandshakeError} When the implicit handshake fails.
+   * @throws {TransportError} When the transport fails, or ends without a close.
+   * @throws {SessionStateError} `session_failed` after a failure, `session_closed` after `save()`.
    *
    * @example
    * ```ts
@@ -1286,14 +1434,19 @@ export class SecureSession extends EventTarget {
   receive(): Promise<Uint8Array | null> {
     return this.#receiveLock.run(async () => {
       this.#requireTransport();
-      this.#assertUsable();
-      if (!this.#channel) await this.#drive(null);
-      this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
-      const record = await this.#transportReceive();
       try {
-        return await this.#open(record, true);
+        if (this.#ending === "closed" && !this.#failure) return null;
+        this.#assertUsable();
+        if (!this.#channel) await this.#drive(null);
+        this.#limitTransport(this.#limits.maxRecordSize + RECORD_SLACK);
+        const data = await this.#open(await this.#transportReceive(), true);
+        // The peer's close: the session is over both ways, and so is the transport.
+        if (data === null) await this.#endTransport();
+        return data;
       } catch (err) {
-        // A stream that delivered a refused record (or the peer's alert) is done.
+        // Closed by this side while waiting: the end, not an error.
+        if (this.#ending === "closed" && !this.#failure) return null;
+        // A stream that failed (a refused record, the peer's alert, a broken transport) is done.
         if (this.#failure) await this.#endTransport();
         throw err;
       }
@@ -1334,6 +1487,7 @@ export class SecureSession extends EventTarget {
     // Hand over: nothing more is sealed or opened here; records being opened are decided (and
     // the accepted ones delivered) before the state is read.
     const saved = new SessionStateError("session_closed", "the session was saved");
+    this.#ending ??= "saved";
     this.#channel = null;
     channel.stop(saved);
     this.#stop(saved);
@@ -1342,7 +1496,10 @@ export class SecureSession extends EventTarget {
     const first = channel.failure;
     if (first !== saved) {
       // The peer's close came first: the session is over, there is nothing to save.
-      if (first?.code === "session_closed") throw first;
+      if (first?.code === "session_closed") {
+        this.#ending = "closed";
+        throw first;
+      }
       // It failed first (a truncated close, a refused stream record): nothing to save.
       throw this.#fail(first ?? saved);
     }
@@ -1393,6 +1550,7 @@ export class SecureSession extends EventTarget {
     options: RestoreOptions = {},
   ): Promise<SecureSession> {
     const limits = checkLimits(options);
+    const transport = checkTransport(options.transport);
     const minGeneration = options.minGeneration ?? 0;
     if (!Number.isSafeInteger(minGeneration) || minGeneration < 0) {
       throw new RangeError("minGeneration must be a non-negative integer");
@@ -1426,7 +1584,7 @@ export class SecureSession extends EventTarget {
       id,
       channel,
       limits,
-      options.transport ?? null,
+      transport,
       generation,
     );
     return new SecureSession(restored as unknown as SecureSessionOptions);

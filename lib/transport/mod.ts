@@ -17,3 +17,6 @@
 export * from "./memory.ts";
 export * from "./framed_stream.ts";
 export * from "./websocket.ts";
+export * from "./secure_websocket_handler.ts";
+export * from "./connect_websocket.ts";
+export * from "./bun_websocket_sessions.ts";
