@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { CookieError } from "../errors.ts";
 import { concat, fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../crypto/_bytes.ts";
 import { sha256 } from "../crypto/sha256.ts";
@@ -106,6 +107,22 @@ const HEADER_ROOM = 14;
 /** The longest decompressed value accepted. */
 const MAX_INFLATED = 64 * 1024;
 
+/** Every option `cookieTransport()` reads. */
+const COOKIE_TRANSPORT_OPTIONS = [
+  "name",
+  "path",
+  "domain",
+  "secure",
+  "trustProxy",
+  "httpOnly",
+  "sameSite",
+  "partitioned",
+  "persistent",
+  "maxCookieSize",
+  "maxChunks",
+  "compress",
+] as const satisfies readonly (keyof CookieTransportOptions)[];
+
 /**
  * Creates a cookie transport.
  *
@@ -183,6 +200,11 @@ const MAX_INFLATED = 64 * 1024;
  * ```
  */
 export function cookieTransport(options: CookieTransportOptions = {}): HttpSessionTransport {
+  checkKnownKeys(options, COOKIE_TRANSPORT_OPTIONS, "cookieTransport()", {
+    maxAge: "persistent (lifetimes are sessions() options)",
+    expires: "persistent (lifetimes are sessions() options)",
+    cookieName: "name",
+  });
   const name = options.name ?? "__Host-session";
   const secure = options.secure ?? true;
   if (secure !== true && secure !== false && secure !== "auto") {

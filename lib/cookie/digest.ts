@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import {
   concat,
   equalPublic,
@@ -94,6 +95,7 @@ export function digest(options: DigestOptions = {}): InspectingTransformer {
   if (options === null || typeof options !== "object") {
     throw new TypeError("digest() takes an options object");
   }
+  checkKnownKeys(options, ["salt", "maxLength"], "digest()");
   const saltInput = options.salt ?? "tessera";
   let salt: Uint8Array;
   if (typeof saltInput === "string") salt = utf8(saltInput);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { fromBase64Url, fromUtf8, toBase64Url } from "../crypto/_bytes.ts";
 import {
   aesGcmDecrypt,
@@ -122,6 +123,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
   if (options === null || typeof options !== "object") {
     throw new TypeError("encrypt() takes { key }");
   }
+  checkKnownKeys(options, ["key", "maxLength"], "encrypt()", { password: "key", secret: "key" });
   const keys = resolveKeys(options.key, "AES-GCM", "encrypt() key");
   const maxLength = maxLengthOption(options.maxLength);
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { CookieError } from "../errors.ts";
 import { isCookieValue, isToken } from "./_cookie_syntax.ts";
 import type {
@@ -62,6 +63,7 @@ export interface HeaderTransportOptions {
  * ```
  */
 export function headerTransport(options: HeaderTransportOptions = {}): HttpSessionTransport {
+  checkKnownKeys(options, ["name", "maxLength"], "headerTransport()");
   const name = (options.name ?? "X-Session").toLowerCase();
   if (!isToken(name)) throw new TypeError("header name must be an RFC 7230 token");
   const maxLength = options.maxLength ?? 8192;

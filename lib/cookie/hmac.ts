@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { concat, fromBase64Url, fromUtf8, toBase64Url } from "../crypto/_bytes.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import type { TransformContext, TransformResult } from "./transformer.ts";
@@ -114,6 +115,7 @@ export function hmac(options: HmacOptions): InspectingTransformer {
   if (options === null || typeof options !== "object") {
     throw new TypeError("hmac() takes { key }");
   }
+  checkKnownKeys(options, ["key", "maxLength"], "hmac()", { password: "key", secret: "key" });
   const keys = resolveKeys(options.key, "HMAC", "hmac() key");
   const maxLength = maxLengthOption(options.maxLength);
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from "../crypto/_bytes.ts";
 import type { SessionTransformer, TransformContext, TransformResult } from "./transformer.ts";
 import {
@@ -158,6 +159,11 @@ export function iron(options: IronOptions): InspectingTransformer {
   if (options === null || typeof options !== "object") {
     throw new TypeError("iron() takes { password }");
   }
+  checkKnownKeys(
+    options,
+    ["password", "current", "ttl", "timestampSkewSec", "now", "versionSuffix", "maxLength"],
+    "iron()",
+  );
   const passwords = passwordMap(options.password);
   const current = currentId(passwords, options.current);
   const ttl = integerOption(options.ttl, FOURTEEN_DAYS, 0, MAX_TTL, "ttl");
@@ -348,6 +354,7 @@ export function fallback(
   legacy: SessionTransformer,
   options: FallbackOptions = {},
 ): InspectingTransformer {
+  checkKnownKeys(options, ["upgrade"], "fallback()");
   for (const t of [primary, legacy]) {
     if (
       t === null || typeof t !== "object" || typeof t.write !== "function" ||

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { copy, utf8 } from "../crypto/_bytes.ts";
 
 /**
@@ -179,6 +180,7 @@ export class Keyring {
     if (options === null || typeof options !== "object") {
       throw new TypeError("keyring() takes { current, keys }");
     }
+    checkKnownKeys(options, ["current", "keys"], "keyring()");
     const source = options.keys;
     if (source === null || typeof source !== "object") {
       throw new TypeError("keyring keys must be a record or a Map of id to key");

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { CookieError } from "../errors.ts";
 import { checkPayload, MAX_PAYLOAD_LENGTH, type SessionPayload, toWire } from "./payload.ts";
 import type {
@@ -275,6 +276,7 @@ export class KvSessionStorage implements SessionStorage {
    */
   constructor(kv: SessionKv, options: KvSessionStorageOptions = {}) {
     if (!isKv(kv)) throw new TypeError("KvSessionStorage needs an open Deno.Kv");
+    checkKnownKeys(options, ["prefix", "retryAttempts", "retryBaseDelay"], "KvSessionStorage");
     this.#kv = kv;
     this.#prefix = [...(options.prefix ?? ["tessera", "session"])];
     this.#retry = retryPolicy(options.retryAttempts, options.retryBaseDelay);

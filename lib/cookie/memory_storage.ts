@@ -195,6 +195,11 @@ export class MemorySessionStorage implements SessionStorage {
    */
   write(id: string, payload: SessionPayload, options: StorageWriteOptions): Promise<string | null> {
     const { previous, now } = options;
+    // A move to a new id: the old record goes right after, so it is neither counted nor evicted.
+    const moving = options.replaces !== undefined && options.replaces !== id &&
+        this.#records.has(options.replaces)
+      ? options.replaces
+      : undefined;
     const json = JSON.stringify(toWire(payload));
     if (json.length > MAX_PAYLOAD_LENGTH) {
       return Promise.reject(new CookieError("cookie_too_large", "session data exceeds 64 KiB"));
@@ -204,11 +209,13 @@ export class MemorySessionStorage implements SessionStorage {
     // An ended session's id is never brought back to life.
     if (previous === null && this.#tombstones.has(id)) return Promise.resolve(null);
     const mine = payload.userId === undefined ? undefined : this.#byUser.get(payload.userId);
-    if (current === undefined && mine !== undefined && mine.size >= this.#maxPerUser) {
+    const ownCount = (mine?.size ?? 0) - (moving !== undefined && mine?.has(moving) ? 1 : 0);
+    if (current === undefined && mine !== undefined && ownCount >= this.#maxPerUser) {
       // One account holds at most its share: its least recently written session ends.
-      this.#remove(mine.values().next().value!, "cookie_expired");
+      const oldest = [...mine].find((other) => other !== moving);
+      if (oldest !== undefined) this.#remove(oldest, "cookie_expired");
     }
-    if (current === undefined && this.#records.size >= this.#maxSessions) {
+    if (current === undefined && moving === undefined && this.#records.size >= this.#maxSessions) {
       this.#purge(now);
       if (this.#records.size >= this.#maxSessions) {
         if (payload.userId === undefined) {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { utf8 } from "../crypto/_bytes.ts";
 
 /**
@@ -138,6 +139,7 @@ export async function deriveKeyFromPassphrase(
   salt: string | Uint8Array,
   options: PassphraseOptions = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
+  checkKnownKeys(options, ["iterations"], "deriveKeyFromPassphrase()");
   if (typeof passphrase !== "string" || !passphrase.isWellFormed()) {
     throw new TypeError("passphrase must be a well-formed string");
   }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { CookieError } from "../errors.ts";
 import { userIdProblem } from "./payload.ts";
 import { type RetryPolicy, retryPolicy, withRetry } from "./_kv_retry.ts";
@@ -179,6 +180,7 @@ export class KvRevocationStore implements RevocationStore {
    */
   constructor(kv: SessionKv, options: KvRevocationStoreOptions = {}) {
     if (!isKv(kv)) throw new TypeError("KvRevocationStore needs an open Deno.Kv");
+    checkKnownKeys(options, ["prefix", "retryAttempts", "retryBaseDelay"], "KvRevocationStore");
     this.#kv = kv;
     this.#prefix = [...(options.prefix ?? ["tessera", "revocation"])];
     this.#retry = retryPolicy(options.retryAttempts, options.retryBaseDelay);

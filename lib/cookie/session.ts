@@ -47,7 +47,7 @@ type Op =
   | { readonly kind: "user"; readonly userId: string | null }
   | { readonly kind: "flash"; readonly key: string; readonly json: string }
   | { readonly kind: "take"; readonly key: string }
-  | { readonly kind: "persist"; readonly persistent: boolean };
+  | { readonly kind: "persist"; readonly persistent: boolean | undefined };
 
 /** What the session wants done with it at the end of the request (internal). */
 export interface SessionStatus {
@@ -358,7 +358,7 @@ export class Session<T extends SessionData<T> = Record<string, JsonValue>> {
    * data and flash values it had while anonymous move into it.
    *
    * Switching from one user to another, or to `null`, drops the session's
-   * data and flash values first: one user's data never lands in another
+   * data, flash values and remember-me choice first: one user's data never lands in another
    * user's session. (Data from before any user, an anonymous cart, is kept.)
    *
    * The id is checked here, at the call, so a bad id (say, one taken from a
@@ -404,6 +404,8 @@ export class Session<T extends SessionData<T> = Record<string, JsonValue>> {
       for (const key of [...this.#flashIn.keys()]) this.#do({ kind: "take", key });
       this.#ops = this.#ops.filter((op) => op.kind !== "flash");
       this.#flashOut.clear();
+      // Nor does their remember-me choice: the next user makes their own.
+      if (this.#persistent !== undefined) this.#do({ kind: "persist", persistent: undefined });
     }
     this.#do({ kind: "user", userId });
   }

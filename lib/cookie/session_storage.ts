@@ -125,6 +125,13 @@ export interface StorageWriteOptions {
   readonly previous: StoredSession | null;
   /** The current time (ms since the epoch), for the store's own time-to-live. */
   readonly now: number;
+  /**
+   * When a session moves to a new id (login, `regenerate()`, a change of
+   * user), the id it moves from: `sessions()` deletes that one right after
+   * this write. A bounded store must not end it to make room for its own
+   * successor, and may count the two as one meanwhile.
+   */
+  readonly replaces?: string | undefined;
 }
 
 /**

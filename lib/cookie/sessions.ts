@@ -512,7 +512,14 @@ export function sessions<T extends SessionData<T> = Record<string, JsonValue>>(
     async listSessions(userId: string): Promise<SessionSummary[]> {
       if (storage === undefined) throw new TypeError("client-side sessions cannot be listed");
       checkUserId(userId);
-      return await storage.listByUser(userId, settings.now());
+      const now = settings.now();
+      // Sessions issued under a longer maxAge end sooner than their records say.
+      return (await storage.listByUser(userId, now))
+        .map((summary) => ({
+          ...summary,
+          expiresAt: Math.min(summary.expiresAt, summary.issuedAt + settings.maxAge),
+        }))
+        .filter((summary) => summary.expiresAt > now);
     },
   });
 }
@@ -571,8 +578,16 @@ function validate(options: SessionsOptions): Settings {
   if (typeof renewThreshold !== "number" || !(renewThreshold >= 0 && renewThreshold <= 1)) {
     throw new RangeError(`renewThreshold must be a number from 0 to 1, not ${renewThreshold}`);
   }
-  const now = options.now ?? Date.now;
-  if (typeof now !== "function") throw new TypeError("now must be a function");
+  const clock = options.now ?? Date.now;
+  if (typeof clock !== "function") throw new TypeError("now must be a function");
+  // Whole milliseconds, as envelopes store them (performance.now()-based clocks have fractions).
+  const now = (): number => {
+    const time = clock();
+    if (typeof time !== "number" || !Number.isFinite(time) || time < 0) {
+      throw new TypeError(`now() must return ms since the Unix epoch, not ${time}`);
+    }
+    return Math.floor(time);
+  };
   const clockSkew = secondsOption(
     "clockSkew",
     options.clockSkew,
@@ -742,6 +757,14 @@ async function load<T extends SessionData<T>>(s: Settings, request: Request): Pr
   };
 }
 
+/**
+ * When a session ends: its absolute expiry, or sooner when `maxAge` was
+ * shortened since it was issued.
+ */
+function endOf(s: Settings, payload: SessionPayload): number {
+  return Math.min(payload.expiresAt, payload.issuedAt + s.maxAge);
+}
+
 /** Whether a session in use should have its idle expiry pushed out now. */
 function renewalDue(s: Settings, base: SessionPayload, now: number): boolean {
   return s.rolling && base.idleExpiresAt < base.expiresAt &&
@@ -759,7 +782,7 @@ async function envelope<T extends SessionData<T>>(
   const contents = sessionContents(session);
   const base = startNew ? null : status.base;
   const issuedAt = base?.issuedAt ?? now;
-  const expiresAt = base?.expiresAt ?? now + s.maxAge;
+  const expiresAt = base === null ? now + s.maxAge : endOf(s, base);
   let epoch: number | undefined;
   if (contents.userId !== undefined && s.revocation !== undefined) {
     const kept = !status.userChanged && status.base?.userId === contents.userId;
@@ -824,19 +847,30 @@ async function commitClient<T extends SessionData<T>>(
   });
 }
 
-/** Throws `session_conflict` unless the stored record is still at the version this request read. */
+/**
+ * Throws `session_conflict` unless the stored record is still the one this
+ * request read: the same version, or a newer one that differs only by a
+ * renewal of the idle expiry (a concurrent read-only request).
+ */
 async function assertUnchanged(
   storage: SessionStorage,
-  record: { id: string; version: string },
+  record: { id: string; stored: StoredSession },
   now: number,
 ): Promise<void> {
   const current = await storage.read(record.id, now);
-  if (!current.ok || current.version !== record.version) {
-    throw new CookieError(
-      "session_conflict",
-      "the session ended or changed while this request moved it to a new token",
-    );
-  }
+  if (current.ok && current.version === record.stored.version) return;
+  if (current.ok && sameButRenewed(current.payload, record.stored.payload)) return;
+  throw new CookieError(
+    "session_conflict",
+    "the session ended or changed while this request moved it to a new token",
+  );
+}
+
+/** Whether two envelopes differ at most in their idle expiry. */
+function sameButRenewed(a: SessionPayload, b: SessionPayload): boolean {
+  const canonical = (p: SessionPayload) =>
+    JSON.stringify([p.issuedAt, p.expiresAt, p.userId, p.epoch, p.persistent, p.data, p.flash]);
+  return canonical(a) === canonical(b);
 }
 
 async function commitServer<T extends SessionData<T>>(
@@ -852,8 +886,9 @@ async function commitServer<T extends SessionData<T>>(
   // A session newly bound to a user gets a new token even without regenerate():
   // a token planted before login must not become the user's session (fixation).
   const userId = sessionContents(session).userId;
-  const rebind = status.base !== null && !status.destroyed && userId !== undefined &&
-    userId !== status.base.userId;
+  // Unbinding (`setUser(null)`) moves it too: out of storage when anonymous sessions live in
+  // the cookie, else to a new token; the logged-in token ends either way.
+  const rebind = status.base !== null && !status.destroyed && userId !== status.base.userId;
   // Logout, or a new session (first write, login) under a new token.
   if (
     status.base === null || status.destroyed || status.regenerated || rebind || loaded.anonymous
@@ -867,13 +902,18 @@ async function commitServer<T extends SessionData<T>>(
       // request. Checked before the successor is written and again after, so a deletion
       // racing the move takes the successor with it.
       const predecessor = !status.destroyed && loaded.id !== null && loaded.stored !== null
-        ? { id: loaded.id, version: loaded.stored.version }
+        ? { id: loaded.id, stored: loaded.stored }
         : null;
       if (predecessor) await assertUnchanged(storage, predecessor, now);
       const token = toBase64Url(randomBytes(32));
       const id = await publicId(token, s.context);
       const payload = await envelope(s, session, true, now);
-      if (await storage.write(id, payload, { previous: null, now: now }) === null) {
+      const written = await storage.write(id, payload, {
+        previous: null,
+        now,
+        replaces: predecessor?.id,
+      });
+      if (written === null) {
         throw new CookieError("session_conflict", "a fresh session id was already taken");
       }
       if (predecessor) {
@@ -913,7 +953,7 @@ async function commitServer<T extends SessionData<T>>(
     await sendToken(
       s,
       loaded.token!,
-      { ...base, persistent: sessionContents(session).persistent },
+      { ...base, expiresAt: endOf(s, base), persistent: sessionContents(session).persistent },
       now,
       loaded,
       headers,
@@ -1010,9 +1050,11 @@ async function renew(
 ): Promise<boolean> {
   let previous = stored;
   for (let retry = 1;; retry++) {
+    const expiresAt = endOf(s, previous.payload);
     const payload: SessionPayload = {
       ...previous.payload,
-      idleExpiresAt: Math.min(now + s.idleTimeout, previous.payload.expiresAt),
+      expiresAt,
+      idleExpiresAt: Math.min(now + s.idleTimeout, expiresAt),
     };
     if (await storage.write(id, payload, { previous, now }) !== null) return true;
     // The winner usually renewed it already: look at once, and back off only to write again.

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { cookieTransport } from "../../lib/cookie/cookie_transport.ts";
+import type { JsonValue } from "../../lib/cookie/json_value.ts";
 import { encrypt } from "../../lib/cookie/encrypt.ts";
 import { MemorySessionStorage } from "../../lib/cookie/memory_storage.ts";
 import {
@@ -20,7 +21,7 @@ const MONTH_S = 30 * 86_400;
 
 /** A server whose maxAge the test changes, as a redeploy with a new setting would. */
 function deployment(options: SessionsOptions, clock: ManualClock) {
-  const make = (maxAge: number): SessionMiddleware<Record<string, unknown>> =>
+  const make = (maxAge: number): SessionMiddleware<Record<string, JsonValue>> =>
     sessions({
       ...options,
       transport: cookieTransport({ name: "sid", secure: false }),
