@@ -47,9 +47,13 @@ export {
   type WrappingKey,
 } from "./lib/session/secure_session.ts";
 export {
+  HandshakeEvent,
+  KeyUpdateEvent,
+  SessionCloseEvent,
   SessionErrorEvent,
   type SessionState,
   SessionStateEvent,
+  type SessionStats,
   TicketEvent,
 } from "./lib/session/session_events.ts";
 export type {

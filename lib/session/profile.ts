@@ -491,6 +491,10 @@ export interface Channel {
   readonly peerMaxRecordSize: number | null;
   /** Why the channel failed for good (a fatal refusal, the peer's alert), or `null`. */
   readonly failure: TesseraError | null;
+  /** The sending key epoch (0 first; a profile without key update stays at 0). */
+  readonly sendEpoch: number;
+  /** The receiving key epoch: the epoch of the peer's newest accepted record. */
+  readonly receiveEpoch: number;
   /**
    * Protects one application record. The sequence number is reserved
    * synchronously, so concurrent calls never share a nonce. Plaintext longer

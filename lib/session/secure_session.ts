@@ -35,9 +35,13 @@ import {
 } from "./profile.ts";
 import { MAX_TICKET_LIFETIME, type TicketAttributes } from "./resumption.ts";
 import {
+  HandshakeEvent,
+  KeyUpdateEvent,
+  SessionCloseEvent,
   SessionErrorEvent,
   type SessionState,
   SessionStateEvent,
+  type SessionStats,
   TicketEvent,
 } from "./session_events.ts";
 import { tessera1 } from "./tessera1.ts";
@@ -496,6 +500,12 @@ export interface SecureSessionEventMap {
   error: SessionErrorEvent;
   /** Tickets were used, declined, issued or could not be kept. */
   ticket: TicketEvent;
+  /** The handshake completed: its duration, whether it resumed, the peer. */
+  handshake: HandshakeEvent;
+  /** A direction moved to fresh keys. */
+  keyupdate: KeyUpdateEvent;
+  /** The session ended, cleanly or not (after `statechange` to `closed`). */
+  close: SessionCloseEvent;
 }
 
 /**
@@ -520,7 +530,7 @@ export interface SecureSession {
   /**
    * Listens for a session event, typed by its name.
    *
-   * @param type `"statechange"`, `"error"` or `"ticket"`.
+   * @param type `"statechange"`, `"error"`, `"ticket"`, `"handshake"`, `"keyupdate"` or `"close"`.
    * @param listener Receives the typed event.
    * @param options As for `EventTarget`.
    */
@@ -544,7 +554,7 @@ export interface SecureSession {
   /**
    * Stops listening for a session event.
    *
-   * @param type `"statechange"`, `"error"` or `"ticket"`.
+   * @param type `"statechange"`, `"error"`, `"ticket"`, `"handshake"`, `"keyupdate"` or `"close"`.
    * @param listener The listener given to `addEventListener`.
    * @param options As for `EventTarget`.
    */
@@ -624,6 +634,17 @@ export class SecureSession extends EventTarget {
    * `save()` handed it over (the transport is no longer this session's).
    */
   #ending: "closed" | "saved" | null = null;
+  /** When this side's handshake started (`performance.now()`), for the handshake event. */
+  #handshakeStart = 0;
+  #stats = {
+    recordsSent: 0,
+    recordsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    keyUpdates: 0,
+  };
+  #sendEpoch = 0;
+  #receiveEpoch = 0;
 
   /**
    * Creates a session in state `idle`.
@@ -783,7 +804,65 @@ export class SecureSession extends EventTarget {
     const previous = this.#state;
     if (previous === state) return;
     this.#state = state;
+    if (state === "negotiating") this.#handshakeStart = performance.now();
     this.dispatchEvent(new SessionStateEvent(previous, state));
+    if (state === "established" && this.#channel) {
+      const channel = this.#channel;
+      this.#sendEpoch = channel.sendEpoch;
+      this.#receiveEpoch = channel.receiveEpoch;
+      const duration = performance.now() - this.#handshakeStart;
+      this.dispatchEvent(
+        new HandshakeEvent(duration, channel.resumed, channel.role, channel.peerId.slice()),
+      );
+    } else if (state === "closed" && this.#ending !== "saved") {
+      this.dispatchEvent(new SessionCloseEvent(this.#failure));
+    }
+  }
+
+  /** Counts a sealed record and reports a new sending epoch. */
+  #sealed(channel: Channel, length: number): void {
+    this.#stats.recordsSent++;
+    this.#stats.bytesSent += length;
+    if (channel.sendEpoch !== this.#sendEpoch) {
+      this.#sendEpoch = channel.sendEpoch;
+      this.#stats.keyUpdates++;
+      this.dispatchEvent(new KeyUpdateEvent("send", channel.sendEpoch));
+    }
+  }
+
+  /** Counts an accepted record and reports a new receiving epoch. */
+  #opened(channel: Channel, length: number): void {
+    this.#stats.recordsReceived++;
+    this.#stats.bytesReceived += length;
+    if (channel.receiveEpoch !== this.#receiveEpoch) {
+      this.#receiveEpoch = channel.receiveEpoch;
+      this.#stats.keyUpdates++;
+      this.dispatchEvent(new KeyUpdateEvent("receive", channel.receiveEpoch));
+    }
+  }
+
+  /**
+   * Traffic counters: application records and plaintext bytes each way, and
+   * key updates (a snapshot; handshake and close records are not counted).
+   *
+   * @example
+   * ```ts
+   * import { directoryLookup, generateIdentityKeyPair, SecureSession } from "@tessera/session";
+   * import assert from "node:assert/strict";
+   *
+   * const a = await generateIdentityKeyPair();
+   * const b = await generateIdentityKeyPair();
+   * const getPublicKeyForId = directoryLookup({ a: a.publicKey, b: b.publicKey });
+   * const client = new SecureSession({ id: "a", privateKey: a.privateKey, getPublicKeyForId });
+   * const server = new SecureSession({ id: "b", privateKey: b.privateKey, getPublicKeyForId });
+   * await server.negotiate((await client.negotiate((await server.negotiate(await client.connectRequest()))!))!);
+   * await server.unwrap(await client.wrap(new Uint8Array(10)));
+   * assert.equal(client.stats.bytesSent, 10);
+   * assert.equal(server.stats.recordsReceived, 1);
+   * ```
+   */
+  get stats(): SessionStats {
+    return { ...this.#stats };
   }
 
   #fail(error: TesseraError): TesseraError {
@@ -957,7 +1036,12 @@ export class SecureSession extends EventTarget {
   wrap(data: Uint8Array): Promise<Uint8Array> {
     try {
       if (!(data instanceof Uint8Array)) throw new TypeError("data must be a Uint8Array");
-      return this.#established().seal(data);
+      const channel = this.#established();
+      const length = data.length;
+      return channel.seal(data).then((record) => {
+        this.#sealed(channel, length);
+        return record;
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1011,6 +1095,7 @@ export class SecureSession extends EventTarget {
       this.#setState("closed");
       return null;
     }
+    this.#opened(channel, opened.data.length);
     return opened.data;
   }
 
