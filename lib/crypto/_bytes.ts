@@ -126,6 +126,27 @@ export function fromBase64Url(text: string): Uint8Array | null {
   return out;
 }
 
+/** Standard base64 with padding (RFC 4648 §4). */
+export function toBase64(bytes: Uint8Array): string {
+  const text = toBase64Url(bytes).replaceAll("-", "+").replaceAll("_", "/");
+  return text + "=".repeat((4 - (text.length % 4)) % 4);
+}
+
+/**
+ * Strict standard base64 decoding: padding required, no whitespace, no
+ * base64url characters, canonical trailing bits. Returns `null` otherwise.
+ */
+export function fromBase64(text: string): Uint8Array | null {
+  if (text.length % 4 !== 0 || /[^A-Za-z0-9+/=]/.test(text)) return null;
+  const body = text.endsWith("==")
+    ? text.slice(0, -2)
+    : text.endsWith("=")
+    ? text.slice(0, -1)
+    : text;
+  if (body.includes("=")) return null;
+  return fromBase64Url(body.replaceAll("+", "-").replaceAll("/", "_"));
+}
+
 /** Writes a big-endian u16. */
 export function u16(n: number): Uint8Array {
   return new Uint8Array([(n >>> 8) & 0xff, n & 0xff]);

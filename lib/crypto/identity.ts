@@ -5,9 +5,11 @@
  * Signatures are IEEE P1363 (`r ‖ s`, 64 bytes), as Web Crypto produces them;
  * `ecdsa_der.ts` converts them to and from DER.
  *
- * Public keys import from and export to JWK, SPKI DER, the 65-byte
- * uncompressed SEC1 point (`raw`) and the 33-byte compressed SEC1 point.
- * Private keys import from and export to PKCS#8 DER and JWK. Every import
+ * Public keys import from and export to JWK, SPKI DER, PEM (`PUBLIC KEY`), the
+ * 65-byte uncompressed SEC1 point (`raw`) and the 33-byte compressed SEC1
+ * point. Private keys import from and export to PKCS#8 DER, JWK and PEM
+ * (`PRIVATE KEY`, or `EC PRIVATE KEY` as `openssl ecparam -genkey` writes it).
+ * Every import
  * checks the key before returning it: some engines accept an off-curve point
  * or an out-of-range scalar at import time and fail only when the key is used,
  * so each import exports the key once to prove that the engine can use it.
@@ -18,7 +20,10 @@
  */
 
 import { KeyError } from "../errors.ts";
-import { equalPublic, fromBase64Url, toBase64Url } from "./_bytes.ts";
+import { concat, equalPublic, fromBase64Url, toBase64, toBase64Url } from "./_bytes.ts";
+import { OID_EC_PUBLIC_KEY, OID_P256, readTlv } from "./_der.ts";
+import { decodePrivateKeyPem, decodePublicKeyPem, encodePem } from "./_pem.ts";
+import { encodeSec1 } from "./_sec1.ts";
 
 const subtle = crypto.subtle;
 const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -291,7 +296,7 @@ export async function toVerifyKey(input: PublicKeyInput): Promise<CryptoKey> {
  * assert.deepEqual(await exportPublicKey(imported, "raw"), raw);
  * ```
  */
-export type PublicKeyFormat = "jwk" | "spki" | "raw" | "compressed";
+export type PublicKeyFormat = "jwk" | "spki" | "raw" | "compressed" | "pem";
 
 /**
  * Byte encodings of an ECDSA P-256 public key, as {@linkcode exportPublicKey} writes them.
@@ -341,7 +346,7 @@ export type PublicKeyExportFormat = "spki" | "raw" | "compressed";
  * }
  * ```
  */
-export type PrivateKeyFormat = "pkcs8" | "jwk";
+export type PrivateKeyFormat = "pkcs8" | "jwk" | "pem";
 
 /**
  * Options of {@linkcode importPrivateKey}.
@@ -365,7 +370,7 @@ export type PrivateKeyFormat = "pkcs8" | "jwk";
  * ```
  */
 export interface ImportPrivateKeyOptions {
-  /** The encoding. Default: `"pkcs8"` for bytes, `"jwk"` for an object. */
+  /** The encoding. Default: `"pkcs8"` for bytes, `"jwk"` for an object, `"pem"` for a string. */
   format?: PrivateKeyFormat;
   /** Whether the imported key may be exported again. Default `false`. */
   extractable?: boolean;
@@ -378,37 +383,12 @@ const COMPRESSED_LENGTH = 1 + COORDINATE_LENGTH;
 /** Length of an uncompressed SEC1 P-256 point: `04 ‖ X ‖ Y`. */
 const UNCOMPRESSED_LENGTH = 1 + 2 * COORDINATE_LENGTH;
 
-/** `OBJECT IDENTIFIER 1.2.840.10045.2.1` (id-ecPublicKey), tag and length included. */
-const OID_EC_PUBLIC_KEY = new Uint8Array([0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
-/** `OBJECT IDENTIFIER 1.2.840.10045.3.1.7` (prime256v1), tag and length included. */
-const OID_P256 = new Uint8Array([0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
-
 function invalid(message: string): KeyError {
   return new KeyError("key_invalid", message);
 }
 
 function unsupported(message: string): KeyError {
   return new KeyError("key_unsupported", message);
-}
-
-/** Reads one DER tag-length header; `null` when it does not fit `der`. */
-function readTlv(
-  der: Uint8Array,
-  offset: number,
-): { tag: number; start: number; end: number } | null {
-  if (offset + 2 > der.length) return null;
-  const tag = der[offset]!;
-  let length = der[offset + 1]!;
-  let start = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count < 1 || count > 2 || start + count > der.length) return null;
-    length = 0;
-    for (let i = 0; i < count; i++) length = (length << 8) | der[start + i]!;
-    start += count;
-  }
-  const end = start + length;
-  return end <= der.length ? { tag, start, end } : null;
 }
 
 /**
@@ -485,11 +465,18 @@ function isBytes(value: unknown): value is Uint8Array {
  * Imports an ECDSA P-256 public key for verification.
  *
  * Formats: `"jwk"` (an object with `kty: "EC"`, `crv: "P-256"`, `x`, `y`; a
- * private member `d` is refused), `"spki"` (DER), `"raw"` (65-byte
- * uncompressed point `04 ‖ X ‖ Y`) and `"compressed"` (33-byte point
- * `02|03 ‖ X`). When `format` is omitted it is detected: an object is a JWK,
- * 65 bytes starting with `04` are raw, 33 bytes starting with `02` or `03` are
- * compressed, and other bytes are SPKI.
+ * private member `d` is refused), `"spki"` (DER), `"pem"` (a string holding
+ * one `-----BEGIN PUBLIC KEY-----` block, SPKI, as `openssl ec -pubout`
+ * writes it), `"raw"` (65-byte uncompressed point `04 ‖ X ‖ Y`) and
+ * `"compressed"` (33-byte point `02|03 ‖ X`). When `format` is omitted it is
+ * detected: a string is PEM, an object is a JWK, 65 bytes starting with `04`
+ * are raw, 33 bytes starting with `02` or `03` are compressed, and other bytes
+ * are SPKI.
+ *
+ * PEM is read strictly: at most 16 KiB; lines end in LF or CRLF, and spaces or
+ * tabs around a line are ignored; exactly one block, with no other text before
+ * or after it; the same label on its BEGIN and END lines; a body of standard
+ * base64 with padding, in lines of any length, without headers.
  *
  * The point is proven valid before the key is returned. The returned key is
  * extractable, like every public key Web Crypto generates.
@@ -497,11 +484,12 @@ function isBytes(value: unknown): value is Uint8Array {
  * @param data The encoded key.
  * @param format The encoding; detected when omitted.
  * @returns An extractable ECDSA P-256 public key with usage `verify`.
- * @throws {TypeError} When `data` does not match `format` (bytes for a JWK or
- * the reverse) or is neither bytes nor an object.
- * @throws {KeyError} `key_invalid` for malformed bytes or JWK members, or a
- * point not on P-256; `key_unsupported` for another key type, algorithm or
- * curve, or a JWK whose `alg`, `use` or `key_ops` forbid verification.
+ * @throws {TypeError} When `data` does not match `format` (bytes for a JWK, a
+ * string for SPKI, and so on) or is neither bytes, a string nor an object.
+ * @throws {KeyError} `key_invalid` for malformed bytes, PEM text or JWK
+ * members, or a point not on P-256; `key_unsupported` for another key type,
+ * algorithm or curve, a PEM block labelled other than `PUBLIC KEY`, or a JWK
+ * whose `alg`, `use` or `key_ops` forbid verification.
  *
  * @example Importing a compressed point
  * ```ts
@@ -527,13 +515,32 @@ function isBytes(value: unknown): value is Uint8Array {
  * point[0] = 4;
  * await assert.rejects(importPublicKey(point), { code: "key_invalid" });
  * ```
+ *
+ * @example Reading a PEM public key, as `openssl ec -pubout` writes it
+ * ```ts
+ * import { importPublicKey } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const pem = `-----BEGIN PUBLIC KEY-----
+ * MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw5+VI2eBNVZhJvtmfM8tcBubuVee
+ * NQHtffkKThfzRG1Mh29XZnDqFJaYtq6UPXehhQ6IWh2BrUVVMd3M3HsFSg==
+ * -----END PUBLIC KEY-----
+ * `;
+ * const publicKey = await importPublicKey(pem);
+ * assert.equal(publicKey.type, "public");
+ * await assert.rejects(importPublicKey(pem.replace(/PUBLIC/g, "RSA PUBLIC")), {
+ *   code: "key_unsupported",
+ * });
+ * ```
  */
 export async function importPublicKey(
-  data: Uint8Array | JsonWebKey,
+  data: Uint8Array | JsonWebKey | string,
   format?: PublicKeyFormat,
 ): Promise<CryptoKey> {
   if (format === undefined) {
-    if (isBytes(data)) {
+    if (typeof data === "string") {
+      format = "pem";
+    } else if (isBytes(data)) {
       const first = data[0];
       if (data.length === UNCOMPRESSED_LENGTH && first === 0x04) format = "raw";
       else if (data.length === COMPRESSED_LENGTH && (first === 0x02 || first === 0x03)) {
@@ -542,13 +549,15 @@ export async function importPublicKey(
     } else if (data !== null && typeof data === "object") {
       format = "jwk";
     } else {
-      throw new TypeError("expected key bytes or a JWK object");
+      throw new TypeError("expected key bytes, PEM text or a JWK object");
     }
   }
   let key: CryptoKey;
   switch (format) {
     case "jwk": {
-      if (isBytes(data)) throw new TypeError("format jwk expects a JWK object");
+      if (isBytes(data) || typeof data === "string") {
+        throw new TypeError("format jwk expects a JWK object");
+      }
       checkJwkHeader(data, "verify");
       if (data.d !== undefined) throw invalid("JWK is a private key; expected a public key");
       const jwk: JsonWebKey = {
@@ -571,12 +580,20 @@ export async function importPublicKey(
       key = await engineImport("raw", data, ["verify"], true);
       break;
     }
-    case "spki": {
-      if (!isBytes(data)) throw new TypeError("format spki expects bytes");
-      const algorithm = derKeyAlgorithm(data, false);
+    case "spki":
+    case "pem": {
+      let der: Uint8Array;
+      if (format === "pem") {
+        if (typeof data !== "string") throw new TypeError("format pem expects a string");
+        der = decodePublicKeyPem(data);
+      } else {
+        if (!isBytes(data)) throw new TypeError("format spki expects bytes");
+        der = data;
+      }
+      const algorithm = derKeyAlgorithm(der, false);
       if (algorithm === null) throw invalid("not SPKI DER");
       if (algorithm === "other") throw unsupported("SPKI is not an EC P-256 key");
-      key = await engineImport("spki", data, ["verify"], true);
+      key = await engineImport("spki", der, ["verify"], true);
       break;
     }
     default:
@@ -712,23 +729,65 @@ export async function exportPublicKeyJwk(key: CryptoKey): Promise<JsonWebKey> {
 }
 
 /**
+ * Exports an ECDSA P-256 public key as PEM: one `-----BEGIN PUBLIC KEY-----`
+ * block of SPKI DER, in 64-character lines with LF endings, as
+ * `openssl ec -pubout` writes it. {@linkcode importPublicKey} reads it back,
+ * and so does `openssl pkey -pubin`.
+ *
+ * @param key An ECDSA P-256 public key.
+ * @returns The PEM text, ending in a newline.
+ * @throws {TypeError} When `key` is not a `CryptoKey`.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 public
+ * key; `key_not_extractable` when it was imported non-extractable.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPublicKey,
+ *   exportPublicKeyPem,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const pem = await exportPublicKeyPem(publicKey);
+ * assert.ok(pem.startsWith("-----BEGIN PUBLIC KEY-----\n"));
+ * const imported = await importPublicKey(pem);
+ * assert.deepEqual(await exportPublicKey(imported, "raw"), await exportPublicKey(publicKey, "raw"));
+ * ```
+ */
+export async function exportPublicKeyPem(key: CryptoKey): Promise<string> {
+  return encodePem("PUBLIC KEY", await exportPublicKey(key, "spki"));
+}
+
+/**
  * Imports an ECDSA P-256 private key for signing. The key is non-extractable
  * unless `extractable: true` is passed.
  *
- * Formats: `"pkcs8"` (DER; the optional embedded public key may be absent) and
+ * Formats: `"pkcs8"` (DER; the optional embedded public key may be absent),
  * `"jwk"` (an object with `kty: "EC"`, `crv: "P-256"` and all of `d`, `x`,
- * `y`). The scalar is checked to be in range and, when a public point is
- * given, to match it.
+ * `y`) and `"pem"` (a string holding one `-----BEGIN PRIVATE KEY-----` block,
+ * PKCS#8, or one `-----BEGIN EC PRIVATE KEY-----` block, SEC1 / RFC 5915, as
+ * `openssl ecparam -genkey` writes it: its curve, when named, must be P-256,
+ * and the `EC PARAMETERS` block that openssl writes before it without
+ * `-noout` is accepted when it names P-256). PEM is read as strictly as by
+ * {@linkcode importPublicKey}. Encrypted keys (`ENCRYPTED PRIVATE KEY`, or a
+ * `Proc-Type: 4,ENCRYPTED` header) are refused: decrypt them first with
+ * `openssl pkcs8 -topk8 -nocrypt -in key.pem`. The scalar is checked to be in
+ * range and, when a public point is given, to match it.
  *
  * @param data The encoded key.
  * @param options `format` (detected from the type of `data` when omitted) and
  * `extractable` (default `false`).
  * @returns An ECDSA P-256 private key with usage `sign`.
- * @throws {TypeError} When `data` does not match `format` or is neither bytes nor an object.
- * @throws {KeyError} `key_invalid` for malformed bytes or JWK members, a scalar
- * out of range, or a public point that does not match the scalar;
- * `key_unsupported` for another key type, algorithm or curve, or a JWK whose
- * `alg`, `use` or `key_ops` forbid signing.
+ * @throws {TypeError} When `data` does not match `format` or is neither bytes,
+ * a string nor an object.
+ * @throws {KeyError} `key_invalid` for malformed bytes, PEM text or JWK
+ * members, a scalar out of range, or a public point that does not match the
+ * scalar; `key_unsupported` for another key type, algorithm or curve
+ * (explicit curve parameters included), an encrypted key, a PEM block of
+ * another kind, or a JWK whose `alg`, `use` or `key_ops` forbid signing.
  *
  * @example
  * ```ts
@@ -748,22 +807,53 @@ export async function exportPublicKeyJwk(key: CryptoKey): Promise<JsonWebKey> {
  * const data = new Uint8Array([7]);
  * assert.ok(await verifyP256(keys.publicKey, await signP256(restored, data), data));
  * ```
+ *
+ * @example Reading the EC PRIVATE KEY that `openssl ecparam -genkey -noout` writes
+ * ```ts
+ * import { importPrivateKey, importPublicKey, signP256, verifyP256 } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * // A throwaway test key (tests/vectors/pem/p256_ec.pem); never publish a real one.
+ * const privatePem = `-----BEGIN EC PRIVATE KEY-----
+ * MHcCAQEEIMLnJa6iRvhXM/+qo/u0jjwPqV1FqVYqRzDvoxlhSfUEoAoGCCqGSM49
+ * AwEHoUQDQgAEw5+VI2eBNVZhJvtmfM8tcBubuVeeNQHtffkKThfzRG1Mh29XZnDq
+ * FJaYtq6UPXehhQ6IWh2BrUVVMd3M3HsFSg==
+ * -----END EC PRIVATE KEY-----
+ * `;
+ * const publicPem = `-----BEGIN PUBLIC KEY-----
+ * MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw5+VI2eBNVZhJvtmfM8tcBubuVee
+ * NQHtffkKThfzRG1Mh29XZnDqFJaYtq6UPXehhQ6IWh2BrUVVMd3M3HsFSg==
+ * -----END PUBLIC KEY-----
+ * `;
+ * const privateKey = await importPrivateKey(privatePem);
+ * assert.equal(privateKey.extractable, false);
+ * const data = new TextEncoder().encode("hello");
+ * const signature = await signP256(privateKey, data);
+ * assert.ok(await verifyP256(await importPublicKey(publicPem), signature, data));
+ * ```
  */
 export async function importPrivateKey(
-  data: Uint8Array | JsonWebKey,
+  data: Uint8Array | JsonWebKey | string,
   options: ImportPrivateKeyOptions = {},
 ): Promise<CryptoKey> {
   const extractable = options.extractable ?? false;
   let format = options.format;
   if (format === undefined) {
-    if (isBytes(data)) format = "pkcs8";
+    if (typeof data === "string") format = "pem";
+    else if (isBytes(data)) format = "pkcs8";
     else if (data !== null && typeof data === "object") format = "jwk";
-    else throw new TypeError("expected key bytes or a JWK object");
+    else throw new TypeError("expected key bytes, PEM text or a JWK object");
   }
   let probe: CryptoKey;
   let given: JsonWebKey | undefined;
+  let givenPoint: Uint8Array | null = null;
+  // A key rewrapped from SEC1 is imported once more from its checked JWK, so
+  // that an extractable one exports the usual PKCS#8 (public key included).
+  let rewrapped = false;
   if (format === "jwk") {
-    if (isBytes(data)) throw new TypeError("format jwk expects a JWK object");
+    if (isBytes(data) || typeof data === "string") {
+      throw new TypeError("format jwk expects a JWK object");
+    }
     checkJwkHeader(data, "sign");
     given = {
       kty: "EC",
@@ -773,12 +863,22 @@ export async function importPrivateKey(
       d: jwkCoordinate(data.d, "d"),
     };
     probe = await engineImport("jwk", given, ["sign"], true);
-  } else if (format === "pkcs8") {
-    if (!isBytes(data)) throw new TypeError("format pkcs8 expects bytes");
-    const algorithm = derKeyAlgorithm(data, true);
+  } else if (format === "pkcs8" || format === "pem") {
+    let der: Uint8Array;
+    if (format === "pem") {
+      if (typeof data !== "string") throw new TypeError("format pem expects a string");
+      const pem = decodePrivateKeyPem(data);
+      der = pem.pkcs8;
+      givenPoint = pem.publicPoint;
+      rewrapped = pem.rewrapped;
+    } else {
+      if (!isBytes(data)) throw new TypeError("format pkcs8 expects bytes");
+      der = data;
+    }
+    const algorithm = derKeyAlgorithm(der, true);
     if (algorithm === null) throw invalid("not PKCS#8 DER");
     if (algorithm === "other") throw unsupported("PKCS#8 is not an EC P-256 key");
-    probe = await engineImport("pkcs8", data, ["sign"], true);
+    probe = await engineImport("pkcs8", der, ["sign"], true);
   } else {
     throw new TypeError("unknown private key format");
   }
@@ -794,13 +894,31 @@ export async function importPrivateKey(
   if (given !== undefined && (checked.x !== given.x || checked.y !== given.y)) {
     throw invalid("the JWK public point does not match its private scalar");
   }
-  if (extractable) return probe;
+  if (givenPoint !== null && !samePoint(givenPoint, checked.x, checked.y)) {
+    throw invalid("the public key in the EC PRIVATE KEY does not match its private scalar");
+  }
+  if (extractable && !rewrapped) return probe;
   return await engineImport(
     "jwk",
     { kty: "EC", crv: "P-256", x: checked.x, y: checked.y, d: checked.d },
     ["sign"],
-    false,
+    extractable,
   );
+}
+
+/**
+ * Whether a SEC1 point (65 bytes uncompressed or 33 compressed) is the point
+ * whose JWK coordinates are `x` and `y`.
+ */
+function samePoint(point: Uint8Array, x: string, y: string): boolean {
+  const xs = fromBase64Url(x);
+  const ys = fromBase64Url(y);
+  if (xs === null || ys === null || ys.length !== COORDINATE_LENGTH) return false;
+  if (point.length === UNCOMPRESSED_LENGTH) {
+    return equalPublic(point, concat(new Uint8Array([0x04]), xs, ys));
+  }
+  return point[0] === (0x02 | (ys[COORDINATE_LENGTH - 1]! & 1)) &&
+    equalPublic(point.subarray(1), xs);
 }
 
 /**
@@ -877,6 +995,86 @@ export async function exportPrivateKeyJwk(key: CryptoKey): Promise<JsonWebKey> {
 }
 
 /**
+ * Options of {@linkcode exportPrivateKeyPem}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKeyPem,
+ *   type ExportPrivateKeyPemOptions,
+ *   generateIdentityKeyPair,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const { privateKey } = await generateIdentityKeyPair({ extractable: true });
+ * const options: ExportPrivateKeyPemOptions = { format: "sec1" };
+ * const pem = await exportPrivateKeyPem(privateKey, options);
+ * assert.ok(pem.startsWith("-----BEGIN EC PRIVATE KEY-----\n"));
+ * ```
+ */
+export interface ExportPrivateKeyPemOptions {
+  /**
+   * `"pkcs8"` (default) writes a `PRIVATE KEY` block (PKCS#8, as
+   * `openssl pkcs8 -topk8 -nocrypt` writes it); `"sec1"` writes an
+   * `EC PRIVATE KEY` block (SEC1 / RFC 5915 with the named curve and the
+   * public key, as `openssl ecparam -genkey -noout` writes it).
+   */
+  format?: "pkcs8" | "sec1";
+}
+
+/**
+ * Exports an extractable ECDSA P-256 private key as unencrypted PEM, in
+ * 64-character lines with LF endings. {@linkcode importPrivateKey} reads both
+ * formats back, and so does `openssl pkey`. The text is as secret as the key:
+ * write it to a file only the service can read.
+ *
+ * @param key An ECDSA P-256 private key created or imported with `extractable: true`.
+ * @param options `format`: `"pkcs8"` (default) or `"sec1"`.
+ * @returns The PEM text, ending in a newline.
+ * @throws {TypeError} When `key` is not a `CryptoKey` or `format` is unknown.
+ * @throws {KeyError} `key_unsupported` when `key` is not an ECDSA P-256 private
+ * key; `key_not_extractable` when it is not extractable.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   exportPrivateKeyPem,
+ *   generateIdentityKeyPair,
+ *   importPrivateKey,
+ *   signP256,
+ *   verifyP256,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const keys = await generateIdentityKeyPair({ extractable: true });
+ * const pem = await exportPrivateKeyPem(keys.privateKey);
+ * assert.ok(pem.startsWith("-----BEGIN PRIVATE KEY-----\n"));
+ * const restored = await importPrivateKey(pem); // non-extractable
+ * const data = new Uint8Array([1, 2, 3]);
+ * assert.ok(await verifyP256(keys.publicKey, await signP256(restored, data), data));
+ *
+ * await assert.rejects(exportPrivateKeyPem(restored), { code: "key_not_extractable" });
+ * ```
+ */
+export async function exportPrivateKeyPem(
+  key: CryptoKey,
+  options: ExportPrivateKeyPemOptions = {},
+): Promise<string> {
+  checkKey(key, "private");
+  const format = options.format ?? "pkcs8";
+  if (format !== "pkcs8" && format !== "sec1") throw new TypeError("unknown private key format");
+  checkExtractable(key);
+  if (format === "pkcs8") return encodePem("PRIVATE KEY", await engineExport("pkcs8", key));
+  const jwk = await exportPrivateKeyJwk(key);
+  const point = concat(
+    new Uint8Array([0x04]),
+    fromBase64Url(jwk.x!)!,
+    fromBase64Url(jwk.y!)!,
+  );
+  return encodePem("EC PRIVATE KEY", encodeSec1(fromBase64Url(jwk.d!)!, point));
+}
+
+/**
  * Returns the public key that belongs to an extractable ECDSA P-256 private
  * key, taken from the `x` and `y` of its JWK export. A non-extractable private
  * key cannot give its public key: keep the public half from
@@ -910,8 +1108,16 @@ export async function publicKeyFromPrivate(privateKey: CryptoKey): Promise<Crypt
 /**
  * The stable fingerprint of an ECDSA P-256 public key: SHA-256 of its SPKI DER
  * encoding (as RFC 7469 pins are), 32 bytes. The same key gives the same
- * fingerprint in every encoding (`CryptoKey`, JWK, raw, compressed, SPKI), so
- * it serves logs, pinning and ticket stores.
+ * fingerprint in every encoding (`CryptoKey`, JWK, PEM, raw, compressed, SPKI),
+ * so it serves logs, pinning and ticket stores.
+ *
+ * Definition, for other implementations: the SPKI is the DER
+ * `SubjectPublicKeyInfo` with algorithm id-ecPublicKey (1.2.840.10045.2.1),
+ * parameters the named curve prime256v1 (1.2.840.10045.3.1.7), and the
+ * 65-byte uncompressed point `04 ‖ X ‖ Y`: 91 bytes, exactly what
+ * `openssl pkey -pubin -outform DER` writes for an uncompressed key. So
+ * `openssl pkey -pubin -in public.pem -outform DER | openssl dgst -sha256`
+ * prints this fingerprint in hex. {@linkcode formatFingerprint} gives it as text.
  *
  * @param key The public key, in any form {@linkcode toVerifyKey} accepts.
  * @returns 32 bytes.
@@ -946,6 +1152,46 @@ export async function publicKeyFingerprint(key: PublicKeyInput): Promise<Uint8Ar
 }
 
 const fingerprints = new WeakMap<CryptoKey, Promise<Uint8Array<ArrayBuffer>>>();
+
+/**
+ * Formats a {@linkcode publicKeyFingerprint} for logs, configuration and
+ * pinning: `"sha256//"` followed by the standard base64 (with padding) of the
+ * 32 bytes. This is the form of curl's `--pinnedpubkey` and the value of an
+ * RFC 7469 `pin-sha256`, and openssl computes it from a PEM public key:
+ *
+ * ```sh
+ * openssl pkey -pubin -in public.pem -outform DER | openssl dgst -sha256 -binary | openssl base64
+ * ```
+ *
+ * Fingerprints are public: compare two formatted ones with `===`.
+ *
+ * @param fingerprint The 32 bytes of {@linkcode publicKeyFingerprint}.
+ * @returns `"sha256//<base64>"`, 52 characters.
+ * @throws {TypeError} When `fingerprint` is not a `Uint8Array`.
+ * @throws {RangeError} When `fingerprint` is not 32 bytes.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   formatFingerprint,
+ *   importPublicKey,
+ *   publicKeyFingerprint,
+ * } from "@tessera/session/crypto";
+ * import assert from "node:assert/strict";
+ *
+ * const publicKey = await importPublicKey(`-----BEGIN PUBLIC KEY-----
+ * MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw5+VI2eBNVZhJvtmfM8tcBubuVee
+ * NQHtffkKThfzRG1Mh29XZnDqFJaYtq6UPXehhQ6IWh2BrUVVMd3M3HsFSg==
+ * -----END PUBLIC KEY-----`);
+ * const pin = formatFingerprint(await publicKeyFingerprint(publicKey));
+ * assert.equal(pin, "sha256//DY7/eQhECdK16rMpsXcz+vo8LUYetwh3sgVdmcn3UKk=");
+ * ```
+ */
+export function formatFingerprint(fingerprint: Uint8Array): string {
+  if (!(fingerprint instanceof Uint8Array)) throw new TypeError("expected fingerprint bytes");
+  if (fingerprint.length !== 32) throw new RangeError("a SHA-256 fingerprint is 32 bytes");
+  return "sha256//" + toBase64(fingerprint);
+}
 
 async function fingerprintOf(verify: CryptoKey): Promise<Uint8Array<ArrayBuffer>> {
   const point = new Uint8Array(await subtle.exportKey("raw", verify));

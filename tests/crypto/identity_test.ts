@@ -382,7 +382,9 @@ Deno.test("key import refuses an encoding that contradicts the requested format 
   await assert.rejects(importPublicKey(jwk, "spki"), TypeError);
   await assert.rejects(importPublicKey(raw, "jwk"), TypeError);
   await assert.rejects(importPublicKey(raw, "pem" as "raw"), TypeError);
-  await assert.rejects(importPublicKey("04ab" as unknown as Uint8Array), TypeError);
+  await assert.rejects(importPublicKey("04ab", "raw"), TypeError);
+  await assert.rejects(importPublicKey(4 as unknown as Uint8Array), TypeError);
+  await assert.rejects(importPrivateKey("04ab", { format: "pkcs8" }), TypeError);
   await assert.rejects(importPrivateKey(raw, { format: "jwk" }), TypeError);
   await assert.rejects(importPrivateKey(jwk, { format: "pkcs8" }), TypeError);
   await assert.rejects(importPrivateKey(null as unknown as Uint8Array), TypeError);
