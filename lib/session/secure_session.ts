@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { concat, toBytes, u16 } from "../crypto/_bytes.ts";
 import { assertSigningKey } from "../crypto/identity.ts";
 import {
@@ -362,6 +363,45 @@ function checkPadding(padding: PaddingPolicy | undefined): PaddingPolicy {
   return { blockSize: size };
 }
 
+/** Every option of {@linkcode SessionLimits}. */
+const LIMIT_OPTIONS = [
+  "transport",
+  "recordsPerKey",
+  "bytesPerKey",
+  "maxRecordSize",
+  "maxAuthFailures",
+  "padding",
+  "now",
+] as const satisfies readonly (keyof SessionLimits)[];
+/** Every option `new SecureSession()` reads. */
+const SESSION_OPTIONS = [
+  ...LIMIT_OPTIONS,
+  "id",
+  "privateKey",
+  "getPublicKeyForId",
+  "profile",
+  "expectedPeer",
+  "resumption",
+] as const satisfies readonly (keyof SecureSessionOptions)[];
+/** Every option `SecureSession.restore()` reads. */
+const RESTORE_OPTIONS = [
+  ...LIMIT_OPTIONS,
+  "profiles",
+  "context",
+  "minGeneration",
+] as const satisfies readonly (keyof RestoreOptions)[];
+/** What a caller may mean by a name this API does not use. */
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  timeout: "a deadline around connect()/accept() (serveSecure, connectSecure, or AbortSignal)",
+  handshakeTimeout: "a deadline around connect()/accept() (serveSecure, connectSecure)",
+  key: "privateKey",
+  publicKeyLookup: "getPublicKeyForId",
+  lookup: "getPublicKeyForId",
+  peer: "expectedPeer",
+  peerId: "expectedPeer",
+  tickets: "resumption",
+};
+
 function checkLimits(options: SessionLimits): Limits {
   const recordsPerKey = options.recordsPerKey ?? DEFAULT_RECORDS_PER_KEY;
   const maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
@@ -672,6 +712,7 @@ export class SecureSession extends EventTarget {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("options must be an object");
     }
+    checkKnownKeys(options, SESSION_OPTIONS, "SecureSession", OPTION_HINTS);
     if (typeof options.getPublicKeyForId !== "function") {
       throw new TypeError("getPublicKeyForId is mandatory");
     }
@@ -1634,6 +1675,10 @@ export class SecureSession extends EventTarget {
     wrappingKey: WrappingKey,
     options: RestoreOptions = {},
   ): Promise<SecureSession> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("options must be an object");
+    }
+    checkKnownKeys(options, RESTORE_OPTIONS, "SecureSession.restore()", OPTION_HINTS);
     const limits = checkLimits(options);
     const transport = checkTransport(options.transport);
     const minGeneration = options.minGeneration ?? 0;

@@ -253,14 +253,19 @@ export function checkServerEndpoint(
   options: ServerEndpointOptions,
   onSession: ServerEndpoint["onSession"],
 ): ServerEndpoint {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("options must be an object");
+  }
   const {
     handshakeTimeout,
     maxConcurrentHandshakes,
     acceptPeer,
     onError,
     webSocket,
-    ...sessionOptions
-  } = checkSessionOptions(options) as ServerEndpointOptions;
+    ...rest
+  } = options;
+  // The session's own options are checked by building a session from them: unknown names too.
+  const sessionOptions = checkSessionOptions(rest);
   if (typeof onSession !== "function") throw new TypeError("onSession must be a function");
   return {
     sessionOptions,

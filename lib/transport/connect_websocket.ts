@@ -107,8 +107,11 @@ export async function connectWebSocket(
   url: string | URL,
   options: ConnectWebSocketOptions,
 ): Promise<SecureSession> {
-  const checked = checkSessionOptions(options);
-  const { timeout, protocols, webSocket, ...sessionOptions } = checked as ConnectWebSocketOptions;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("options must be an object");
+  }
+  const { timeout, protocols, webSocket, ...rest } = options;
+  const sessionOptions = checkSessionOptions(rest);
   const deadline = checkTimeout(timeout, "timeout");
   const socketOptions = checkSocketOptions(webSocket, sessionOptions);
   let target: URL;

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
@@ -140,6 +141,20 @@ export function framedStreamTransport(
   stream: ByteStreamPair,
   options: FramedStreamOptions = {},
 ): FramedStreamTransport {
+  if (
+    stream === null || typeof stream !== "object" ||
+    typeof (stream as { readable?: { getReader?: unknown } }).readable?.getReader !== "function" ||
+    typeof (stream as { writable?: { getWriter?: unknown } }).writable?.getWriter !== "function"
+  ) {
+    throw new TypeError(
+      "framedStreamTransport() takes a { readable, writable } byte stream pair " +
+        "(a Deno.Conn, a Web streams pair, or a Node socket through Duplex.toWeb)",
+    );
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("options must be an object");
+  }
+  checkKnownKeys(options, ["maxFrameSize"], "framedStreamTransport()");
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   if (!Number.isSafeInteger(maxFrameSize) || maxFrameSize < 1 || maxFrameSize > 2 ** 31) {
     throw new RangeError("maxFrameSize must be 1 to 2^31 bytes");
@@ -203,7 +218,10 @@ export function framedStreamTransport(
       buffered = [];
       bufferedLength = 0;
       // The stream is now inside a frame it will not read: it cannot be resynchronized.
-      failure = new TransportError("transport_frame_too_large", "frame exceeds maxFrameSize");
+      failure = new TransportError(
+        "transport_frame_too_large",
+        frameTooLarge(length, maxFrameSize, bound),
+      );
       reader.cancel().catch(() => {});
       throw failure;
     }
@@ -224,7 +242,10 @@ export function framedStreamTransport(
     send(message: Uint8Array): Promise<void> {
       if (message.length > maxFrameSize) {
         return Promise.reject(
-          new TransportError("transport_frame_too_large", "message exceeds maxFrameSize"),
+          new TransportError(
+            "transport_frame_too_large",
+            `a message of ${message.length} bytes exceeds maxFrameSize (${maxFrameSize} bytes)`,
+          ),
         );
       }
       const frame = new Uint8Array(PREFIX + message.length);
@@ -245,4 +266,13 @@ export function framedStreamTransport(
       await reader.cancel().catch(() => {});
     },
   };
+}
+
+/** Says which bound a refused frame hit and by how much. */
+function frameTooLarge(length: number, maxFrameSize: number, bound: number): string {
+  const limit = Math.min(maxFrameSize, bound);
+  const which = bound < maxFrameSize
+    ? "the bound the session set for its next message (the handshake message bound, or its record bound)"
+    : "maxFrameSize";
+  return `a frame of ${length} bytes exceeds ${which}: ${limit} bytes`;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkKnownKeys } from "../_options.ts";
 import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
@@ -112,6 +113,25 @@ export function webSocketTransport(
   ws: WebSocket,
   options: WebSocketTransportOptions = {},
 ): WebSocketTransport {
+  if (
+    ws === null || typeof ws !== "object" || typeof (ws as WebSocket).send !== "function" ||
+    typeof (ws as WebSocket).addEventListener !== "function"
+  ) {
+    throw new TypeError(
+      typeof ws === "string"
+        ? "webSocketTransport() takes an open or opening WebSocket, not a URL: " +
+          "pass new WebSocket(url), or use connectWebSocket(url, options)"
+        : "webSocketTransport() takes a WebSocket",
+    );
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("options must be an object");
+  }
+  checkKnownKeys(
+    options,
+    ["maxMessageSize", "maxQueuedMessages", "maxQueuedBytes"],
+    "webSocketTransport()",
+  );
   const maxMessageSize = options.maxMessageSize ?? 16 * 1024 * 1024 + 64;
   const maxQueued = options.maxQueuedMessages ?? 1024;
   const maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
@@ -149,13 +169,30 @@ export function webSocketTransport(
       return fail(new TransportError("transport_failed", "received a non-binary message"));
     }
     if (event.data.byteLength > Math.min(maxMessageSize, bound)) {
-      return fail(new TransportError("transport_frame_too_large", "message exceeds the bound"));
+      const limit = Math.min(maxMessageSize, bound);
+      return fail(
+        new TransportError(
+          "transport_frame_too_large",
+          `a message of ${event.data.byteLength} bytes exceeds ${
+            bound < maxMessageSize
+              ? "the bound the session set for its next message"
+              : "maxMessageSize"
+          }: ${limit} bytes`,
+        ),
+      );
     }
     const message = new Uint8Array(event.data);
     const waiter = waiters.shift();
     if (waiter) return waiter.resolve(message);
     if (queue.length >= maxQueued || queuedBytes + message.length > maxQueuedBytes) {
-      return fail(new TransportError("transport_failed", "too many unread messages"));
+      return fail(
+        new TransportError(
+          "transport_failed",
+          `too many unread messages: ${queue.length + 1} messages, ${
+            queuedBytes + message.length
+          } bytes (limits ${maxQueued} messages, ${maxQueuedBytes} bytes)`,
+        ),
+      );
     }
     queue.push(message);
     queuedBytes += message.length;
@@ -186,7 +223,10 @@ export function webSocketTransport(
     async send(message: Uint8Array): Promise<void> {
       if (failure) throw failure;
       if (message.length > maxMessageSize) {
-        throw new TransportError("transport_frame_too_large", "message exceeds the bound");
+        throw new TransportError(
+          "transport_frame_too_large",
+          `a message of ${message.length} bytes exceeds maxMessageSize (${maxMessageSize} bytes)`,
+        );
       }
       await opened;
       if (ws.readyState !== WebSocket.OPEN) {
