@@ -19,7 +19,7 @@ const encoder = new TextEncoder();
 // `fetch` is hidden first, and restored once the module is ready.
 const savedFetch = globalThis.fetch;
 (globalThis as { fetch?: typeof fetch }).fetch = undefined;
-const themis = await import("wasm-themis");
+const themis = await import("npm:wasm-themis@0.15.0");
 await themis.initialized;
 globalThis.fetch = savedFetch;
 

@@ -4,7 +4,7 @@
 //
 //   deno bench --allow-read --allow-env bench/cookie_bench.ts
 
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "npm:iron-session@8.0.4";
 import { compose } from "../lib/cookie/compose.ts";
 import { digest } from "../lib/cookie/digest.ts";
 import { encrypt } from "../lib/cookie/encrypt.ts";

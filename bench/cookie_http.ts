@@ -17,7 +17,7 @@
  * @module
  */
 
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "npm:iron-session@8.0.4";
 import { encrypt } from "../lib/cookie/encrypt.ts";
 import { KvSessionStorage } from "../lib/cookie/kv_storage.ts";
 import { cookieTransport } from "../lib/cookie/cookie_transport.ts";

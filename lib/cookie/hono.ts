@@ -20,7 +20,7 @@ import { sessions, type SessionsOptions } from "./sessions.ts";
  * @example
  * ```ts
  * import { type HonoSessionEnv, honoSessions, MemorySessionStorage } from "@tessera/session/cookie";
- * import { Hono } from "hono";
+ * import { Hono } from "npm:hono@4.13.19";
  * import assert from "node:assert/strict";
  *
  * type Env = HonoSessionEnv<{ theme: string }> & { Variables: { requestId: string } };
@@ -102,7 +102,7 @@ export interface HonoSessionContext<T extends SessionData<T> = Record<string, Js
  *   honoSessions,
  *   MemorySessionStorage,
  * } from "@tessera/session/cookie";
- * import { Hono } from "hono";
+ * import { Hono } from "npm:hono@4.13.19";
  * import assert from "node:assert/strict";
  *
  * const withSession: HonoSessionMiddleware<{ user: string }> = honoSessions({
@@ -203,7 +203,7 @@ const HANDLER_FAILED: unique symbol = Symbol("handler failed");
  * ```ts
  * import { cookieTransport, encrypt, type HonoSessionEnv, honoSessions } from "@tessera/session/cookie";
  * import { CookieError } from "@tessera/session/errors";
- * import { Hono } from "hono";
+ * import { Hono } from "npm:hono@4.13.19";
  * import assert from "node:assert/strict";
  *
  * type Data = { user: string; count: number; notes: string };

@@ -1,11 +1,11 @@
 // Bun smoke test of honoSessions(): a Hono app under Bun.serve. npx -y bun@1.4.4 tests/bun/hono_smoke.ts
-// Bun installs `hono` from npm on first import (auto-install; Deno maps it in deno.json).
+// Bun installs `hono` from npm on first import (auto-install, pinned in the specifier).
 // Exits non-zero on any failure; the last line is "N passed, M failed".
 
 import assert from "node:assert/strict";
 import { run, test } from "./_harness.ts";
 import { Jar } from "./_jar.ts";
-import { Hono } from "hono";
+import { Hono } from "hono@4.13.19"; // Bun installs this exact version on first import
 import { CookieError } from "../../lib/errors.ts";
 import {
   cookieTransport,

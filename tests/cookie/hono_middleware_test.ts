@@ -3,9 +3,9 @@
 // sessions() (bad cookies give an empty session with a reason; a failed handler writes nothing).
 
 import assert from "node:assert/strict";
-import { Hono } from "hono";
-import { setCookie } from "hono/cookie";
-import { HTTPException } from "hono/http-exception";
+import { Hono } from "npm:hono@4.13.19";
+import { setCookie } from "npm:hono@4.13.19/cookie";
+import { HTTPException } from "npm:hono@4.13.19/http-exception";
 import { CookieError } from "../../lib/errors.ts";
 import {
   cookieTransport,

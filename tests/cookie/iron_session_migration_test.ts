@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sealData } from "iron-session";
+import { sealData } from "npm:iron-session@8.0.4";
 import {
   cookieTransport,
   encrypt,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 // Pinned interop peers, dev-only (the library itself imports nothing from npm).
-import { sealData, unsealData } from "iron-session";
-import * as ironWebcrypto from "iron-webcrypto";
+import { sealData, unsealData } from "npm:iron-session@8.0.4";
+import * as ironWebcrypto from "npm:iron-webcrypto@1.2.1";
 import { fallback, iron } from "../../lib/cookie/iron.ts";
 import { encrypt } from "../../lib/cookie/encrypt.ts";
 import { hmac } from "../../lib/cookie/hmac.ts";

@@ -2,7 +2,7 @@
 // and round trips of the built-in transformers.
 
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@3.23.2";
 import "../_fast_check_seed.ts";
 import {
   compose,

@@ -2,7 +2,7 @@
 // handshake messages, records and saved states, and random interleavings of two live peers.
 
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@3.23.2";
 import "../_fast_check_seed.ts";
 import { concat } from "../../lib/crypto/_bytes.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "npm:fast-check@3.23.2";
 import "../_fast_check_seed.ts";
 import { RecordError } from "../../lib/errors.ts";
 import { REPLAY_WINDOW_SIZE, ReplayWindow } from "../../lib/session/replay_window.ts";
