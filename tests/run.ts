@@ -64,6 +64,11 @@ const steps: Step[] = [
     args: ["-y", "bun@1.4.4", "tests/bun/hono_smoke.ts"],
   },
   {
+    name: "type check without Deno's types (tsc, @types/bun)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/types_check.ts"],
+  },
+  {
     name: "Bun smoke test (WebSocket sessions)",
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/websocket_smoke.ts"],

@@ -1092,7 +1092,9 @@ async function publicId(token: string, context: TransformContext): Promise<strin
 
 /** Adds the collected headers to the response, copying it when its headers are immutable. */
 function withHeaders(response: Response, extra: Headers): Response {
-  const entries = [...extra];
+  // forEach, not iteration: Headers is iterable only with the DOM.Iterable typings.
+  const entries: [string, string][] = [];
+  extra.forEach((value, name) => entries.push([name, value]));
   if (entries.length === 0 || !(response instanceof Response) || response.status === 101) {
     return response;
   }
