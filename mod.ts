@@ -33,7 +33,7 @@
  * @module
  */
 
-export { generateIdentityKeyPair, type IdentityKeyPair } from "./lib/crypto/identity.ts";
+export * from "./lib/crypto/mod.ts";
 export * from "./lib/errors.ts";
 export {
   DEFAULT_MAX_RECORD_SIZE,
@@ -65,6 +65,5 @@ export type {
   Role,
   TicketDeclineReason,
 } from "./lib/session/profile.ts";
-export type { PublicKeyInput } from "./lib/crypto/identity.ts";
 export { tessera1 } from "./lib/session/tessera1.ts";
 export { directoryLookup } from "./lib/session/directory_lookup.ts";

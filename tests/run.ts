@@ -6,8 +6,6 @@ const ENTRY_POINTS = [
   "mod.ts",
   "lib/errors.ts",
   "lib/crypto/mod.ts",
-  "lib/wire/mod.ts",
-  "lib/session/mod.ts",
   "lib/transport/mod.ts",
   "lib/cookie/mod.ts",
   "lib/resume/mod.ts",

@@ -19,7 +19,8 @@ import type { SessionTransformer, TransformContext, TransformResult } from "./tr
  *
  * @example
  * ```ts
- * import { hmac, MAX_SEALED_LENGTH } from "@tessera/session/cookie";
+ * import { hmac } from "@tessera/session/cookie";
+ * import { MAX_SEALED_LENGTH } from "./compose.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MAX_SEALED_LENGTH, 16384);
@@ -38,7 +39,8 @@ export const MAX_SEALED_LENGTH = 16384;
  *
  * @example
  * ```ts
- * import { digest, FORMAT_VERSION } from "@tessera/session/cookie";
+ * import { digest } from "@tessera/session/cookie";
+ * import { FORMAT_VERSION } from "./compose.ts";
  * import assert from "node:assert/strict";
  *
  * const checksum = digest();
@@ -116,7 +118,7 @@ const COOKIE_CODES: Readonly<Record<CookieErrorCode, true>> = {
  *
  * @example
  * ```ts
- * import { inspectWith } from "@tessera/session/cookie";
+ * import { inspectWith } from "./compose.ts";
  * import assert from "node:assert/strict";
  *
  * const upper = {

@@ -13,11 +13,8 @@ import { encodePayload } from "./payload.ts";
  *
  * @example
  * ```ts
- * import {
- *   decodePayload,
- *   fromIronSession,
- *   type FromIronSessionOptions,
- * } from "@tessera/session/cookie";
+ * import { decodePayload } from "./payload.ts";
+ * import { fromIronSession, type FromIronSessionOptions } from "@tessera/session/cookie";
  * import assert from "node:assert/strict";
  *
  * const options: FromIronSessionOptions = { maxAge: 60, idleTimeout: 10, now: () => 1000 };

@@ -41,7 +41,8 @@ export type KeyInput = CryptoKey | Uint8Array | string;
  *
  * @example
  * ```ts
- * import { encrypt, MIN_KEY_PASSWORD_LENGTH } from "@tessera/session/cookie";
+ * import { encrypt } from "@tessera/session/cookie";
+ * import { MIN_KEY_PASSWORD_LENGTH } from "./keyring.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MIN_KEY_PASSWORD_LENGTH, 32);
@@ -89,7 +90,8 @@ export const PASSWORD_KEY_LABELS: Readonly<{ hmac: string; encrypt: string }> = 
  *
  * @example
  * ```ts
- * import { DEFAULT_KEY_ID, hmac } from "@tessera/session/cookie";
+ * import { DEFAULT_KEY_ID } from "./keyring.ts";
+ * import { hmac } from "@tessera/session/cookie";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_KEY_ID, "0");

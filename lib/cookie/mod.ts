@@ -38,33 +38,18 @@
 
 export type { CookieErrorCode } from "../errors.ts";
 export type { SessionTransformer, TransformContext, TransformResult } from "./transformer.ts";
-export {
-  compose,
-  FORMAT_VERSION,
-  type InspectingTransformer,
-  inspectWith,
-  MAX_SEALED_LENGTH,
-} from "./compose.ts";
+export { compose, type InspectingTransformer } from "./compose.ts";
 export { digest, type DigestOptions } from "./digest.ts";
 export { hmac, type HmacOptions } from "./hmac.ts";
 export { encrypt, type EncryptOptions } from "./encrypt.ts";
 export {
-  DEFAULT_KEY_ID,
   type KeyInput,
   Keyring,
   keyring,
   type KeyringOptions,
-  MIN_KEY_PASSWORD_LENGTH,
   PASSWORD_KEY_LABELS,
 } from "./keyring.ts";
-export {
-  DEFAULT_PBKDF2_ITERATIONS,
-  deriveKeyFromPassphrase,
-  MIN_PASSPHRASE_LENGTH,
-  MIN_PBKDF2_ITERATIONS,
-  MIN_SALT_LENGTH,
-  type PassphraseOptions,
-} from "./passphrase.ts";
+export { deriveKeyFromPassphrase, type PassphraseOptions } from "./passphrase.ts";
 export { fallback, type FallbackOptions, iron, type IronOptions } from "./iron.ts";
 export type {
   HttpSessionTransport,
@@ -78,19 +63,7 @@ export type {
   StorageWriteOptions,
   StoredSession,
 } from "./session_storage.ts";
-export {
-  checkPayload,
-  decodePayload,
-  DEFAULT_CLOCK_SKEW,
-  encodePayload,
-  MAX_PAYLOAD_LENGTH,
-  MAX_USER_ID_LENGTH,
-  PAYLOAD_VERSION,
-  type PayloadCheckOptions,
-  type PayloadResult,
-  type SessionPayload,
-  toWire,
-} from "./payload.ts";
+export type { SessionPayload } from "./payload.ts";
 export type { JsonSafe, JsonValue, SessionData } from "./json_value.ts";
 export { cookieTransport, type CookieTransportOptions } from "./cookie_transport.ts";
 export { headerTransport, type HeaderTransportOptions } from "./header_transport.ts";

@@ -16,7 +16,7 @@ import { utf8 } from "../crypto/_bytes.ts";
  *
  * @example
  * ```ts
- * import { deriveKeyFromPassphrase, MIN_PASSPHRASE_LENGTH } from "@tessera/session/cookie";
+ * import { deriveKeyFromPassphrase, MIN_PASSPHRASE_LENGTH } from "./passphrase.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MIN_PASSPHRASE_LENGTH, 16);
@@ -30,7 +30,7 @@ export const MIN_PASSPHRASE_LENGTH = 16;
  *
  * @example
  * ```ts
- * import { deriveKeyFromPassphrase, MIN_PBKDF2_ITERATIONS } from "@tessera/session/cookie";
+ * import { deriveKeyFromPassphrase, MIN_PBKDF2_ITERATIONS } from "./passphrase.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MIN_PBKDF2_ITERATIONS, 100_000);
@@ -45,7 +45,7 @@ export const MIN_PBKDF2_ITERATIONS = 100_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_PBKDF2_ITERATIONS, deriveKeyFromPassphrase } from "@tessera/session/cookie";
+ * import { DEFAULT_PBKDF2_ITERATIONS, deriveKeyFromPassphrase } from "./passphrase.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_PBKDF2_ITERATIONS, 600_000);
@@ -63,7 +63,7 @@ export const DEFAULT_PBKDF2_ITERATIONS = 600_000;
  *
  * @example
  * ```ts
- * import { deriveKeyFromPassphrase, MIN_SALT_LENGTH } from "@tessera/session/cookie";
+ * import { deriveKeyFromPassphrase, MIN_SALT_LENGTH } from "./passphrase.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MIN_SALT_LENGTH, 16);

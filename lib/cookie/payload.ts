@@ -20,7 +20,7 @@ import type { CookieErrorCode } from "../errors.ts";
  *
  * @example
  * ```ts
- * import { checkPayload, PAYLOAD_VERSION, toWire } from "@tessera/session/cookie";
+ * import { checkPayload, PAYLOAD_VERSION, toWire } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(PAYLOAD_VERSION, 1);
@@ -39,7 +39,7 @@ export const PAYLOAD_VERSION = 1;
  *
  * @example
  * ```ts
- * import { decodePayload, MAX_PAYLOAD_LENGTH } from "@tessera/session/cookie";
+ * import { decodePayload, MAX_PAYLOAD_LENGTH } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MAX_PAYLOAD_LENGTH, 64 * 1024);
@@ -54,7 +54,8 @@ export const MAX_PAYLOAD_LENGTH = 64 * 1024;
  *
  * @example
  * ```ts
- * import { MAX_USER_ID_LENGTH, Session } from "@tessera/session/cookie";
+ * import { MAX_USER_ID_LENGTH } from "./payload.ts";
+ * import { Session } from "@tessera/session/cookie";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MAX_USER_ID_LENGTH, 256);
@@ -72,7 +73,7 @@ export const MAX_USER_ID_LENGTH = 256;
  *
  * @example
  * ```ts
- * import { decodePayload, DEFAULT_CLOCK_SKEW, encodePayload } from "@tessera/session/cookie";
+ * import { decodePayload, DEFAULT_CLOCK_SKEW, encodePayload } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_CLOCK_SKEW, 60_000);
@@ -94,7 +95,7 @@ export const DEFAULT_CLOCK_SKEW = 60_000;
  *
  * @example
  * ```ts
- * import { checkPayload, type PayloadCheckOptions } from "@tessera/session/cookie";
+ * import { checkPayload, type PayloadCheckOptions } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const wire = { v: 1, iat: 10_000, exp: 20_000, idl: 20_000, d: {} };
@@ -119,7 +120,7 @@ export interface PayloadCheckOptions {
  *
  * @example
  * ```ts
- * import { decodePayload, encodePayload, type SessionPayload } from "@tessera/session/cookie";
+ * import { decodePayload, encodePayload, type SessionPayload } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const payload: SessionPayload = {
@@ -162,7 +163,7 @@ export interface SessionPayload {
  *
  * @example
  * ```ts
- * import { decodePayload, encodePayload, type PayloadResult } from "@tessera/session/cookie";
+ * import { decodePayload, encodePayload, type PayloadResult } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const describe = (result: PayloadResult): string =>
@@ -186,7 +187,7 @@ export type PayloadResult =
  *
  * @example
  * ```ts
- * import { decodePayload, encodePayload } from "@tessera/session/cookie";
+ * import { decodePayload, encodePayload } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const text = encodePayload({ issuedAt: 0, expiresAt: 1000, idleExpiresAt: 500, data: { n: 1 } });
@@ -215,7 +216,7 @@ export function encodePayload(payload: SessionPayload): string {
  *
  * @example
  * ```ts
- * import { decodePayload, encodePayload } from "@tessera/session/cookie";
+ * import { decodePayload, encodePayload } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const text = encodePayload({ issuedAt: 0, expiresAt: 1000, idleExpiresAt: 500, data: {} });
@@ -259,7 +260,7 @@ export function decodePayload(
  *
  * @example
  * ```ts
- * import { checkPayload } from "@tessera/session/cookie";
+ * import { checkPayload } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const ok = checkPayload({ v: 1, iat: 0, exp: 100, idl: 50, d: {} }, 10);
@@ -314,7 +315,7 @@ export function checkPayload(
  *
  * @example
  * ```ts
- * import { toWire } from "@tessera/session/cookie";
+ * import { toWire } from "./payload.ts";
  * import assert from "node:assert/strict";
  *
  * const wire = toWire({ issuedAt: 1, expiresAt: 3, idleExpiresAt: 2, data: {} });

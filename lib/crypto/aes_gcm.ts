@@ -11,7 +11,7 @@ const subtle = crypto.subtle;
  *
  * @example
  * ```ts
- * import { aesGcmEncrypt, GCM_NONCE_LENGTH, importAesGcmKey } from "@tessera/session/crypto";
+ * import { aesGcmEncrypt, GCM_NONCE_LENGTH, importAesGcmKey } from "./aes_gcm.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(GCM_NONCE_LENGTH, 12);
@@ -29,7 +29,7 @@ export const GCM_NONCE_LENGTH = 12;
  *
  * @example
  * ```ts
- * import { aesGcmEncrypt, GCM_TAG_LENGTH, importAesGcmKey } from "@tessera/session/crypto";
+ * import { aesGcmEncrypt, GCM_TAG_LENGTH, importAesGcmKey } from "./aes_gcm.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importAesGcmKey(crypto.getRandomValues(new Uint8Array(32)));
@@ -50,7 +50,7 @@ export const GCM_TAG_LENGTH = 16;
  *
  * @example
  * ```ts
- * import { importAesGcmKey } from "@tessera/session/crypto";
+ * import { importAesGcmKey } from "./aes_gcm.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importAesGcmKey(new Uint8Array(32));
@@ -77,7 +77,7 @@ export function importAesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
  *
  * @example
  * ```ts
- * import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "@tessera/session/crypto";
+ * import { aesGcmDecrypt, aesGcmEncrypt, importAesGcmKey } from "./aes_gcm.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importAesGcmKey(new Uint8Array(32));
@@ -123,7 +123,7 @@ function toBytes(buffer: ArrayBuffer): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * import { aesGcmDecrypt, importAesGcmKey } from "@tessera/session/crypto";
+ * import { aesGcmDecrypt, importAesGcmKey } from "./aes_gcm.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importAesGcmKey(new Uint8Array(32));

@@ -18,7 +18,7 @@ const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
  *   exportPoint,
  *   generateEphemeralKeyPair,
  *   P256_POINT_LENGTH,
- * } from "@tessera/session/crypto";
+ * } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const { publicKey } = await generateEphemeralKeyPair();
@@ -36,7 +36,7 @@ export const P256_POINT_LENGTH = 65;
  *
  * @example
  * ```ts
- * import { generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import { generateEphemeralKeyPair } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const pair = await generateEphemeralKeyPair();
@@ -62,7 +62,7 @@ const PKCS8_POINT_PREFIX = [0xa1, 0x44, 0x03, 0x42, 0x00, 0x04];
  *
  * @example
  * ```ts
- * import { generateEphemeralShare } from "@tessera/session/crypto";
+ * import { generateEphemeralShare } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const { point } = await generateEphemeralShare();
@@ -94,7 +94,7 @@ export async function generateEphemeralShare(): Promise<
  *
  * @example
  * ```ts
- * import { exportPoint, generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import { exportPoint, generateEphemeralKeyPair } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const pair = await generateEphemeralKeyPair();
@@ -118,7 +118,7 @@ export async function exportPoint(key: CryptoKey): Promise<Uint8Array<ArrayBuffe
  *
  * @example
  * ```ts
- * import { exportPoint, generateEphemeralKeyPair, importEcdhPoint } from "@tessera/session/crypto";
+ * import { exportPoint, generateEphemeralKeyPair, importEcdhPoint } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const pair = await generateEphemeralKeyPair();
@@ -157,7 +157,7 @@ export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
  *
  * @example
  * ```ts
- * import { ecdhSecret, generateEphemeralKeyPair } from "@tessera/session/crypto";
+ * import { ecdhSecret, generateEphemeralKeyPair } from "./ecdh.ts";
  * import assert from "node:assert/strict";
  *
  * const a = await generateEphemeralKeyPair();

@@ -49,7 +49,9 @@ function encodeInteger(scalar: Uint8Array): Uint8Array {
  *
  * @example Converting a Web Crypto signature to DER
  * ```ts
- * import { generateIdentityKeyPair, p1363ToDer, signP256 } from "@tessera/session/crypto";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { p1363ToDer } from "./ecdsa_der.ts";
+ * import { signP256 } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair();
@@ -121,13 +123,9 @@ function decodeInteger(
  *
  * @example Verifying a DER signature
  * ```ts
- * import {
- *   derToP1363,
- *   generateIdentityKeyPair,
- *   p1363ToDer,
- *   signP256,
- *   verifyP256,
- * } from "@tessera/session/crypto";
+ * import { derToP1363, p1363ToDer } from "./ecdsa_der.ts";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { signP256, verifyP256 } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair();
@@ -138,7 +136,7 @@ function decodeInteger(
  *
  * @example Refusing trailing bytes
  * ```ts
- * import { derToP1363 } from "@tessera/session/crypto";
+ * import { derToP1363 } from "./ecdsa_der.ts";
  * import assert from "node:assert/strict";
  *
  * const der = new Uint8Array([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00]);

@@ -14,7 +14,7 @@ const subtle = crypto.subtle;
  *
  * @example
  * ```ts
- * import { importHkdfKey } from "@tessera/session/crypto";
+ * import { importHkdfKey } from "./hkdf.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importHkdfKey(new Uint8Array(32));
@@ -40,7 +40,7 @@ export function importHkdfKey(ikm: Uint8Array): Promise<CryptoKey> {
  *
  * @example
  * ```ts
- * import { hkdf, importHkdfKey } from "@tessera/session/crypto";
+ * import { hkdf, importHkdfKey } from "./hkdf.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importHkdfKey(new Uint8Array(22).fill(0x0b));
@@ -82,7 +82,7 @@ export async function hkdf(
  *
  * @example
  * ```ts
- * import { hkdfKey, importHkdfKey } from "@tessera/session/crypto";
+ * import { hkdfKey, importHkdfKey } from "./hkdf.ts";
  * import assert from "node:assert/strict";
  *
  * const base = await importHkdfKey(new Uint8Array(32));

@@ -15,7 +15,7 @@ const subtle = crypto.subtle;
  *
  * @example
  * ```ts
- * import { importHmacKey } from "@tessera/session/crypto";
+ * import { importHmacKey } from "./hmac.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importHmacKey(new Uint8Array(32));
@@ -42,7 +42,7 @@ export function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
  *
  * @example
  * ```ts
- * import { hmacSign, importHmacKey } from "@tessera/session/crypto";
+ * import { hmacSign, importHmacKey } from "./hmac.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importHmacKey(new Uint8Array(32));
@@ -64,7 +64,7 @@ export async function hmacSign(key: CryptoKey, data: Uint8Array): Promise<Uint8A
  *
  * @example
  * ```ts
- * import { hmacSign, hmacVerify, importHmacKey } from "@tessera/session/crypto";
+ * import { hmacSign, hmacVerify, importHmacKey } from "./hmac.ts";
  * import assert from "node:assert/strict";
  *
  * const key = await importHmacKey(new Uint8Array(32));

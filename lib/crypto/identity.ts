@@ -39,7 +39,7 @@ const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
  *   type IdentityKeyPair,
  *   signP256,
  *   verifyP256,
- * } from "@tessera/session/crypto";
+ * } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const pair: IdentityKeyPair = await generateIdentityKeyPair();
@@ -134,7 +134,7 @@ function isP256Ecdsa(key: CryptoKey): boolean {
  *
  * @example
  * ```ts
- * import { assertSigningKey, generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { assertSigningKey, generateIdentityKeyPair } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const { privateKey, publicKey } = await generateIdentityKeyPair();
@@ -158,7 +158,7 @@ export function assertSigningKey(key: CryptoKey): void {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, signP256, verifyP256 } from "@tessera/session/crypto";
+ * import { generateIdentityKeyPair, signP256, verifyP256 } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair();
@@ -187,7 +187,7 @@ export async function signP256(
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, verifyP256 } from "@tessera/session/crypto";
+ * import { generateIdentityKeyPair, verifyP256 } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair();
@@ -223,7 +223,7 @@ export async function verifyP256(
  *   generateIdentityKeyPair,
  *   type PublicKeyInput,
  *   toVerifyKey,
- * } from "@tessera/session/crypto";
+ * } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const { publicKey } = await generateIdentityKeyPair();
@@ -249,7 +249,7 @@ export type PublicKeyInput = CryptoKey | Uint8Array | JsonWebKey;
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, toVerifyKey } from "@tessera/session/crypto";
+ * import { generateIdentityKeyPair, toVerifyKey } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair();
@@ -797,7 +797,7 @@ export async function exportPublicKeyPem(key: CryptoKey): Promise<string> {
  *   importPrivateKey,
  *   signP256,
  *   verifyP256,
- * } from "@tessera/session/crypto";
+ * } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair({ extractable: true });
@@ -810,7 +810,7 @@ export async function exportPublicKeyPem(key: CryptoKey): Promise<string> {
  *
  * @example Reading the EC PRIVATE KEY that `openssl ecparam -genkey -noout` writes
  * ```ts
- * import { importPrivateKey, importPublicKey, signP256, verifyP256 } from "@tessera/session/crypto";
+ * import { importPrivateKey, importPublicKey, signP256, verifyP256 } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * // A throwaway test key (tests/vectors/pem/p256_ec.pem); never publish a real one.
@@ -1043,7 +1043,7 @@ export interface ExportPrivateKeyPemOptions {
  *   importPrivateKey,
  *   signP256,
  *   verifyP256,
- * } from "@tessera/session/crypto";
+ * } from "./identity.ts";
  * import assert from "node:assert/strict";
  *
  * const keys = await generateIdentityKeyPair({ extractable: true });

@@ -1,28 +1,52 @@
 /**
- * Typed wrappers over `crypto.subtle`: identity keys (ECDSA P-256), ephemeral
- * ECDH P-256, HKDF-SHA256, HMAC-SHA256, AES-256-GCM, SHA-256 and randomness.
- *
- * Everything here is a thin layer over Web Crypto: no cipher, MAC, hash or
- * curve arithmetic is written by hand.
+ * Identity keys: the long-term ECDSA P-256 key pairs that sessions
+ * authenticate with. Generate them, import and export them (PEM, DER, JWK,
+ * raw points), and compute the public-key fingerprint used in logs, pinning
+ * and ticket stores. Private keys are non-extractable unless asked otherwise.
  *
  * @example
  * ```ts
- * import { hmacSign, hmacVerify, importHmacKey } from "@tessera/session/crypto";
+ * import {
+ *   exportPublicKeyPem,
+ *   formatFingerprint,
+ *   generateIdentityKeyPair,
+ *   importPublicKey,
+ *   publicKeyFingerprint,
+ * } from "@tessera/session/crypto";
  * import assert from "node:assert/strict";
  *
- * const key = await importHmacKey(crypto.getRandomValues(new Uint8Array(32)));
- * const mac = await hmacSign(key, new TextEncoder().encode("hello"));
- * assert.ok(await hmacVerify(key, mac, new TextEncoder().encode("hello")));
+ * const { publicKey } = await generateIdentityKeyPair();
+ * const pem = await exportPublicKeyPem(publicKey);
+ * assert.ok(pem.startsWith("-----BEGIN PUBLIC KEY-----"));
+ * const again = await importPublicKey(pem);
+ * assert.equal(
+ *   formatFingerprint(await publicKeyFingerprint(again)),
+ *   formatFingerprint(await publicKeyFingerprint(publicKey)),
+ * );
  * ```
  *
  * @module
  */
 
-export * from "./aes_gcm.ts";
-export * from "./ecdh.ts";
-export * from "./hkdf.ts";
-export * from "./hmac.ts";
-export * from "./random.ts";
-export * from "./sha256.ts";
-export * from "./identity.ts";
-export * from "./ecdsa_der.ts";
+export {
+  exportPrivateKey,
+  exportPrivateKeyJwk,
+  exportPrivateKeyPem,
+  type ExportPrivateKeyPemOptions,
+  exportPublicKey,
+  exportPublicKeyJwk,
+  exportPublicKeyPem,
+  formatFingerprint,
+  generateIdentityKeyPair,
+  type GenerateIdentityOptions,
+  type IdentityKeyPair,
+  importPrivateKey,
+  type ImportPrivateKeyOptions,
+  importPublicKey,
+  type PrivateKeyFormat,
+  type PublicKeyExportFormat,
+  publicKeyFingerprint,
+  type PublicKeyFormat,
+  publicKeyFromPrivate,
+  type PublicKeyInput,
+} from "./identity.ts";

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { randomBytes, type RandomSource } from "@tessera/session/crypto";
+ * import { randomBytes, type RandomSource } from "./random.ts";
  * import assert from "node:assert/strict";
  *
  * // A fixed source for a test vector; production code keeps the default.
@@ -32,7 +32,7 @@ const MAX_GET_RANDOM = 65536;
  *
  * @example
  * ```ts
- * import { systemRandom } from "@tessera/session/crypto";
+ * import { systemRandom } from "./random.ts";
  * import assert from "node:assert/strict";
  *
  * const a = systemRandom(new Uint8Array(32));
@@ -56,7 +56,7 @@ export function systemRandom(bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBu
  *
  * @example
  * ```ts
- * import { randomBytes } from "@tessera/session/crypto";
+ * import { randomBytes } from "./random.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(randomBytes(16).length, 16);

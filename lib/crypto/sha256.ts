@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { sha256 } from "@tessera/session/crypto";
+ * import { sha256 } from "./sha256.ts";
  * import assert from "node:assert/strict";
  *
  * const d = await sha256(new TextEncoder().encode("abc"));

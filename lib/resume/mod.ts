@@ -20,3 +20,14 @@
 export * from "./client_session_cache.ts";
 export * from "./kv_ticket_store.ts";
 export * from "./memory_ticket_store.ts";
+export {
+  type ClientTicket,
+  type ClientTicketCache,
+  DEFAULT_TICKET_LIFETIME,
+  MAX_TICKET_LIFETIME,
+  type ServerTicket,
+  type StoredTicket,
+  type TicketAttributes,
+  type TicketLookup,
+  type TicketStore,
+} from "../session/resumption.ts";

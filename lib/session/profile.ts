@@ -149,7 +149,7 @@ export type TicketDeclineReason =
  *
  * @example
  * ```ts
- * import type { TicketReport } from "@tessera/session/session";
+ * import type { TicketReport } from "./profile.ts";
  * import assert from "node:assert/strict";
  *
  * const report: TicketReport = { kind: "declined", reason: "expired", count: 0 };
@@ -180,7 +180,7 @@ export interface TicketReport {
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
  * import { ClientSessionCache, MemoryTicketStore } from "@tessera/session/resume";
- * import type { ResumptionOptions } from "@tessera/session/session";
+ * import type { ResumptionOptions } from "@tessera/session";
  *
  * const server: ResumptionOptions = { store: new MemoryTicketStore(), tickets: 2 };
  * const client: ResumptionOptions = { cache: new ClientSessionCache(), endpoint: "127.0.0.1:8443" };
@@ -220,16 +220,12 @@ export interface ResumptionOptions {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import {
- *   DEFAULT_BYTES_PER_KEY,
- *   DEFAULT_MAX_AUTH_FAILURES,
- *   DEFAULT_MAX_RECORD_SIZE,
- *   DEFAULT_RECORDS_PER_KEY,
- *   type HandshakeConfig,
- *   MAX_HANDSHAKE_MESSAGE,
- *   tessera1,
- * } from "@tessera/session/session";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import { DEFAULT_BYTES_PER_KEY, DEFAULT_MAX_AUTH_FAILURES, DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
+ * import { DEFAULT_MAX_RECORD_SIZE, tessera1 } from "@tessera/session";
+ * import { type HandshakeConfig } from "./profile.ts";
+ * import { MAX_HANDSHAKE_MESSAGE } from "./tessera1_handshake.ts";
  * import assert from "node:assert/strict";
  *
  * const { privateKey } = await generateIdentityKeyPair();
@@ -274,8 +270,8 @@ export interface HandshakeConfig extends ChannelLimits {
  *
  * @example
  * ```ts
- * import { systemRandom } from "@tessera/session/crypto";
- * import type { ChannelLimits } from "@tessera/session/session";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import type { ChannelLimits } from "./profile.ts";
  * import assert from "node:assert/strict";
  *
  * const limits: ChannelLimits = {
@@ -312,8 +308,10 @@ export interface ChannelLimits {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import { type HandshakeStep, tessera1 } from "@tessera/session/session";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import { type HandshakeStep } from "./profile.ts";
+ * import { tessera1 } from "@tessera/session";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
@@ -354,8 +352,10 @@ export interface HandshakeStep {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import { type Handshake, tessera1 } from "@tessera/session/session";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import { type Handshake } from "./profile.ts";
+ * import { tessera1 } from "@tessera/session";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
@@ -399,8 +399,10 @@ export interface Handshake {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import { type OpenedRecord, tessera1 } from "@tessera/session/session";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import { type OpenedRecord } from "./profile.ts";
+ * import { tessera1 } from "@tessera/session";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
@@ -441,8 +443,10 @@ export interface OpenedRecord {
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, systemRandom } from "@tessera/session/crypto";
- * import { type Channel, tessera1 } from "@tessera/session/session";
+ * import { generateIdentityKeyPair } from "@tessera/session/crypto";
+ * import { systemRandom } from "../crypto/random.ts";
+ * import { type Channel } from "./profile.ts";
+ * import { tessera1 } from "@tessera/session";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
@@ -546,7 +550,7 @@ export interface Channel {
  * @example
  * ```ts
  * import { generateIdentityKeyPair, type Profile, SecureSession } from "@tessera/session";
- * import { tessera1 } from "@tessera/session/session";
+ * import { tessera1 } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const profile: Profile = tessera1;
@@ -586,7 +590,7 @@ export interface Profile {
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { MAX_ID_LENGTH } from "@tessera/session/session";
+ * import { MAX_ID_LENGTH } from "./profile.ts";
  * import assert from "node:assert/strict";
  *
  * const { privateKey } = await generateIdentityKeyPair();

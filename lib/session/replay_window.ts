@@ -14,7 +14,7 @@ import { RecordError } from "../errors.ts";
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { REPLAY_WINDOW_SIZE } from "@tessera/session/session";
+ * import { REPLAY_WINDOW_SIZE } from "./replay_window.ts";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *

@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import type { JsonValue } from "@tessera/session/session";
+ * import type { JsonValue } from "@tessera/session/cookie";
  * import assert from "node:assert/strict";
  *
  * const value: JsonValue = { level: 2, roles: ["admin"], note: null };
@@ -35,7 +35,7 @@ export type JsonValue =
  *
  * @example
  * ```ts
- * import type { TicketAttributes } from "@tessera/session/session";
+ * import type { TicketAttributes } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const attributes: TicketAttributes = { authLevel: 2, permissions: ["read", "write"] };
@@ -49,7 +49,7 @@ export type TicketAttributes = { readonly [key: string]: JsonValue };
  *
  * @example
  * ```ts
- * import type { ServerTicket } from "@tessera/session/session";
+ * import type { ServerTicket } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const now = Date.now();
@@ -98,7 +98,7 @@ export interface ServerTicket {
  * @example
  * ```ts
  * import { MemoryTicketStore } from "@tessera/session/resume";
- * import type { StoredTicket } from "@tessera/session/session";
+ * import type { StoredTicket } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const store = new MemoryTicketStore();
@@ -143,7 +143,7 @@ export interface StoredTicket extends Omit<ServerTicket, "id"> {
  * @example
  * ```ts
  * import { MemoryTicketStore } from "@tessera/session/resume";
- * import type { TicketLookup } from "@tessera/session/session";
+ * import type { TicketLookup } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const store = new MemoryTicketStore();
@@ -166,7 +166,7 @@ export type TicketLookup =
  * @example
  * ```ts
  * import { MemoryTicketStore } from "@tessera/session/resume";
- * import type { TicketStore } from "@tessera/session/session";
+ * import type { TicketStore } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const store: TicketStore = new MemoryTicketStore();
@@ -230,7 +230,7 @@ export interface TicketStore {
  *
  * @example
  * ```ts
- * import type { ClientTicket } from "@tessera/session/session";
+ * import type { ClientTicket } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const now = Date.now();
@@ -268,7 +268,7 @@ export interface ClientTicket {
  * @example
  * ```ts
  * import { ClientSessionCache } from "@tessera/session/resume";
- * import type { ClientTicketCache } from "@tessera/session/session";
+ * import type { ClientTicketCache } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * const cache: ClientTicketCache = new ClientSessionCache();
@@ -298,7 +298,7 @@ export interface ClientTicketCache {
  *
  * @example
  * ```ts
- * import { DEFAULT_TICKET_LIFETIME, MAX_TICKET_LIFETIME } from "@tessera/session/session";
+ * import { DEFAULT_TICKET_LIFETIME, MAX_TICKET_LIFETIME } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_TICKET_LIFETIME, 24 * 3600 * 1000);
@@ -313,7 +313,7 @@ export const DEFAULT_TICKET_LIFETIME: number = 24 * 3600 * 1000;
  *
  * @example
  * ```ts
- * import { MAX_TICKET_LIFETIME } from "@tessera/session/session";
+ * import { MAX_TICKET_LIFETIME } from "@tessera/session/resume";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MAX_TICKET_LIFETIME, 7 * 24 * 3600 * 1000);

@@ -60,7 +60,8 @@ export type { WrappingKey } from "./_saved_state.ts";
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_RECORD_SIZE, RECORD_OVERHEAD } from "@tessera/session/session";
+ * import { DEFAULT_MAX_RECORD_SIZE } from "@tessera/session";
+ * import { RECORD_OVERHEAD } from "./tessera1_channel.ts";
  * import { DEFAULT_MAX_FRAME_SIZE } from "@tessera/session/transport";
  * import assert from "node:assert/strict";
  *

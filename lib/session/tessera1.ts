@@ -23,7 +23,7 @@ import { MAX_HANDSHAKE_MESSAGE, Tessera1Handshake } from "./tessera1_handshake.t
  *
  * @example
  * ```ts
- * import { tessera1 } from "@tessera/session/session";
+ * import { tessera1 } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * assert.equal(tessera1.name, "tessera/1");

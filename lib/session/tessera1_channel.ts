@@ -50,8 +50,8 @@ const FORK_EXTENSION_LENGTH = FORK_LENGTH + 32;
  *
  * @example
  * ```ts
- * import { GCM_TAG_LENGTH } from "@tessera/session/crypto";
- * import { RECORD_HEADER_LENGTH, RECORD_OVERHEAD } from "@tessera/session/session";
+ * import { GCM_TAG_LENGTH } from "../crypto/aes_gcm.ts";
+ * import { RECORD_HEADER_LENGTH, RECORD_OVERHEAD } from "./tessera1_channel.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(RECORD_HEADER_LENGTH, 1 + 1 + 4 + 8); // marker, flags, epoch, sequence number
@@ -65,7 +65,7 @@ export const RECORD_HEADER_LENGTH: number = 14;
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { RECORD_OVERHEAD } from "@tessera/session/session";
+ * import { RECORD_OVERHEAD } from "./tessera1_channel.ts";
  * import { directoryLookup } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
@@ -88,7 +88,7 @@ export const MAX_PADDING: number = 256;
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { DEFAULT_RECORDS_PER_KEY } from "@tessera/session/session";
+ * import { DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_RECORDS_PER_KEY, Math.floor(2 ** 24.5));
@@ -109,7 +109,7 @@ export const DEFAULT_RECORDS_PER_KEY: number = 23_726_566;
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { DEFAULT_BYTES_PER_KEY } from "@tessera/session/session";
+ * import { DEFAULT_BYTES_PER_KEY } from "./tessera1_channel.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_BYTES_PER_KEY, 2 ** 38);
@@ -127,7 +127,7 @@ export const DEFAULT_BYTES_PER_KEY: number = 2 ** 38;
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { DEFAULT_MAX_AUTH_FAILURES } from "@tessera/session/session";
+ * import { DEFAULT_MAX_AUTH_FAILURES } from "./tessera1_channel.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(DEFAULT_MAX_AUTH_FAILURES, 1000);

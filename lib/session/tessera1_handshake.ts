@@ -80,7 +80,7 @@ export const EXT_RECORD_SIZE_LIMIT: number = 0x0004;
  * @example
  * ```ts
  * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
- * import { MAX_HANDSHAKE_MESSAGE } from "@tessera/session/session";
+ * import { MAX_HANDSHAKE_MESSAGE } from "./tessera1_handshake.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(MAX_HANDSHAKE_MESSAGE, 4096);

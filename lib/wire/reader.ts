@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import { type MalformedError, Reader } from "@tessera/session/wire";
+ * import { type MalformedError, Reader } from "./reader.ts";
  * import assert from "node:assert/strict";
  *
  * const malformed: MalformedError = (message) => new SyntaxError(`bad message: ${message}`);
@@ -26,7 +26,7 @@ export type MalformedError = (message: string) => Error;
  *
  * @example
  * ```ts
- * import { Reader } from "@tessera/session/wire";
+ * import { Reader } from "./reader.ts";
  * import assert from "node:assert/strict";
  *
  * const r = new Reader(new Uint8Array([0, 2, 7, 9]), (m) => new RangeError(m));

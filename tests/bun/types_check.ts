@@ -17,7 +17,6 @@ const ENTRY_POINTS = [
   "mod.ts",
   "lib/errors.ts",
   "lib/crypto/mod.ts",
-  "lib/session/mod.ts",
   "lib/resume/mod.ts",
   "lib/cookie/mod.ts",
   "lib/transport/mod.ts",

@@ -7,6 +7,9 @@ import {
   decodePayload,
   DEFAULT_CLOCK_SKEW,
   encodePayload,
+  toWire,
+} from "../../lib/cookie/payload.ts";
+import {
   encrypt,
   hmac,
   MemorySessionStorage,
@@ -14,7 +17,6 @@ import {
   type SessionMiddleware,
   sessions,
   type SessionsOptions,
-  toWire,
 } from "../../lib/cookie/mod.ts";
 import { CookieJar, DAY, HOUR, ManualClock, MINUTE, randomKey, withServer } from "./_helpers.ts";
 

@@ -2,9 +2,9 @@
 // TypeError that says what is wrong, never later when the response is sent.
 
 import assert from "node:assert/strict";
+import { MAX_USER_ID_LENGTH } from "../../lib/cookie/payload.ts";
 import {
   encrypt,
-  MAX_USER_ID_LENGTH,
   MemoryRevocationStore,
   MemorySessionStorage,
   Session,
