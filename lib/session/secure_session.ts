@@ -135,6 +135,13 @@ function checkTransport(transport: SessionTransport | null | undefined): Session
   if (typeof transport !== "object" && typeof transport !== "function") {
     throw new TypeError("transport must be an object with send() and receive() methods");
   }
+  const pair = transport as { readable?: unknown; writable?: unknown };
+  if (typeof transport.send !== "function" && pair.readable && pair.writable) {
+    throw new TypeError(
+      "transport is a byte stream ({ readable, writable }), not a message transport: " +
+        "wrap it with framedStreamTransport(stream)",
+    );
+  }
   for (const method of ["send", "receive"] as const) {
     if (typeof transport[method] !== "function") {
       throw new TypeError(

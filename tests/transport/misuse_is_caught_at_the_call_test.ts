@@ -48,6 +48,18 @@ Deno.test("SecureSession refuses unknown option names, naming the one meant", ()
   }
 });
 
+Deno.test("a byte stream passed as transport is refused, pointing at framedStreamTransport", () => {
+  const base = {
+    id: alice.id,
+    privateKey: alice.keys.privateKey,
+    getPublicKeyForId: lookupOf(alice),
+  };
+  assert.throws(
+    () => new SecureSession({ ...base, transport: new TransformStream() as never }),
+    { name: "TypeError", message: /byte stream .*wrap it with framedStreamTransport\(stream\)/ },
+  );
+});
+
 Deno.test("SecureSession.restore() refuses unknown option names before it reads the state", async () => {
   await assert.rejects(
     SecureSession.restore(new Uint8Array(10), new Uint8Array(32), { minGenration: 1 } as never),
