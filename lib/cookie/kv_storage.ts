@@ -346,8 +346,12 @@ export class KvSessionStorage implements SessionStorage {
         .check({ key: this.#record(id), versionstamp: previous?.version ?? null });
       // An id that was ever issued (its trace is there) is never created again.
       if (previous === null) op.check({ key: this.#trace(id), versionstamp: null });
-      op.set(this.#record(id), record, { expireIn })
-        .set(this.#trace(id), encodeJson({ until } satisfies Trace), { expireIn: traceExpireIn });
+      op.set(this.#record(id), record, { expireIn });
+      // The trace lives until the absolute expiry: written with the session, and again only
+      // when that expiry moves (a shortened maxAge), not on every update.
+      if (previous === null || previous.payload.expiresAt !== payload.expiresAt) {
+        op.set(this.#trace(id), encodeJson({ until } satisfies Trace), { expireIn: traceExpireIn });
+      }
       if (oldUser !== undefined && oldUser !== payload.userId) op.delete(this.#index(oldUser, id));
       if (payload.userId !== undefined) {
         const entry: IndexEntry = { iat: payload.issuedAt, exp: payload.idleExpiresAt, until };
