@@ -55,6 +55,7 @@ export {
   SessionStateEvent,
   type SessionStats,
   TicketEvent,
+  type TicketEventKind,
 } from "./lib/session/session_events.ts";
 export type {
   PaddingPolicy,

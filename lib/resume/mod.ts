@@ -24,6 +24,7 @@ export {
   type ClientTicket,
   type ClientTicketCache,
   DEFAULT_TICKET_LIFETIME,
+  type JsonValue,
   MAX_TICKET_LIFETIME,
   type ServerTicket,
   type StoredTicket,

@@ -220,6 +220,7 @@ export interface ResumptionOptions {
  *
  * @example
  * ```ts
+ * import { implementationOf } from "./profile.ts";
  * import { generateIdentityKeyPair } from "@tessera/session/crypto";
  * import { systemRandom } from "../crypto/random.ts";
  * import { DEFAULT_BYTES_PER_KEY, DEFAULT_MAX_AUTH_FAILURES, DEFAULT_RECORDS_PER_KEY } from "./tessera1_channel.ts";
@@ -244,7 +245,7 @@ export interface ResumptionOptions {
  *   now: Date.now,
  *   report: () => {},
  * };
- * const hello = await tessera1.createHandshake("client", config).start();
+ * const hello = await implementationOf(tessera1, "profile").createHandshake("client", config).start();
  * assert.ok(hello.length > 0 && hello.length <= MAX_HANDSHAKE_MESSAGE);
  * ```
  */
@@ -308,6 +309,7 @@ export interface ChannelLimits {
  *
  * @example
  * ```ts
+ * import { implementationOf } from "./profile.ts";
  * import { generateIdentityKeyPair } from "@tessera/session/crypto";
  * import { systemRandom } from "../crypto/random.ts";
  * import { type HandshakeStep } from "./profile.ts";
@@ -330,8 +332,8 @@ export interface ChannelLimits {
  *   report: () => {},
  * };
  * const id = (name: string) => new TextEncoder().encode(name);
- * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
- * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
+ * const client = implementationOf(tessera1, "profile").createHandshake("client", { id: id("c"), ...keys, ...limits });
+ * const server = implementationOf(tessera1, "profile").createHandshake("server", { id: id("s"), ...keys, ...limits });
  * const reply: HandshakeStep = await server.receive(await client.start());
  * assert.equal(reply.channel, null); // the server waits for the client's Finished
  * const finished: HandshakeStep = await client.receive(reply.send!);
@@ -352,6 +354,7 @@ export interface HandshakeStep {
  *
  * @example
  * ```ts
+ * import { implementationOf } from "./profile.ts";
  * import { generateIdentityKeyPair } from "@tessera/session/crypto";
  * import { systemRandom } from "../crypto/random.ts";
  * import { type Handshake } from "./profile.ts";
@@ -374,8 +377,8 @@ export interface HandshakeStep {
  *   report: () => {},
  * };
  * const config = (name: string) => ({ id: new TextEncoder().encode(name), ...keys, ...limits });
- * const client: Handshake = tessera1.createHandshake("client", config("c"));
- * const server: Handshake = tessera1.createHandshake("server", config("s"));
+ * const client: Handshake = implementationOf(tessera1, "profile").createHandshake("client", config("c"));
+ * const server: Handshake = implementationOf(tessera1, "profile").createHandshake("server", config("s"));
  * const reply = await server.receive(await client.start());
  * const finished = await client.receive(reply.send!);
  * const done = await server.receive(finished.send!);
@@ -399,6 +402,7 @@ export interface Handshake {
  *
  * @example
  * ```ts
+ * import { implementationOf } from "./profile.ts";
  * import { generateIdentityKeyPair } from "@tessera/session/crypto";
  * import { systemRandom } from "../crypto/random.ts";
  * import { type OpenedRecord } from "./profile.ts";
@@ -421,8 +425,8 @@ export interface Handshake {
  *   report: () => {},
  * };
  * const id = (name: string) => new TextEncoder().encode(name);
- * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
- * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
+ * const client = implementationOf(tessera1, "profile").createHandshake("client", { id: id("c"), ...keys, ...limits });
+ * const server = implementationOf(tessera1, "profile").createHandshake("server", { id: id("s"), ...keys, ...limits });
  * const finished = await client.receive((await server.receive(await client.start())).send!);
  * const [a, b] = [finished.channel!, (await server.receive(finished.send!)).channel!];
  * const data: OpenedRecord = await b.open(await a.seal(new Uint8Array([7])), false);
@@ -443,6 +447,7 @@ export interface OpenedRecord {
  *
  * @example
  * ```ts
+ * import { implementationOf } from "./profile.ts";
  * import { generateIdentityKeyPair } from "@tessera/session/crypto";
  * import { systemRandom } from "../crypto/random.ts";
  * import { type Channel } from "./profile.ts";
@@ -465,8 +470,8 @@ export interface OpenedRecord {
  *   report: () => {},
  * };
  * const id = (name: string) => new TextEncoder().encode(name);
- * const client = tessera1.createHandshake("client", { id: id("c"), ...keys, ...limits });
- * const server = tessera1.createHandshake("server", { id: id("s"), ...keys, ...limits });
+ * const client = implementationOf(tessera1, "profile").createHandshake("client", { id: id("c"), ...keys, ...limits });
+ * const server = implementationOf(tessera1, "profile").createHandshake("server", { id: id("s"), ...keys, ...limits });
  * const finished = await client.receive((await server.receive(await client.start())).send!);
  * const a: Channel = finished.channel!;
  * const b: Channel = (await server.receive(finished.send!)).channel!;
@@ -545,12 +550,14 @@ export interface Channel {
 }
 
 /**
- * A protocol profile pluggable into the facade.
+ * A protocol profile as applications see it: pass {@linkcode tessera1} (the
+ * default) or the Themis-compatible profile as `profile` of a session, or in
+ * `profiles` of `SecureSession.restore()`. Profiles are provided by this
+ * library; their inner interface is not public.
  *
  * @example
  * ```ts
- * import { generateIdentityKeyPair, type Profile, SecureSession } from "@tessera/session";
- * import { tessera1 } from "@tessera/session";
+ * import { generateIdentityKeyPair, type Profile, SecureSession, tessera1 } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
  * const profile: Profile = tessera1;
@@ -564,6 +571,13 @@ export interface Channel {
 export interface Profile {
   /** The profile's name, e.g. `"tessera/1"`. */
   readonly name: string;
+}
+
+/**
+ * What the facade needs of a profile (internal): start a handshake, rebuild
+ * a channel from saved state.
+ */
+export interface ProfileImplementation extends Profile {
   /** The profile's one-byte id in saved state. */
   readonly stateId: number;
   /** The largest handshake message the profile accepts (transports may refuse larger ones early). */
@@ -605,3 +619,24 @@ export interface Profile {
  * ```
  */
 export const MAX_ID_LENGTH = 1024;
+
+/**
+ * The implementation behind a {@linkcode Profile} given by the caller.
+ *
+ * @internal
+ * @param profile What the caller passed.
+ * @param option The option's name, for the message.
+ * @returns The profile, checked.
+ * @throws {TypeError} When it is not one of the library's profiles.
+ */
+export function implementationOf(profile: unknown, option: string): ProfileImplementation {
+  const p = profile as Partial<ProfileImplementation> | null;
+  if (
+    p === null || typeof p !== "object" || typeof p.name !== "string" ||
+    typeof p.stateId !== "number" || typeof p.createHandshake !== "function" ||
+    typeof p.importChannel !== "function"
+  ) {
+    throw new TypeError(`${option} must be one of the library's profiles (tessera1, themis)`);
+  }
+  return p as ProfileImplementation;
+}

@@ -25,10 +25,12 @@ import {
   type ChannelLimits,
   type Handshake,
   type HandshakeConfig,
+  implementationOf,
   MAX_ID_LENGTH,
   type PaddingPolicy,
   type PeerPolicy,
   type Profile,
+  type ProfileImplementation,
   type PublicKeyLookup,
   type ResumptionOptions,
   type Role,
@@ -505,7 +507,7 @@ function checkPeerPolicy(policy: PeerPolicy | undefined): PeerPolicy | null {
 /** What `restore()` hands the constructor. Not exported: not a public way in. */
 class Restored {
   constructor(
-    readonly profile: Profile,
+    readonly profile: ProfileImplementation,
     readonly role: Role,
     readonly id: Uint8Array,
     readonly channel: Channel,
@@ -660,7 +662,7 @@ export interface SecureSession {
  * ```
  */
 export class SecureSession extends EventTarget {
-  #profile: Profile;
+  #profile: ProfileImplementation;
   #config: HandshakeConfig | null;
   #id: Uint8Array;
   #transport: SessionTransport | null;
@@ -733,7 +735,7 @@ export class SecureSession extends EventTarget {
     }
     assertSigningKey(options.privateKey);
     this.#limits = checkLimits(options);
-    this.#profile = options.profile ?? tessera1;
+    this.#profile = implementationOf(options.profile ?? tessera1, "profile");
     this.#id = id;
     this.#transport = checkTransport(options.transport);
     const now = options.now ?? Date.now;
@@ -1702,7 +1704,8 @@ export class SecureSession extends EventTarget {
     if (generation < minGeneration) {
       throw new SavedStateError("state_rolled_back", "the saved state is older than required");
     }
-    const profile = (options.profiles ?? [tessera1]).find((p) => p.stateId === profileId);
+    const profiles = (options.profiles ?? [tessera1]).map((p) => implementationOf(p, "profiles"));
+    const profile = profiles.find((p) => p.stateId === profileId);
     if (!profile) throw new SavedStateError("state_malformed", "saved state of an unknown profile");
     const r = new Reader(inner, () => new SavedStateError("state_malformed", "bad saved state"));
     const roleByte = r.u8();

@@ -8,6 +8,25 @@ import type { TesseraError } from "../errors.ts";
 import type { TicketDeclineReason, TicketReport } from "./profile.ts";
 
 /**
+ * What happened to a ticket: `resumed`, `declined` (see the reason), `issued`,
+ * `issue_failed` or `revoke_failed`.
+ *
+ * @example
+ * ```ts
+ * import type { TicketEventKind } from "@tessera/session";
+ *
+ * const kind: TicketEventKind = "resumed";
+ * console.log(kind);
+ * ```
+ */
+export type TicketEventKind =
+  | "resumed"
+  | "declined"
+  | "issued"
+  | "issue_failed"
+  | "revoke_failed";
+
+/**
  * The life cycle of a session: `idle` → `negotiating` → `established` → `closed`.
  * A failed handshake or a broken transport also ends in `closed`, after an
  * `error` event.
@@ -113,7 +132,7 @@ export class SessionErrorEvent extends Event {
  */
 export class TicketEvent extends Event {
   /** `resumed`, `declined`, `issued`, `issue_failed` or `revoke_failed`. */
-  readonly kind: TicketReport["kind"];
+  readonly kind: TicketEventKind;
   /** Why, for `declined` and `issue_failed`; else `null`. */
   readonly reason: TicketDeclineReason | null;
   /** How many tickets were issued or kept, for `issued`. */

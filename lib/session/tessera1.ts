@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Profile } from "./profile.ts";
+import type { Profile, ProfileImplementation } from "./profile.ts";
 export {
   DEFAULT_BYTES_PER_KEY,
   DEFAULT_MAX_AUTH_FAILURES,
@@ -16,6 +16,15 @@ export {
 export { MAX_HANDSHAKE_MESSAGE } from "./tessera1_handshake.ts";
 import { Tessera1Channel } from "./tessera1_channel.ts";
 import { MAX_HANDSHAKE_MESSAGE, Tessera1Handshake } from "./tessera1_handshake.ts";
+
+const implementation: ProfileImplementation = {
+  name: "tessera/1",
+  stateId: 1,
+  maxHandshakeMessage: MAX_HANDSHAKE_MESSAGE,
+  createHandshake: (role, config) => new Tessera1Handshake(role, config),
+  importChannel: (state, config) =>
+    Promise.resolve().then(() => Tessera1Channel.import(state, config)),
+};
 
 /**
  * tessera/1: ECDHE P-256, ECDSA P-256 identities with encrypted ids, HKDF-SHA256,
@@ -29,11 +38,4 @@ import { MAX_HANDSHAKE_MESSAGE, Tessera1Handshake } from "./tessera1_handshake.t
  * assert.equal(tessera1.name, "tessera/1");
  * ```
  */
-export const tessera1: Profile = {
-  name: "tessera/1",
-  stateId: 1,
-  maxHandshakeMessage: MAX_HANDSHAKE_MESSAGE,
-  createHandshake: (role, config) => new Tessera1Handshake(role, config),
-  importChannel: (state, config) =>
-    Promise.resolve().then(() => Tessera1Channel.import(state, config)),
-};
+export const tessera1: Profile = implementation;

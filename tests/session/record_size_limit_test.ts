@@ -6,7 +6,12 @@ import { concat, u16, u32 } from "../../lib/crypto/_bytes.ts";
 import { HandshakeError, RecordError } from "../../lib/errors.ts";
 import { ClientSessionCache } from "../../lib/resume/client_session_cache.ts";
 import { MemoryTicketStore } from "../../lib/resume/memory_ticket_store.ts";
-import type { Channel, HandshakeStep, Profile } from "../../lib/session/profile.ts";
+import {
+  type Channel,
+  type HandshakeStep,
+  implementationOf,
+  type ProfileImplementation,
+} from "../../lib/session/profile.ts";
 import { DEFAULT_MAX_RECORD_SIZE, SecureSession } from "../../lib/session/secure_session.ts";
 import { tessera1 } from "../../lib/session/tessera1.ts";
 import {
@@ -211,10 +216,11 @@ Deno.test("a profile without a declaration reports null, and only the local limi
     });
   const reported = (step: HandshakeStep): HandshakeStep =>
     step.channel ? { send: step.send, channel: undeclared(step.channel) } : step;
-  const profile: Profile = {
-    ...tessera1,
+  const base = implementationOf(tessera1, "profile");
+  const profile: ProfileImplementation = {
+    ...base,
     createHandshake(role, config) {
-      const inner = tessera1.createHandshake(role, config);
+      const inner = base.createHandshake(role, config);
       return {
         start: () => inner.start(),
         receive: async (message) => reported(await inner.receive(message)),
