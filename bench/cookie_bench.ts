@@ -10,25 +10,10 @@ import { digest } from "../lib/cookie/digest.ts";
 import { encrypt } from "../lib/cookie/encrypt.ts";
 import { hmac } from "../lib/cookie/hmac.ts";
 import { iron } from "../lib/cookie/iron.ts";
-import type { SessionTransformer, TransformContext } from "../lib/cookie/transformer.ts";
+import type { SessionTransformer } from "../lib/cookie/transformer.ts";
+import { CONTEXT, JSON_SESSION, PASSWORD, SESSION } from "./_cookie_workload.ts";
 
-const SESSION = {
-  user: { id: 123456, name: "Ada Lovelace", email: "ada@example.com" },
-  roles: ["admin", "editor"],
-  csrf: "q8Zt3xK1vY7bN2mR5wP0",
-  cart: [101, 202, 303],
-  theme: "dark",
-  locale: "en-GB",
-  issuedAt: 1732300000,
-};
-const JSON_SESSION = JSON.stringify(SESSION);
-const CONTEXT: TransformContext = { name: "__Host-session", purpose: "session" };
-const PASSWORD = "complex_password_at_least_32_characters_long";
 const GROUP = `seal+unseal ${JSON_SESSION.length}-byte JSON session`;
-
-if (JSON_SESSION.length < 180 || JSON_SESSION.length > 220) {
-  throw new Error(`session is ${JSON_SESSION.length} bytes, expected about 200`);
-}
 
 function key(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(32));

@@ -22,8 +22,8 @@ import { encrypt } from "../lib/cookie/encrypt.ts";
 import { KvSessionStorage } from "../lib/cookie/kv_storage.ts";
 import { cookieTransport } from "../lib/cookie/cookie_transport.ts";
 import { sessions } from "../lib/cookie/sessions.ts";
-import type { TransformContext } from "../lib/cookie/transformer.ts";
 import { median } from "./_timing.ts";
+import { CONTEXT, JSON_SESSION, PASSWORD, SESSION } from "./_cookie_workload.ts";
 
 const CLIENTS = 16;
 type Mode = "bare" | "kvRead" | "kvUpdate" | "clientUpdate" | "kvFileUpdate";
@@ -141,19 +141,6 @@ export async function cookieHttpTable(rounds = 7, perClient = 40): Promise<strin
     await Deno.remove(dir, { recursive: true });
   }
 }
-
-const SESSION = {
-  user: { id: 123456, name: "Ada Lovelace", email: "ada@example.com" },
-  roles: ["admin", "editor"],
-  csrf: "q8Zt3xK1vY7bN2mR5wP0",
-  cart: [101, 202, 303],
-  theme: "dark",
-  locale: "en-GB",
-  issuedAt: 1732300000,
-};
-const JSON_SESSION = JSON.stringify(SESSION);
-const CONTEXT: TransformContext = { name: "__Host-session", purpose: "session" };
-const PASSWORD = "complex_password_at_least_32_characters_long";
 
 /** The seal table: encrypt() and raw subtle beside iron-session, per seal+unseal. */
 export async function sealTable(rounds = 15, perRound = 200): Promise<string[]> {

@@ -1,29 +1,8 @@
 import assert from "node:assert/strict";
+import { root, symbols } from "./_deno_doc.ts";
 
-const root = new URL("../", import.meta.url);
 const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
 const entryPoints = Object.values(config.exports as Record<string, string>);
-
-interface DocTag {
-  kind: string;
-}
-interface DocSymbol {
-  name: string;
-  declarations: { kind: string; jsDoc?: { doc?: string; tags?: DocTag[] } }[];
-}
-
-async function symbols(entry: string): Promise<DocSymbol[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", entry],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const doc = JSON.parse(new TextDecoder().decode(out.stdout));
-  const key = Object.keys(doc.nodes).find((k) => k.endsWith(entry.replace(/^\.\//, "")))!;
-  return doc.nodes[key].symbols;
-}
 
 for (const entry of entryPoints) {
   Deno.test(`every export of ${entry} has a summary and a runnable example`, async () => {

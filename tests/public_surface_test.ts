@@ -2,8 +2,7 @@
 // stay stable across versions, so a change to this list is a deliberate API change, made here.
 
 import assert from "node:assert/strict";
-
-const root = new URL("../", import.meta.url);
+import { root, symbols } from "./_deno_doc.ts";
 
 const SURFACE: Record<string, string[]> = {
   ".": [
@@ -228,16 +227,7 @@ const SURFACE: Record<string, string[]> = {
 };
 
 async function exported(path: string): Promise<string[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["doc", "--json", path],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const doc = JSON.parse(new TextDecoder().decode(out.stdout));
-  const key = Object.keys(doc.nodes).find((k) => k.endsWith(path.replace(/^\.\//, "")))!;
-  return [...new Set<string>(doc.nodes[key].symbols.map((s: { name: string }) => s.name))].sort();
+  return [...new Set((await symbols(path)).map((s) => s.name))].sort();
 }
 
 Deno.test("the entry points are exactly the pinned ones (no internal module is public)", async () => {
