@@ -68,7 +68,12 @@ export type HandshakeErrorCode =
   /** The peer's authenticated id is not the one expected (`expectedPeer`), or is this side's own. */
   | "handshake_peer_rejected"
   /** The peer sent an alert: it refused the handshake (its reason is not disclosed). */
-  | "handshake_refused";
+  | "handshake_refused"
+  /**
+   * The connection or its handshake did not complete within its deadline
+   * (`handshakeTimeout` of a secure stream or server, `timeout` of `connectSecure`).
+   */
+  | "handshake_timeout";
 
 /**
  * Codes of {@linkcode RecordError}: one record was refused; the session stays usable.

@@ -27,6 +27,7 @@ const CLASS_OF: Record<HandshakeErrorCode, number> = {
   handshake_unsupported_suite: 3,
   handshake_lookup_failed: 4,
   handshake_refused: 0,
+  handshake_timeout: 0, // a stream's deadline: the transport is closed, nothing is sent
 };
 const CLASS_NAMES = ["", "refused", "protocol", "unsupported", "internal"];
 
