@@ -629,18 +629,21 @@ export class SecureStream {
 
   #closeWriting(): Promise<void> {
     this.#localClose ??= (async () => {
+      // The peer's close first: nothing left to send. A failure: that, as the outcome.
+      const over = (): boolean => {
+        if (this.#remoteClosed) return true;
+        this.#assertWritable();
+        return false;
+      };
       // Everything written goes out first.
       while (this.#pending.bytes > 0 || this.#sealing.length > 0) {
-        this.#assertWritable();
-        if (this.#remoteClosed) return;
+        if (over()) return;
         this.#pump();
         await this.#writeProgress.wait();
       }
-      this.#assertWritable();
-      if (this.#remoteClosed) return;
-      await this.#io.flushed().catch(() => this.#assertWritable());
-      this.#assertWritable();
-      if (this.#remoteClosed) return;
+      if (over()) return;
+      await this.#io.flushed().catch(noop);
+      if (over()) return;
       this.#closing = true;
       // tessera/1's close ends both directions: records from now on are not opened.
       this.#stopReading = true;
@@ -725,16 +728,9 @@ export class SecureStream {
           else this.#deliver(data);
           continue;
         }
-        let frame: Uint8Array | null;
-        try {
-          frame = await this.#io.receive();
-        } catch (error) {
-          await this.#openingSettled();
-          throw error;
-        }
+        const frame = await this.#io.receive();
         if (this.#stopReading) break;
         if (frame === null) {
-          await this.#openingSettled();
           throw new TransportError(
             "transport_closed",
             "the transport ended without the peer's close",
@@ -744,14 +740,14 @@ export class SecureStream {
         this.#open(frame);
       }
     } catch (error) {
+      // The records before the fault are delivered first; one of them may be the peer's close,
+      // which makes what follows it no error.
+      await this.#openingSettled();
       if (!this.#stopReading) this.#fail(error);
     }
   }
 
-  /**
-   * Waits for the records being opened: one of them may be the peer's close,
-   * which makes the end of the transport after it no error.
-   */
+  /** Waits for the records being opened to be delivered or refused. */
   async #openingSettled(): Promise<void> {
     while (this.#opening.length > 0) await this.#readRoom.wait();
   }

@@ -14,12 +14,14 @@ import {
 
 const server = await generateIdentityKeyPair();
 const client = await generateIdentityKeyPair();
+const other = await generateIdentityKeyPair();
 const stranger = await generateIdentityKeyPair();
 
-/** Knows "server" and "client" (not "stranger"). */
+/** Knows "server", "client" and "other" (not "stranger"). */
 export const getPublicKeyForId = directoryLookup({
   server: server.publicKey,
   client: client.publicKey,
+  other: other.publicKey,
 });
 
 /** The server's session options. */
@@ -36,6 +38,11 @@ export function clientSession(extra: Partial<StreamSessionOptions> = {}): Stream
     expectedPeer: "server",
     ...extra,
   };
+}
+
+/** A second client the server knows. */
+export function otherSession(): StreamSessionOptions {
+  return { id: "other", privateKey: other.privateKey, getPublicKeyForId, expectedPeer: "server" };
 }
 
 /** A client whose id the server does not know. */
