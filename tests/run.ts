@@ -51,6 +51,11 @@ const steps: Step[] = [
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/hono_smoke.ts"],
   },
+  {
+    name: "Bun example (secure TCP echo over node:net)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "examples/bun_tcp.ts"],
+  },
 ];
 
 let passed = 0;
