@@ -17,8 +17,13 @@ import type { SessionTransport } from "../session/secure_session.ts";
 import type { ByteStreamPair } from "../transport/framed_stream.ts";
 
 const PREFIX = 4;
-/** Frames up to this size are read through one reused buffer, and then copied out. */
+/**
+ * Frames up to this size are read through one reused buffer, and then copied
+ * out. The buffer starts small (a connection that only handshakes never needs
+ * more) and grows with the frames.
+ */
 const SCRATCH = 256 * 1024;
+const FIRST_SCRATCH = 8 * 1024;
 /**
  * Frames are written in batches of up to this size, copied together (one
  * write costs more than copying this much); a larger frame is written alone.
@@ -164,7 +169,7 @@ export class FrameIO implements SessionTransport {
   #io: ByteIO;
   #bound = MAX_FRAME;
   // Reading: a scratch buffer holding bytes [start, end).
-  #buf = new Uint8Array(SCRATCH);
+  #buf = new Uint8Array(FIRST_SCRATCH);
   #start = 0;
   #end = 0;
   #receiving: Promise<unknown> = Promise.resolve();
@@ -259,7 +264,14 @@ export class FrameIO implements SessionTransport {
 
   /** Reads until `n` (at most SCRATCH) bytes are buffered; `false` at the end of the stream. */
   async #fill(n: number): Promise<boolean> {
-    if (this.#start + n > this.#buf.length) {
+    if (n > this.#buf.length) {
+      // A larger frame than so far: a larger buffer (bulk traffic gets SCRATCH at once).
+      const larger = new Uint8Array(Math.min(SCRATCH, Math.max(n, this.#buf.length * 4)));
+      larger.set(this.#buf.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buf = larger;
+    } else if (this.#start + n > this.#buf.length) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
@@ -389,7 +401,11 @@ export class FrameIO implements SessionTransport {
         }
         let batch: Uint8Array;
         if (this.#io.reusable) {
-          this.#batch ??= new Uint8Array(BATCH);
+          if (!this.#batch || this.#batch.length < size) {
+            this.#batch = new Uint8Array(
+              Math.min(BATCH, Math.max(size, 2 * (this.#batch?.length ?? 0))),
+            );
+          }
           batch = this.#batch.subarray(0, size);
         } else {
           batch = new Uint8Array(size);

@@ -130,7 +130,7 @@ Deno.test("a large write starts with small records and grows them while data kee
   assert.equal(sizes[0], 16 * 1024, "the first record is small");
   const largest = Math.max(...sizes);
   assert.ok(largest > 16 * 1024, "records grew");
-  assert.ok(largest <= 1024 * 1024, "records stay within 1 MiB");
+  assert.ok(largest <= 128 * 1024, "records stay within 128 KiB");
   for (let i = 1; i < sizes.length - 1; i++) {
     assert.ok(sizes[i]! >= sizes[i - 1]!, "never shrinking");
   }
