@@ -11,7 +11,7 @@
  */
 
 import { directoryLookup, generateIdentityKeyPair } from "../mod.ts";
-import { connectSecure, serveSecure } from "../lib/stream/mod.ts";
+import { connectSecure, type SecureStream, serveSecure } from "../lib/stream/mod.ts";
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
@@ -47,12 +47,10 @@ export async function tcpEcho(): Promise<string[]> {
     "alice": clientKeys.publicKey,
   });
 
-  // The server: every connection runs its handshake (10 s deadline), then echoes.
+  // The server, in three lines: every connection runs its handshake (10 s deadline), then echoes.
+  const echo = (stream: SecureStream) => stream.readable.pipeTo(stream.writable);
   const session = { id: "echo.example", privateKey: serverKeys.privateKey, getPublicKeyForId };
-  const server = serveSecure(
-    { hostname: "127.0.0.1", port: 0, session },
-    (stream) => stream.readable.pipeTo(stream.writable),
-  );
+  const server = serveSecure({ hostname: "127.0.0.1", port: 0, session }, echo);
   lines.push(`server listening on 127.0.0.1:${server.addr.port}`);
 
   // The client names the server it expects; connecting and the handshake share one deadline.
