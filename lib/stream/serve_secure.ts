@@ -444,7 +444,8 @@ export class SecureServer<A extends Deno.Addr = Deno.Addr> {
         await this.#handler(stream, { remoteAddr: conn.remoteAddr });
       } catch (err) {
         failed = true;
-        this.#report(err, true);
+        // A handler failing because close() cut its stream is no bug of the handler's.
+        if (!this.#closing) this.#report(err, true);
         await stream.abort(err);
       }
       if (!failed) {

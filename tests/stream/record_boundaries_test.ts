@@ -2,18 +2,21 @@
 // writes, and the records a stream chooses (coalesced, growing, never above the peer's limit).
 
 import assert from "node:assert/strict";
+import { tessera1 } from "../../lib/session/tessera1.ts";
 import type { SecureStream } from "../../lib/stream/mod.ts";
 import {
   clientSession,
   concat,
   establish,
   randomBytes,
+  readAll,
   readExactly,
   serverSession,
   sleep,
   splitFrames,
   TappedPair,
   text,
+  webPair,
 } from "./_helpers.ts";
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -173,4 +176,22 @@ Deno.test("records never exceed the stream's own session maxRecordSize", async (
   tap.inject(tap.heldBytes());
   assert.deepEqual(await readExactly(server.readable.getReader(), data.length), data);
   await client.abort();
+});
+
+Deno.test("a session profile whose records the stream does not know is read one record at a time", async () => {
+  // The same protocol under another name: the stream cannot read its record headers, so it
+  // lets the session take records in order through receive().
+  const profile = { ...tessera1, name: "tessera/1 under another name" };
+  const [client, server] = await establish(...webPair(), {
+    client: { session: clientSession({ profile }) },
+    server: { session: serverSession({ profile }) },
+  });
+  const data = randomBytes(300_000);
+  const writer = client.writable.getWriter();
+  const [, received] = await Promise.all([
+    writer.write(data).then(() => writer.close()),
+    readAll(server.readable),
+  ]);
+  assert.deepEqual(received, data);
+  await Promise.all([client.closed, server.closed]);
 });
