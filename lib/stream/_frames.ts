@@ -221,11 +221,6 @@ export class FrameIO implements SessionTransport {
     return this.#queuedBytes;
   }
 
-  /** Whether the stream under the frames was released (aborted or ended). */
-  get released(): boolean {
-    return this.#aborted || this.#ending !== null;
-  }
-
   /**
    * Lowers or raises the largest frame accepted next.
    *

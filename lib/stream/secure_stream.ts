@@ -309,6 +309,7 @@ export class SecureStream {
   #readEnded = false;
   #readError: unknown = undefined;
   #readErrored = false;
+  #readCancelled = false;
   #nextSeq = 0n;
   #readLoop: Promise<void>;
 
@@ -354,7 +355,8 @@ export class SecureStream {
     });
     this.#readLoop = this.#runReadLoop();
     this.#signal = config.signal;
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal?.aborted) this.#onAbort();
+    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   /**
@@ -689,7 +691,7 @@ export class SecureStream {
   // ------------------------------------------------------------------ reading
 
   async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    for (;;) {
+    while (!this.#readCancelled) {
       const chunk = this.#ready.shift();
       if (chunk) {
         controller.enqueue(chunk);
@@ -709,6 +711,8 @@ export class SecureStream {
   }
 
   #cancelReading(): void {
+    this.#readCancelled = true;
+    this.#readData.notify();
     this.#stopReading = true;
     this.#readEnding = true;
     this.#ready.clear();
