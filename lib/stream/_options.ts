@@ -3,6 +3,33 @@
 
 import { SecureSession, type SecureSessionOptions } from "../session/secure_session.ts";
 
+/**
+ * The handshake deadline of a secure stream or server unless told otherwise: 10 s.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HANDSHAKE_TIMEOUT } from "@tessera/session/stream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
+ * ```
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/**
+ * How many bytes a secure stream buffers in each direction unless told
+ * otherwise: 2 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STREAM_BUFFER_SIZE } from "@tessera/session/stream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_STREAM_BUFFER_SIZE, 2 * 1024 * 1024);
+ * ```
+ */
+export const DEFAULT_STREAM_BUFFER_SIZE = 2 * 1024 * 1024;
+
 /** Throws a TypeError naming the first key of `options` that is not in `allowed`. */
 export function checkKeys(options: unknown, allowed: readonly string[], where: string): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -66,4 +93,42 @@ export function sessionOption(
   }
   new SecureSession(value as SecureSessionOptions);
   return { ...(value as SecureSessionOptions) };
+}
+
+/** Checked stream options. */
+export interface StreamConfig {
+  session: Omit<SecureSessionOptions, "transport">;
+  handshakeTimeout: number;
+  signal: AbortSignal | undefined;
+  bufferSize: number;
+}
+
+/** Checks the options of a secure stream (and the fields servers and clients share). */
+export function checkStreamOptions(
+  options: {
+    session?: unknown;
+    handshakeTimeout?: unknown;
+    signal?: unknown;
+    bufferSize?: unknown;
+  },
+  where: string,
+): StreamConfig {
+  return {
+    session: sessionOption(options.session, where),
+    handshakeTimeout: integerOption(
+      options.handshakeTimeout,
+      "handshakeTimeout",
+      1,
+      MAX_TIMEOUT,
+      DEFAULT_HANDSHAKE_TIMEOUT,
+    ),
+    signal: signalOption(options.signal),
+    bufferSize: integerOption(
+      options.bufferSize,
+      "bufferSize",
+      64 * 1024,
+      2 ** 30,
+      DEFAULT_STREAM_BUFFER_SIZE,
+    ),
+  };
 }

@@ -6,13 +6,15 @@
  */
 
 import { HandshakeError } from "../errors.ts";
-import { checkKeys, integerOption, MAX_TIMEOUT, signalOption } from "./_options.ts";
 import {
+  checkKeys,
   checkStreamOptions,
   DEFAULT_HANDSHAKE_TIMEOUT,
-  SecureStream,
-  type StreamSessionOptions,
-} from "./secure_stream.ts";
+  integerOption,
+  MAX_TIMEOUT,
+  signalOption,
+} from "./_options.ts";
+import { SecureStream, type StreamSessionOptions } from "./secure_stream.ts";
 
 /**
  * Options of {@linkcode connectSecure}: where to connect (a TCP `port` and

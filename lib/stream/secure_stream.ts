@@ -23,34 +23,9 @@ import type { SessionState } from "../session/session_events.ts";
 import type { ByteStreamPair } from "../transport/framed_stream.ts";
 import { ChunkQueue, Signal } from "./_chunks.ts";
 import { FrameIO } from "./_frames.ts";
-import { checkKeys, integerOption, MAX_TIMEOUT, sessionOption, signalOption } from "./_options.ts";
+import { checkKeys, checkStreamOptions, type StreamConfig } from "./_options.ts";
 
-/**
- * The handshake deadline of a secure stream or server unless told otherwise: 10 s.
- *
- * @example
- * ```ts
- * import { DEFAULT_HANDSHAKE_TIMEOUT } from "@tessera/session/stream";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
- * ```
- */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
-
-/**
- * How many bytes a secure stream buffers in each direction unless told
- * otherwise: 2 MiB.
- *
- * @example
- * ```ts
- * import { DEFAULT_STREAM_BUFFER_SIZE } from "@tessera/session/stream";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_STREAM_BUFFER_SIZE, 2 * 1024 * 1024);
- * ```
- */
-export const DEFAULT_STREAM_BUFFER_SIZE = 2 * 1024 * 1024;
+export { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_STREAM_BUFFER_SIZE } from "./_options.ts";
 
 /** The first record size, and again after a pause. */
 const MIN_RECORD = 16 * 1024;
@@ -145,39 +120,6 @@ export interface SecureStreamOptions {
 }
 
 const STREAM_KEYS = ["session", "handshakeTimeout", "signal", "bufferSize"] as const;
-
-/** Checked stream options. */
-interface StreamConfig {
-  session: StreamSessionOptions;
-  handshakeTimeout: number;
-  signal: AbortSignal | undefined;
-  bufferSize: number;
-}
-
-/** Checks the options of a secure stream (and the fields servers and clients share). */
-export function checkStreamOptions(
-  options: Partial<SecureStreamOptions>,
-  where: string,
-): StreamConfig {
-  return {
-    session: sessionOption(options.session, where),
-    handshakeTimeout: integerOption(
-      options.handshakeTimeout,
-      "handshakeTimeout",
-      1,
-      MAX_TIMEOUT,
-      DEFAULT_HANDSHAKE_TIMEOUT,
-    ),
-    signal: signalOption(options.signal),
-    bufferSize: integerOption(
-      options.bufferSize,
-      "bufferSize",
-      64 * 1024,
-      2 ** 30,
-      DEFAULT_STREAM_BUFFER_SIZE,
-    ),
-  };
-}
 
 /** A record being sealed, in sequence order. */
 interface Sealing {

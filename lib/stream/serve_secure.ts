@@ -9,8 +9,14 @@
 import { toBytes } from "../crypto/_bytes.ts";
 import type { PeerPolicy } from "../session/profile.ts";
 import { Signal } from "./_chunks.ts";
-import { checkKeys, functionOption, integerOption } from "./_options.ts";
-import { checkStreamOptions, SecureStream, type StreamSessionOptions } from "./secure_stream.ts";
+import {
+  checkKeys,
+  checkStreamOptions,
+  functionOption,
+  integerOption,
+  type StreamConfig,
+} from "./_options.ts";
+import { SecureStream, type StreamSessionOptions } from "./secure_stream.ts";
 
 /**
  * How many handshakes a server runs at once unless told otherwise: 128.
@@ -267,7 +273,7 @@ export class SecureServer<A extends Deno.Addr = Deno.Addr> {
 
   #listener: Deno.Listener;
   #handler: SecureHandler;
-  #config: ReturnType<typeof checkStreamOptions>;
+  #config: StreamConfig;
   #maxHandshakes: number;
   #onError: ((error: unknown) => void) | undefined;
   #signal: AbortSignal | undefined;
