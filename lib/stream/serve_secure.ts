@@ -133,7 +133,8 @@ export interface ServeSecureOptions {
 
 /**
  * The address type of a server listening with options `O`: a Unix address
- * for a `path`, the listener's for a `listener`, else a TCP address.
+ * for a `path`, the listener's for a `listener`, a TCP address for a `port`
+ * (`Deno.Addr` when the options' type does not say).
  *
  * @example
  * ```ts
@@ -146,7 +147,8 @@ export interface ServeSecureOptions {
  */
 export type ServeSecureAddr<O> = O extends { path: string } ? Deno.UnixAddr
   : O extends { listener: Deno.Listener<Deno.Conn, infer A> } ? A
-  : Deno.NetAddr;
+  : O extends { port: number } ? Deno.NetAddr
+  : Deno.Addr;
 
 const SERVE_KEYS = [
   "session",
