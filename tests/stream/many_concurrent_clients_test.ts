@@ -8,7 +8,8 @@ import { clientSession, randomBytes, readExactly, serverSession, sha256 } from "
 Deno.test("200 concurrent clients each get back exactly the random bytes they sent (SHA-256)", async () => {
   const sessionIds = new Set<string>();
   const server = serveSecure(
-    { hostname: "127.0.0.1", port: 0, session: serverSession() },
+    // 200 handshakes at once take a while on a loaded machine: deadlines well above that.
+    { hostname: "127.0.0.1", port: 0, session: serverSession(), handshakeTimeout: 60_000 },
     async (stream) => {
       sessionIds.add(stream.sessionId.join(","));
       await stream.readable.pipeTo(stream.writable);
@@ -17,7 +18,11 @@ Deno.test("200 concurrent clients each get back exactly the random bytes they se
   try {
     const clients = Array.from({ length: 200 }, async () => {
       const data = randomBytes(Math.floor(Math.random() * 96 * 1024));
-      const stream = await connectSecure({ port: server.addr.port, session: clientSession() });
+      const stream = await connectSecure({
+        port: server.addr.port,
+        session: clientSession(),
+        timeout: 60_000,
+      });
       const writer = stream.writable.getWriter();
       const reader = stream.readable.getReader();
       const sending = (async () => {
