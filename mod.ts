@@ -7,6 +7,8 @@
  *   `receive`), state events, `rekey()`, `close()`, `save()`/`restore()`.
  * - Identity keys: {@linkcode generateIdentityKeyPair} and the import/export
  *   helpers in `@tessera/session/crypto`.
+ * - Secure streams over any `{ readable, writable }` byte stream, and servers
+ *   and clients with handshake deadlines: `@tessera/session/stream`.
  * - Cookie sessions for `Deno.serve`: `@tessera/session/cookie`.
  * - Typed errors with stable codes: `@tessera/session/errors`.
  *

@@ -69,7 +69,11 @@ export type HandshakeErrorCode =
   | "handshake_peer_rejected"
   /** The peer sent an alert: it refused the handshake (its reason is not disclosed). */
   | "handshake_refused"
-  /** The connection and handshake did not finish within their deadline (WebSocket endpoints). */
+  /**
+   * The connection or its handshake did not complete within its deadline
+   * (`handshakeTimeout` of a WebSocket endpoint, secure stream or server,
+   * `timeout` of `connectWebSocket` and `connectSecure`).
+   */
   | "handshake_timeout";
 
 /**

@@ -35,3 +35,25 @@ Deno.test("the cookie HTTP benchmark serves every handler and times encrypt() be
   assert.equal(seal.length, 5);
   for (const line of seal.slice(2)) assert.match(line, /\| \d+ µs \| \d+\.\d \|$/);
 });
+
+Deno.test("the stream benchmark runs every workload over tessera, Deno TLS and plain TCP", async () => {
+  const { streamBench } = await import("../bench/stream_bench.ts");
+  const lines = await streamBench(1, {
+    bulkBytes: 3 * 1024 * 1024,
+    messages: 500,
+    roundTrips: 20,
+    handshakes: 5,
+  });
+  const tables = lines.join("\n").split("\n\n").filter((t) => t.trim());
+  assert.equal(tables.length, 4);
+  for (const table of tables) {
+    const rows = table.split("\n").slice(2).filter((row) => row.trim());
+    assert.ok(rows.some((row) => row.startsWith("| Deno TLS 1.3 |")), table);
+    assert.ok(rows.some((row) => row.startsWith("| tessera stream |")), table);
+    for (const row of rows) {
+      const cells = row.split("|").map((c) => c.trim()).filter(Boolean);
+      assert.equal(cells.length, 3, row);
+      assert.ok(Number(cells[1]) > 0 && Number(cells[2]) > 0, row);
+    }
+  }
+});

@@ -224,6 +224,22 @@ const SURFACE: Record<string, string[]> = {
     "TicketLookup",
     "TicketStore",
   ],
+  "./stream": [
+    "ConnectSecureOptions",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_MAX_CONCURRENT_HANDSHAKES",
+    "DEFAULT_STREAM_BUFFER_SIZE",
+    "SecureConnectionInfo",
+    "SecureHandler",
+    "SecureServer",
+    "SecureStream",
+    "SecureStreamOptions",
+    "ServeSecureAddr",
+    "ServeSecureOptions",
+    "StreamSessionOptions",
+    "connectSecure",
+    "serveSecure",
+  ],
 };
 
 async function exported(path: string): Promise<string[]> {

@@ -9,6 +9,7 @@ const ENTRY_POINTS = [
   "lib/transport/mod.ts",
   "lib/cookie/mod.ts",
   "lib/resume/mod.ts",
+  "lib/stream/mod.ts",
 ];
 
 /** Everything `deno check` covers: the whole repository but the Bun-only scripts. */
@@ -70,6 +71,11 @@ const steps: Step[] = [
     name: "Bun smoke test (WebSocket sessions)",
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/websocket_smoke.ts"],
+  },
+  {
+    name: "Bun example (secure TCP echo over node:net)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "examples/bun_tcp.ts"],
   },
 ];
 

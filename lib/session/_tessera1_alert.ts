@@ -27,7 +27,7 @@ const CLASS_OF: Record<HandshakeErrorCode, number> = {
   handshake_unsupported_suite: 3,
   handshake_lookup_failed: 4,
   handshake_refused: 0,
-  handshake_timeout: 0, // decided locally, after the handshake stopped: no alert
+  handshake_timeout: 0, // decided locally by a deadline: the transport is closed, no alert
 };
 const CLASS_NAMES = ["", "refused", "protocol", "unsupported", "internal"];
 
