@@ -975,13 +975,24 @@ export class SecureSession extends EventTarget {
   }
 
   async #step(run: () => Promise<Uint8Array | null>): Promise<Uint8Array | null> {
+    // A step may wait on the application (getPublicKeyForId, an acceptPeer policy): close()
+    // ends the wait at once, so a deadline that closes the session always frees the caller.
+    let stop!: (reason: SessionStateError) => void;
+    const stopped = new Promise<never>((_, reject) => (stop = reject));
+    stopped.catch(() => {}); // raced below; never an unhandled rejection
+    if (this.#stopReason) stop(this.#stopReason);
+    else this.#stopWaiters.add(stop);
+    const running = run();
+    running.catch(() => {}); // an abandoned step's own failure is not reported
     try {
-      return await run();
+      return await Promise.race([running, stopped]);
     } catch (err) {
       // Closed or failed while the step ran: that, not the step's own failure, is the outcome.
       if (this.#state === "closed") this.#assertStopped();
       if (err instanceof HandshakeError) throw this.#fail(err);
       throw err;
+    } finally {
+      this.#stopWaiters.delete(stop);
     }
   }
 

@@ -861,13 +861,19 @@ async function establish<T>(
   }
   const { signal, handshakeTimeout } = config;
   let outcome: "timeout" | "aborted" | null = null;
+  // Cutting the transport ends a handshake waiting on the peer; closing the session also ends
+  // one waiting on the application (a getPublicKeyForId or acceptPeer that never settles).
+  const stop = (): void => {
+    void io.abort();
+    session.close().catch(noop);
+  };
   const timer = setTimeout(() => {
     outcome ??= "timeout";
-    void io.abort();
+    stop();
   }, handshakeTimeout);
   const onAbort = (): void => {
     outcome ??= "aborted";
-    void io.abort();
+    stop();
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   try {

@@ -39,6 +39,13 @@ export interface WebSocketTransportOptions {
   maxQueuedMessages?: number;
   /** Bytes held unread before the socket is closed as flooding. Default 64 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * Backpressure: `send()` resolves only once the socket's `bufferedAmount`
+   * (bytes accepted but not yet written to the network) is at most this
+   * many bytes, so a peer that stops reading holds the sender back instead
+   * of growing the buffer without bound. Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -129,7 +136,7 @@ export function webSocketTransport(
   }
   checkKnownKeys(
     options,
-    ["maxMessageSize", "maxQueuedMessages", "maxQueuedBytes"],
+    ["maxMessageSize", "maxQueuedMessages", "maxQueuedBytes", "maxBufferedBytes"],
     "webSocketTransport()",
   );
   const maxMessageSize = options.maxMessageSize ?? 16 * 1024 * 1024 + 64;
@@ -139,6 +146,12 @@ export function webSocketTransport(
     throw new RangeError("maxQueuedBytes must be a positive integer");
   }
   let queuedBytes = 0;
+  const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+  if (!Number.isSafeInteger(maxBufferedBytes) || maxBufferedBytes < 0) {
+    throw new RangeError(
+      `maxBufferedBytes must be a non-negative integer, not ${maxBufferedBytes}`,
+    );
+  }
   if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1) {
     throw new RangeError("maxMessageSize must be a positive integer");
   }
@@ -233,6 +246,15 @@ export function webSocketTransport(
         throw new TransportError("transport_closed", "the WebSocket is not open");
       }
       ws.send(message.slice());
+      // The standard WebSocket has no drain event: wait, backing off, while the socket holds
+      // more than the bound (the peer is not reading), until it drains or closes.
+      for (let wait = 1; ws.bufferedAmount > maxBufferedBytes; wait = Math.min(wait * 2, 50)) {
+        if (failure) throw failure;
+        if (ws.readyState !== WebSocket.OPEN) {
+          throw new TransportError("transport_closed", "the WebSocket closed while sending");
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
     },
     receive(): Promise<Uint8Array | null> {
       if (failure) return Promise.reject(failure);
