@@ -230,7 +230,10 @@ export interface SessionLimits {
   maxAuthFailures?: number;
   /** How this side pads its records to hide their length. Default `"none"`. */
   padding?: PaddingPolicy;
-  /** The clock, in milliseconds since the epoch (ticket lifetimes). Default `Date.now`. */
+  /**
+   * The clock, in milliseconds since the epoch (ticket lifetimes; the Themis profile's message
+   * timestamps). Default `Date.now`.
+   */
   now?: () => number;
 }
 
@@ -1700,9 +1703,11 @@ export class SecureSession extends EventTarget {
     const roleByte = r.u8();
     if (roleByte > 1) throw new SavedStateError("state_malformed", "bad role");
     const id = r.vector16(MAX_ID_LENGTH, 1).slice();
+    const now = options.now ?? Date.now;
     const channel = await profile.importChannel(r.rest(), {
       random: entropy().random,
       ...limits,
+      now: () => now(),
     });
     const role = roleByte === 0 ? "client" : "server";
     if (channel.role !== role) {
