@@ -11,6 +11,7 @@ const ENTRY_POINTS = [
   "lib/transport/mod.ts",
   "lib/cookie/mod.ts",
   "lib/resume/mod.ts",
+  "lib/themis/mod.ts",
 ];
 
 interface Step {
