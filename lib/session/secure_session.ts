@@ -1093,12 +1093,15 @@ export class SecureSession extends EventTarget {
 
   /**
    * Authenticates and opens one record from the peer. Records may arrive
-   * reordered within a window of 128; every duplicate or older record is refused.
+   * reordered within a window of 128 (8 with the Themis profile); every
+   * duplicate or older record is refused.
    *
    * @param record The record.
    * @returns The plaintext, or `null` when the record was the peer's
    *   authenticated close (the session is then closed).
    * @throws {RecordError} When the record is refused; the session stays usable.
+   * @throws {ThemisError} `themis_out_of_window` (Themis profile) for a message outside its
+   *   sequence or time window; the session stays usable.
    * @throws {SessionStateError} When not established, closed or failed.
    *
    * @example
