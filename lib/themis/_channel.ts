@@ -108,6 +108,8 @@ export class ThemisChannel implements Channel {
   #bytesSent: number;
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = NO_TURN;
+  /** Seals not yet resolved or failed: with none, a new one needs no ordering. */
+  #sealsPending = 0;
   #top: number;
   #seen: number;
   #authFailures: number;
@@ -258,10 +260,14 @@ export class ThemisChannel implements Channel {
       // Messages are encrypted concurrently but resolve in sequence order, so a caller that
       // forwards each one as it resolves keeps them in order (Themis accepts gaps of 8 at most).
       const previous = this.#sealTurn;
-      const inOrder = previous === NO_TURN
+      const inOrder = this.#sealsPending === 0
         ? sealed
         : sealed.then((message) => previous.then(() => message));
-      this.#sealTurn = inOrder.then(noop, noop);
+      this.#sealsPending++;
+      const settled = () => {
+        this.#sealsPending--;
+      };
+      this.#sealTurn = inOrder.then(settled, settled);
       return inOrder;
     } catch (err) {
       return Promise.reject(err);
