@@ -38,8 +38,6 @@ const STATE_VERSION = 1;
 const EMPTY = new Uint8Array(0);
 const NO_TURN: Promise<void> = Promise.resolve();
 
-function noop(): void {}
-
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
 }

@@ -88,7 +88,7 @@ function keyData(container: Uint8Array, kind: "public" | "private"): Uint8Array 
  * assert.equal(new TextDecoder().decode(container.subarray(0, 4)), "UEC2");
  * const imported = await importThemisPublicKey(container);
  * assert.equal(imported.type, "public");
- * container[20] ^= 1;
+ * container[20]! ^= 1;
  * await assert.rejects(importThemisPublicKey(container), { code: "themis_container_invalid" });
  * ```
  */

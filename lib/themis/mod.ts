@@ -6,7 +6,7 @@
  *
  * @example A server for Themis clients, keys from Themis containers
  * ```ts
- * import { SecureSession } from "@tessera/session";
+ * import { generateIdentityKeyPair, SecureSession } from "@tessera/session";
  * import {
  *   exportThemisPrivateKey,
  *   exportThemisPublicKey,
@@ -14,23 +14,44 @@
  *   importThemisPublicKey,
  *   themis,
  * } from "@tessera/session/themis";
- * import { generateIdentityKeyPair } from "@tessera/session";
  * import assert from "node:assert/strict";
  *
- * // Containers as a Themis app stores them (WasmThemis KeyPair.privateKey / .publicKey).
- * const serverPair = await generateIdentityKeyPair({ extractable: true });
- * const serverPrivate = await exportThemisPrivateKey(serverPair.privateKey); // REC2
- * const clientPair = await generateIdentityKeyPair();
- * const clientPublic = await exportThemisPublicKey(clientPair.publicKey); // UEC2
+ * // Containers as Themis apps store them (WasmThemis KeyPair.privateKey and .publicKey).
+ * const made = {
+ *   server: await generateIdentityKeyPair({ extractable: true }),
+ *   app: await generateIdentityKeyPair({ extractable: true }),
+ * };
+ * const serverRec2 = await exportThemisPrivateKey(made.server.privateKey);
+ * const serverUec2 = await exportThemisPublicKey(made.server.publicKey);
+ * const appRec2 = await exportThemisPrivateKey(made.app.privateKey);
+ * const appUec2 = await exportThemisPublicKey(made.app.publicKey);
  *
- * const clients = new Map([["mobile-42", await importThemisPublicKey(clientPublic)]]);
+ * const known = new Map([
+ *   ["server", await importThemisPublicKey(serverUec2)],
+ *   ["mobile-42", await importThemisPublicKey(appUec2)],
+ * ]);
+ * const getPublicKeyForId = (id: Uint8Array) => known.get(new TextDecoder().decode(id));
  * const server = new SecureSession({
  *   id: "server",
- *   privateKey: await importThemisPrivateKey(serverPrivate), // non-extractable
- *   getPublicKeyForId: (id) => clients.get(new TextDecoder().decode(id)),
+ *   privateKey: await importThemisPrivateKey(serverRec2), // non-extractable
+ *   getPublicKeyForId,
  *   profile: themis,
  * });
- * await assert.rejects(server.negotiate(new Uint8Array(8)), { code: "handshake_malformed" });
+ * // Here the app is a tessera session too; a WasmThemis one sends the same bytes.
+ * const app = new SecureSession({
+ *   id: "mobile-42",
+ *   privateKey: await importThemisPrivateKey(appRec2),
+ *   getPublicKeyForId,
+ *   profile: themis,
+ * });
+ * let message: Uint8Array | null = await app.connectRequest();
+ * while (message) {
+ *   message = await server.negotiate(message);
+ *   if (message) message = await app.negotiate(message);
+ * }
+ * assert.equal(new TextDecoder().decode(server.peerId!), "mobile-42");
+ * const wrapped = await app.wrap(new TextEncoder().encode("hello"));
+ * assert.equal(new TextDecoder().decode((await server.unwrap(wrapped))!), "hello");
  * ```
  *
  * @module
