@@ -56,6 +56,11 @@ const steps: Step[] = [
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "tests/bun/websocket_smoke.ts"],
   },
+  {
+    name: "Bun smoke test (Themis profile against WasmThemis)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/themis_smoke.ts"],
+  },
 ];
 
 let passed = 0;
