@@ -19,6 +19,7 @@ import { generateIdentityKeyPair, toVerifyKey } from "../crypto/identity.ts";
 import { HandshakeError, type HandshakeErrorCode, TesseraError, ThemisError } from "../errors.ts";
 import { ephemeralShare } from "../session/_entropy.ts";
 import type {
+  ChannelLimits,
   Handshake,
   HandshakeConfig,
   HandshakeStep,
@@ -111,6 +112,13 @@ async function agree(privateKey: CryptoKey, peer: CryptoKey): Promise<Uint8Array
   } catch (cause) {
     throw fail("handshake_bad_key_share", "key agreement failed", cause);
   }
+}
+
+/** What the channel keeps of the handshake's configuration: no key, no lookup. */
+function channelLimits(config: HandshakeConfig): ChannelLimits {
+  const { random, recordsPerKey, bytesPerKey, maxRecordSize, maxAuthFailures, padding, now } =
+    config;
+  return { random, recordsPerKey, bytesPerKey, maxRecordSize, maxAuthFailures, padding, now };
 }
 
 /** Concatenates byte strings. */
@@ -357,7 +365,7 @@ export class ThemisHandshake implements Handshake {
       recordsSent: 0,
       bytesSent: 0,
       authFailures: 0,
-    }, this.#config);
+    }, channelLimits(this.#config));
   }
 
   // ------------------------------------------------------------------ server

@@ -36,6 +36,7 @@ import { MAX_HANDSHAKE_MESSAGE, ThemisHandshake } from "./_handshake.ts";
  */
 export const THEMIS_MESSAGE_OVERHEAD: number = MESSAGE_OVERHEAD;
 
+// deno-doc-ignore private-type-ref -- Profile is public: @tessera/session and ./session export it
 /**
  * The Themis Secure Session profile: pass it as the `profile` of a
  * {@linkcode SecureSession} (and in `profiles` to `SecureSession.restore`)
