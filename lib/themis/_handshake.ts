@@ -13,7 +13,7 @@
 // included).
 
 import { equalPublic, toBytes } from "../crypto/_bytes.ts";
-import { ecdhSecret, importEcdhPoint } from "../crypto/ecdh.ts";
+import { ecdhSecret } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import { generateIdentityKeyPair, toVerifyKey } from "../crypto/identity.ts";
 import { HandshakeError, type HandshakeErrorCode, TesseraError, ThemisError } from "../errors.ts";
@@ -44,6 +44,7 @@ import { importThemisPublicKey } from "./key_containers.ts";
 /** Bytes of an uncompressed ephemeral key container, the larger of the two forms. */
 const MAX_EPHEMERAL = HEADER_LENGTH + 65;
 const MAC_LENGTH = 32;
+const ECDH_P256 = { name: "ECDH", namedCurve: "P-256" } as const;
 /** The largest handshake message: message 1 or 2 with the longest id, key and signature. */
 export const MAX_HANDSHAKE_MESSAGE: number = HEADER_LENGTH + HEADER_LENGTH + MAX_PEER_ID +
   MAX_EPHEMERAL + MAX_DER_SIGNATURE;
@@ -98,9 +99,20 @@ function compressedContainer(point: Uint8Array): Uint8Array {
   return encodeContainer(TAG_UEC2, compressed);
 }
 
+/**
+ * Imports the peer's ephemeral point. Not exported again to prove it valid, as identity keys
+ * are: the one use of this key, the agreement, refuses a point off the curve (checked for both
+ * forms by the tests), and the export would cost a point decompression per handshake.
+ */
 async function importShare(point: Uint8Array): Promise<CryptoKey> {
   try {
-    return await importEcdhPoint(point);
+    return await crypto.subtle.importKey(
+      "raw",
+      point as Uint8Array<ArrayBuffer>,
+      ECDH_P256,
+      false,
+      [],
+    );
   } catch (cause) {
     throw fail("handshake_bad_key_share", "the peer's ephemeral key is not a P-256 point", cause);
   }
