@@ -38,6 +38,8 @@ const STATE_VERSION = 1;
 const EMPTY = new Uint8Array(0);
 const NO_TURN: Promise<void> = Promise.resolve();
 
+function noop(): void {}
+
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
 }
@@ -99,8 +101,11 @@ export class ThemisChannel implements Channel {
   #failure: TesseraError | null = null;
   #sendKeyBytes: Uint8Array;
   #receiveKeyBytes: Uint8Array;
-  #sendKey: CryptoKey;
-  #receiveKey: CryptoKey;
+  /** The AES keys once imported (`null` until then), and their import. */
+  #sendKey: CryptoKey | null = null;
+  #receiveKey: CryptoKey | null = null;
+  #sendKeyImport: Promise<CryptoKey>;
+  #receiveKeyImport: Promise<CryptoKey>;
   #sendSeq: number;
   #recordsSent: number;
   #bytesSent: number;
@@ -114,17 +119,17 @@ export class ThemisChannel implements Channel {
   /** Resolves when every earlier `open` has been accepted or refused. */
   #acceptTurn: Promise<void> = NO_TURN;
 
-  private constructor(
-    start: ThemisChannelStart,
-    keys: [CryptoKey, CryptoKey],
-    config: ChannelLimits,
-  ) {
+  private constructor(start: ThemisChannelStart, config: ChannelLimits) {
     this.#role = start.role;
     this.peerId = start.peerId;
     this.sessionId = start.sessionId;
     this.#sendKeyBytes = start.sendKey;
     this.#receiveKeyBytes = start.receiveKey;
-    [this.#sendKey, this.#receiveKey] = keys;
+    // Imported while the handshake's last message travels: the first message waits for them.
+    this.#sendKeyImport = importAesGcmKey(start.sendKey);
+    this.#receiveKeyImport = importAesGcmKey(start.receiveKey);
+    this.#sendKeyImport.then((key) => this.#sendKey = key, noop);
+    this.#receiveKeyImport.then((key) => this.#receiveKey = key, noop);
     this.#sendSeq = start.sendSeq >>> 0;
     this.#top = start.receiveTop >>> 0;
     this.#seen = start.receiveSeen;
@@ -136,18 +141,14 @@ export class ThemisChannel implements Channel {
   }
 
   /**
-   * Builds a channel, importing its two AES-256-GCM keys.
+   * Builds a channel; its two AES-256-GCM keys are imported in the background.
    *
    * @param start Keys, positions and what the handshake proved.
    * @param config Randomness, limits and the clock.
    * @returns The channel.
    */
-  static async create(start: ThemisChannelStart, config: ChannelLimits): Promise<ThemisChannel> {
-    const keys = await Promise.all([
-      importAesGcmKey(start.sendKey),
-      importAesGcmKey(start.receiveKey),
-    ]);
-    return new ThemisChannel(start, keys, config);
+  static create(start: ThemisChannelStart, config: ChannelLimits): Promise<ThemisChannel> {
+    return Promise.resolve(new ThemisChannel(start, config));
   }
 
   /**
@@ -248,7 +249,13 @@ export class ThemisChannel implements Channel {
       const head = new Uint8Array(CIPHERTEXT_OFFSET);
       head.set(this.sessionId);
       head.set(randomBytes(16, this.#config.random), 4);
-      const sealed = aesGcmEncrypt(this.#sendKey, head.subarray(4, 16), inner, EMPTY)
+      const key = this.#sendKey;
+      const nonce = head.subarray(4, 16);
+      const sealed = (key
+        ? aesGcmEncrypt(key, nonce, inner, EMPTY)
+        : this.#sendKeyImport.then((k) =>
+          aesGcmEncrypt(k, nonce, inner, EMPTY)
+        ))
         .then((body) => {
           const out = new Uint8Array(CIPHERTEXT_OFFSET + body.length);
           out.set(head);
@@ -334,17 +341,18 @@ export class ThemisChannel implements Channel {
     if (record[0] !== id[0] || record[1] !== id[1] || record[2] !== id[2] || record[3] !== id[3]) {
       throw malformed("the message belongs to another session");
     }
-    // Web Crypto copies its inputs before it returns, so the caller's buffer may change after.
-    // Anything but a plain Uint8Array over an ArrayBuffer is copied first.
-    const bytes = record.constructor === Uint8Array && plainBuffer(record)
+    // Web Crypto copies its inputs before it returns, so the caller's buffer may change after
+    // a call that starts at once. Anything else (the key still being imported, a buffer that is
+    // not a plain Uint8Array over an ArrayBuffer) works on a copy.
+    const key = this.#receiveKey;
+    const bytes = key !== null && record.constructor === Uint8Array && plainBuffer(record)
       ? record
       : new Uint8Array(record);
-    const decrypting = aesGcmDecrypt(
-      this.#receiveKey,
-      bytes.subarray(4, 16),
-      bytes.subarray(CIPHERTEXT_OFFSET),
-      EMPTY,
-    );
+    const nonce = bytes.subarray(4, 16);
+    const sealed = bytes.subarray(CIPHERTEXT_OFFSET);
+    const decrypting = key
+      ? aesGcmDecrypt(key, nonce, sealed, EMPTY)
+      : this.#receiveKeyImport.then((k) => aesGcmDecrypt(k, nonce, sealed, EMPTY));
     // Messages are decrypted concurrently but decided in call order.
     const turn = this.#acceptTurn;
     let release!: () => void;
