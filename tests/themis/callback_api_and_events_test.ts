@@ -170,3 +170,42 @@ Deno.test("handshake steps called concurrently run one after another", async () 
   assert.equal((again as PromiseRejectedResult).reason.code, "handshake_unexpected");
   assert.match((again as PromiseRejectedResult).reason.message, /another connection request/);
 });
+
+Deno.test("the first messages, opened while the keys are still being imported, survive the caller reusing its buffer", async () => {
+  const { ThemisChannel } = await import("../../lib/themis/_channel.ts");
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const limits = {
+    random: (b: Uint8Array<ArrayBuffer>) => crypto.getRandomValues(b),
+    recordsPerKey: 100,
+    bytesPerKey: 2 ** 20,
+    maxRecordSize: 1024,
+    maxAuthFailures: 10,
+    padding: "none" as const,
+  };
+  const base = {
+    peerId: new Uint8Array([1]),
+    sessionId: new Uint8Array([5, 6, 7, 8]),
+    sendKey: key,
+    receiveKey: key,
+    receiveSeen: 0,
+    recordsSent: 0,
+    bytesSent: 0,
+    authFailures: 0,
+  };
+  const sender = await ThemisChannel.create(
+    { ...base, role: "client", sendSeq: 40, receiveTop: 0 },
+    limits,
+  );
+  const sealed = await Promise.all([sender.seal(data(16, 1)), sender.seal(data(16, 2))]);
+  const receiver = await ThemisChannel.create({
+    ...base,
+    role: "server",
+    sendSeq: 0,
+    receiveTop: 40,
+  }, limits);
+  const buffer = sealed[0]!.slice();
+  const opening = receiver.open(buffer, false); // the receive key is not imported yet
+  buffer.set(sealed[1]!); // the caller reuses its buffer at once
+  assert.deepEqual((await opening).data, data(16, 1));
+  assert.deepEqual((await receiver.open(sealed[1]!, false)).data, data(16, 2));
+});
