@@ -12,7 +12,7 @@
 // must carry all 32 bytes of its MAC (Themis compares as many bytes as it is given, none
 // included).
 
-import { equalPublic, toBytes } from "../crypto/_bytes.ts";
+import { concat, equalPublic, toBytes } from "../crypto/_bytes.ts";
 import { ecdhSecret } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import { generateIdentityKeyPair, toVerifyKey } from "../crypto/identity.ts";
@@ -126,24 +126,22 @@ async function agree(privateKey: CryptoKey, peer: CryptoKey): Promise<Uint8Array
   }
 }
 
+/**
+ * Awaits two steps run side by side. Whatever the outcome, both have settled when it is known,
+ * so a failed handshake leaves nothing running.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === "rejected") throw first.reason;
+  if (second.status === "rejected") throw second.reason;
+  return [first.value, second.value];
+}
+
 /** What the channel keeps of the handshake's configuration: no key, no lookup. */
 function channelLimits(config: HandshakeConfig): ChannelLimits {
   const { random, recordsPerKey, bytesPerKey, maxRecordSize, maxAuthFailures, padding, now } =
     config;
   return { random, recordsPerKey, bytesPerKey, maxRecordSize, maxAuthFailures, padding, now };
-}
-
-/** Concatenates byte strings. */
-function join(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /** What messages 1 and 2 carry. */
@@ -344,7 +342,7 @@ export class ThemisHandshake implements Handshake {
   async #agree(ownPrivate: CryptoKey, peerPoint: Uint8Array): Promise<Agreement> {
     const client = this.#role === "client";
     const ownId = this.#config.id;
-    const [peer, sid4] = await Promise.all([
+    const [peer, sid4] = await both(
       importShare(peerPoint),
       deriveSessionId(
         this.#clientEphemeral,
@@ -352,7 +350,7 @@ export class ThemisHandshake implements Handshake {
         client ? ownId : this.#peerId,
         client ? this.#peerId : ownId,
       ),
-    ]);
+    );
     const shared = await agree(ownPrivate, peer);
     const { key: master } = await deriveMaster(shared, sid4);
     shared.fill(0);
@@ -396,10 +394,10 @@ export class ThemisHandshake implements Handshake {
     const { pair, container } = await this.#ephemeral;
     this.#serverEphemeral = container;
     const ownId = this.#config.id;
-    const [signature, agreement] = await Promise.all([
-      signDer(this.#config.privateKey, join(container, m.ephemeral, ownId, m.id)),
+    const [signature, agreement] = await both(
+      signDer(this.#config.privateKey, concat(container, m.ephemeral, ownId, m.id)),
       this.#agree(pair.privateKey, m.point),
-    ]);
+    );
     this.#agreement = agreement;
     this.#phase = "wait-3";
     const reply = encodeContainer(
@@ -428,22 +426,22 @@ export class ThemisHandshake implements Handshake {
     const mac = data.subarray(signatureLength);
     const agreement = this.#agreement!;
     const ownId = this.#config.id;
-    const [verdict, macOk] = await Promise.all([
+    const [verdict, macOk] = await both(
       verifyDer(
         this.#peerKey!,
         signature,
-        join(this.#clientEphemeral, this.#serverEphemeral, this.#peerId, ownId),
+        concat(this.#clientEphemeral, this.#serverEphemeral, this.#peerId, ownId),
       ),
-      hmacVerify(agreement.master, mac, join(this.#serverEphemeral, agreement.sid4)),
-    ]);
+      hmacVerify(agreement.master, mac, concat(this.#serverEphemeral, agreement.sid4)),
+    );
     if (verdict !== "valid") {
       throw fail("handshake_bad_signature", "the client's transcript signature does not verify");
     }
     if (!macOk) throw fail("handshake_bad_finished", "the client's MAC does not verify");
-    const [proof, channel] = await Promise.all([
-      hmacSign(agreement.master, join(this.#clientEphemeral, agreement.sid4)),
+    const [proof, channel] = await both(
+      hmacSign(agreement.master, concat(this.#clientEphemeral, agreement.sid4)),
       this.#channel(agreement),
-    ]);
+    );
     this.#done();
     return { send: encodeContainer(TAG_TSPM, proof), channel };
   }
@@ -454,7 +452,7 @@ export class ThemisHandshake implements Handshake {
   async #onServerReply(message: Uint8Array): Promise<HandshakeStep> {
     const m = this.#parseOrExplain(message, "message 2 (the server's reply)", 2);
     const ownId = this.#config.id;
-    const transcript = join(m.ephemeral, this.#clientEphemeral, m.id, ownId);
+    const transcript = concat(m.ephemeral, this.#clientEphemeral, m.id, ownId);
     const { key, valid } = await this.#authenticate(m.id, m.signature, transcript);
     if (!valid) {
       // A connection request signs only its own key: two clients are talking to each other.
@@ -473,14 +471,14 @@ export class ThemisHandshake implements Handshake {
     this.#peerId = m.id;
     this.#serverEphemeral = m.ephemeral;
     const { pair } = await this.#ephemeral;
-    const [signature, agreement] = await Promise.all([
+    const [signature, agreement] = await both(
       signDer(
         this.#config.privateKey,
-        join(this.#clientEphemeral, m.ephemeral, ownId, m.id),
+        concat(this.#clientEphemeral, m.ephemeral, ownId, m.id),
       ),
       this.#agree(pair.privateKey, m.point),
-    ]);
-    const mac = await hmacSign(agreement.master, join(m.ephemeral, agreement.sid4));
+    );
+    const mac = await hmacSign(agreement.master, concat(m.ephemeral, agreement.sid4));
     this.#agreement = agreement;
     this.#phase = "wait-4";
     return { send: encodeContainer(TAG_TSPM, signature, mac), channel: null };
@@ -497,10 +495,10 @@ export class ThemisHandshake implements Handshake {
       );
     }
     const agreement = this.#agreement!;
-    const [macOk, channel] = await Promise.all([
-      hmacVerify(agreement.master, mac, join(this.#clientEphemeral, agreement.sid4)),
+    const [macOk, channel] = await both(
+      hmacVerify(agreement.master, mac, concat(this.#clientEphemeral, agreement.sid4)),
       this.#channel(agreement),
-    ]);
+    );
     if (!macOk) throw fail("handshake_bad_finished", "the server's MAC does not verify");
     this.#done();
     return { send: null, channel };
