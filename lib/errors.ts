@@ -330,8 +330,11 @@ export type CookieErrorCode =
   | "session_storage_failed";
 
 /**
- * Codes of {@linkcode ThemisError}: the Themis-compatible profile refused input.
- * Reserved for that profile; this version throws none of them.
+ * Codes of {@linkcode ThemisError}: the Themis profile (`@tessera/session/themis`)
+ * refused input. A key container with a wrong tag, size or CRC is
+ * `themis_container_invalid` (inside a handshake message, it is the `cause`
+ * of a `handshake_malformed`); a data message outside the sequence or time
+ * window is `themis_out_of_window`, and the session stays usable.
  *
  * @example
  * ```ts
@@ -347,7 +350,10 @@ export type CookieErrorCode =
 export type ThemisErrorCode =
   /** A Soter container has a wrong tag, size or CRC. */
   | "themis_container_invalid"
-  /** A Themis data message is outside the sequence or time window. */
+  /**
+   * A Themis data message is more than 8 sequence numbers from the newest
+   * accepted, or stamped more than a day from this side's clock.
+   */
   | "themis_out_of_window";
 
 /**

@@ -11,6 +11,19 @@ Deno.test("the interleaved benchmark runs every workload against WasmThemis and 
   }
 });
 
+Deno.test("the Themis benchmark times the Themis profile beside WasmThemis and states each target", async () => {
+  const { themisTable } = await import("../bench/themis_bench.ts");
+  const lines = await themisTable(1);
+  assert.equal(lines.length, 6);
+  for (const line of lines.slice(2)) {
+    const cells = line.split("|").map((c) => c.trim()).filter(Boolean);
+    assert.equal(cells.length, 6, line);
+    assert.ok(Number(cells[3]) > 0 && Number(cells[4]) > 0, line);
+  }
+  assert.match(lines[2]!, /^\| full handshake, both sides .*\| time ≤ 0\.8: (met|missed) \|$/);
+  assert.match(lines[5]!, /^\| wrap\+unwrap 16 KiB .*\| speed ≥ 10: (met|missed) \|$/);
+});
+
 Deno.test("the resumption benchmark resumes on every store and times both refusals", async () => {
   const { resumptionTable } = await import("../bench/resumption.ts");
   const lines = await resumptionTable(1);

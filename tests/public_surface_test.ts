@@ -240,6 +240,16 @@ const SURFACE: Record<string, string[]> = {
     "connectSecure",
     "serveSecure",
   ],
+  "./themis": [
+    "ExportThemisPublicKeyOptions",
+    "ImportThemisPrivateKeyOptions",
+    "THEMIS_MESSAGE_OVERHEAD",
+    "exportThemisPrivateKey",
+    "exportThemisPublicKey",
+    "importThemisPrivateKey",
+    "importThemisPublicKey",
+    "themis",
+  ],
 };
 
 async function exported(path: string): Promise<string[]> {

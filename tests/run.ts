@@ -10,6 +10,7 @@ const ENTRY_POINTS = [
   "lib/cookie/mod.ts",
   "lib/resume/mod.ts",
   "lib/stream/mod.ts",
+  "lib/themis/mod.ts",
 ];
 
 /** Everything `deno check` covers: the whole repository but the Bun-only scripts. */
@@ -76,6 +77,11 @@ const steps: Step[] = [
     name: "Bun example (secure TCP echo over node:net)",
     cmd: "npx",
     args: ["-y", "bun@1.4.4", "examples/bun_tcp.ts"],
+  },
+  {
+    name: "Bun smoke test (Themis profile against WasmThemis)",
+    cmd: "npx",
+    args: ["-y", "bun@1.4.4", "tests/bun/themis_smoke.ts"],
   },
 ];
 

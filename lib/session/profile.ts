@@ -302,6 +302,11 @@ export interface ChannelLimits {
   readonly maxAuthFailures: number;
   /** How records are padded. */
   readonly padding: PaddingPolicy;
+  /**
+   * The clock, in milliseconds since the epoch, for a channel whose records carry the time
+   * (the Themis profile). Default `Date.now`.
+   */
+  readonly now?: () => number;
 }
 
 /**

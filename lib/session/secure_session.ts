@@ -240,7 +240,10 @@ export interface SessionLimits {
   maxAuthFailures?: number;
   /** How this side pads its records to hide their length. Default `"none"`. */
   padding?: PaddingPolicy;
-  /** The clock, in milliseconds since the epoch (ticket lifetimes). Default `Date.now`. */
+  /**
+   * The clock, in milliseconds since the epoch (ticket lifetimes; the Themis profile's message
+   * timestamps). Default `Date.now`.
+   */
   now?: () => number;
 }
 
@@ -1111,12 +1114,15 @@ export class SecureSession extends EventTarget {
 
   /**
    * Authenticates and opens one record from the peer. Records may arrive
-   * reordered within a window of 128; every duplicate or older record is refused.
+   * reordered within a window of 128 (8 with the Themis profile); every
+   * duplicate or older record is refused.
    *
    * @param record The record.
    * @returns The plaintext, or `null` when the record was the peer's
    *   authenticated close (the session is then closed).
    * @throws {RecordError} When the record is refused; the session stays usable.
+   * @throws {ThemisError} `themis_out_of_window` (Themis profile) for a message outside its
+   *   sequence or time window; the session stays usable.
    * @throws {SessionStateError} When not established, closed or failed.
    *
    * @example
@@ -1722,9 +1728,11 @@ export class SecureSession extends EventTarget {
     const roleByte = r.u8();
     if (roleByte > 1) throw new SavedStateError("state_malformed", "bad role");
     const id = r.vector16(MAX_ID_LENGTH, 1).slice();
+    const now = options.now ?? Date.now;
     const channel = await profile.importChannel(r.rest(), {
       random: entropy().random,
       ...limits,
+      now: () => now(),
     });
     const role = roleByte === 0 ? "client" : "server";
     if (channel.role !== role) {
