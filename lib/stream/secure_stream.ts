@@ -867,8 +867,11 @@ async function establish<T>(
     void io.abort();
     session.close().catch(noop);
   };
+  let silent = false;
   const timer = setTimeout(() => {
     outcome ??= "timeout";
+    // Still idle: not one handshake message arrived (for a server, no ClientHello).
+    silent = session.state === "idle";
     stop();
   }, handshakeTimeout);
   const onAbort = (): void => {
@@ -888,7 +891,9 @@ async function establish<T>(
     if (outcome === "timeout") {
       throw new HandshakeError(
         "handshake_timeout",
-        `the handshake did not complete within ${handshakeTimeout} ms`,
+        silent
+          ? `no handshake message arrived within ${handshakeTimeout} ms (is the peer a server too?)`
+          : `the handshake did not complete within ${handshakeTimeout} ms`,
         { cause: err },
       );
     }

@@ -139,8 +139,13 @@ export async function handshakeWithin(
   handshake: () => Promise<void>,
   ms: number,
 ): Promise<void> {
-  const deadline: { closing: Promise<unknown> | null } = { closing: null };
+  const deadline: { closing: Promise<unknown> | null; silent: boolean } = {
+    closing: null,
+    silent: false,
+  };
   const timer = setTimeout(() => {
+    // Still idle: not one handshake message arrived (for a server, no ClientHello).
+    deadline.silent = session.state === "idle";
     deadline.closing = session.close().catch(() => {});
   }, ms);
   let failure: unknown = null;
@@ -154,7 +159,10 @@ export async function handshakeWithin(
   }
   await (deadline.closing ?? session.close().catch(() => {}));
   if (deadline.closing) {
-    throw new HandshakeError("handshake_timeout", "the handshake deadline passed", {
+    const why = deadline.silent
+      ? `no handshake message arrived within ${ms} ms (is the peer a server too?)`
+      : `the handshake did not complete within ${ms} ms`;
+    throw new HandshakeError("handshake_timeout", why, {
       cause: failure ?? undefined,
     });
   }

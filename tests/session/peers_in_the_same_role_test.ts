@@ -58,3 +58,29 @@ Deno.test("a record where a handshake message belongs says the peer thinks it is
     message: /expected a ServerHello, got a message of unknown type 0x42$/,
   });
 });
+
+Deno.test("two servers facing each other: the deadline says no ClientHello came, the peer may be a server", async () => {
+  const { SecureStream } = await import("../../lib/stream/mod.ts");
+  const a = new TransformStream<Uint8Array, Uint8Array>();
+  const b = new TransformStream<Uint8Array, Uint8Array>();
+  const options = (self: typeof alice, handshakeTimeout: number) => ({
+    session: {
+      id: self.id,
+      privateKey: self.keys.privateKey,
+      getPublicKeyForId: lookupOf(alice, bob),
+    },
+    handshakeTimeout,
+  });
+  const [first, second] = await Promise.allSettled([
+    SecureStream.accept({ readable: a.readable, writable: b.writable }, options(alice, 300)),
+    SecureStream.accept({ readable: b.readable, writable: a.writable }, options(bob, 10_000)),
+  ]);
+  assert.equal(first.status, "rejected");
+  assert.equal(first.reason.code, "handshake_timeout");
+  assert.match(
+    first.reason.message,
+    /no handshake message arrived within 300 ms \(is the peer a server too\?\)/,
+  );
+  // The other server then loses its transport (the first one cut it), long before its deadline.
+  assert.equal(second.status, "rejected");
+});
