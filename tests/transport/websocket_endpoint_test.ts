@@ -36,8 +36,13 @@ interface Endpoint {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Serves secureWebSocketHandler() on 127.0.0.1, recording what onError receives. */
+/**
+ * Serves secureWebSocketHandler() on 127.0.0.1, recording what onError receives. Disposing of it
+ * waits (up to 2 s) until every socket opened meanwhile, client and server ends, has closed, so
+ * that no test ends with a socket still closing.
+ */
 function serve(options: Partial<SecureWebSocketOptions>, onSession: OnSecureSession): Endpoint {
+  const sockets = trackSockets();
   const errors: unknown[] = [];
   let waiting: ((error: unknown) => void)[] = [];
   const handler = secureWebSocketHandler({
@@ -55,7 +60,46 @@ function serve(options: Partial<SecureWebSocketOptions>, onSession: OnSecureSess
     port: http.addr.port,
     errors,
     nextError: () => new Promise((resolve) => waiting.push(resolve)),
-    [Symbol.asyncDispose]: () => http.shutdown(),
+    async [Symbol.asyncDispose]() {
+      try {
+        await sockets.closed(2_000);
+      } finally {
+        sockets.restore();
+        await http.shutdown();
+      }
+    },
+  };
+}
+
+/**
+ * Records every socket made from now on, by `new WebSocket` and by `Deno.upgradeWebSocket`
+ * (on top of whatever records them already), until `restore()`.
+ */
+function trackSockets(): { closed(ms: number): Promise<unknown>; restore(): void } {
+  const closings: Promise<unknown>[] = [];
+  const Current = globalThis.WebSocket;
+  globalThis.WebSocket = class extends Current {
+    constructor(url: string | URL, protocols?: ConstructorParameters<typeof WebSocket>[1]) {
+      super(url, protocols);
+      closings.push(closedEvent(this));
+    }
+  };
+  const descriptor = Object.getOwnPropertyDescriptor(Deno, "upgradeWebSocket")!;
+  const upgrade = Deno.upgradeWebSocket;
+  Object.defineProperty(Deno, "upgradeWebSocket", {
+    configurable: true,
+    value: (request: Request, options?: Deno.UpgradeWebSocketOptions) => {
+      const upgraded = upgrade(request, options);
+      closings.push(closedEvent(upgraded.socket));
+      return upgraded;
+    },
+  });
+  return {
+    closed: (ms) => settledWithin(Promise.all(closings), ms),
+    restore() {
+      globalThis.WebSocket = Current;
+      Object.defineProperty(Deno, "upgradeWebSocket", descriptor);
+    },
   };
 }
 
