@@ -160,7 +160,7 @@ Deno.test("bunWebSocketSessions() waits for drain when Bun reports backpressure,
         () => "sent",
         (e) => (e as TesseraError).code,
       );
-      let timer!: number;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const waiting = new Promise<string>((r) => timer = setTimeout(r, 30, "waiting"));
       sends.push(await Promise.race([sent, waiting]));
       clearTimeout(timer);

@@ -365,9 +365,12 @@ Deno.test("a client socket cut without a session close is transport_closed on th
 Deno.test("a server socket cut without a session close is transport_closed on the client, not a clean end", async () => {
   await withServerSockets(async (serverSockets) => {
     const done = Promise.withResolvers<void>();
-    await using endpoint = serve({}, async () => {
+    const ended = Promise.withResolvers<void>();
+    await using endpoint = serve({}, async (session) => {
       serverSockets[0]!.close(); // the server's socket goes without the session's close
       await done.promise;
+      await session.close();
+      ended.resolve();
     });
     const session = await connectWebSocket(endpoint.url, annOptions);
     await assert.rejects(session.receive(), (err: unknown) => {
@@ -376,6 +379,7 @@ Deno.test("a server socket cut without a session close is transport_closed on th
       return true;
     });
     done.resolve();
+    await ended.promise; // the server's session is done too
   });
 });
 
