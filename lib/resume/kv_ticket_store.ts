@@ -605,7 +605,7 @@ export class KvTicketStore implements TicketStore {
    *     { length: 10 },
    *     (_, i) => store.redeem(id, found.ticket, new Uint8Array(32).fill(i), null, now),
    *   );
-   *   assert.equal((await settleAll(attempts)).filter(Boolean).length, 1);
+   *   assert.equal((await Promise.all(attempts)).filter(Boolean).length, 1);
    * } finally {
    *   kv.close();
    * }

@@ -234,7 +234,7 @@ export class MemoryTicketStore implements TicketStore {
    *   { length: 10 },
    *   () => store.redeem(id, found.ticket, new Uint8Array(32), null, now),
    * );
-   * assert.equal((await settleAll(attempts)).filter(Boolean).length, 1);
+   * assert.equal((await Promise.all(attempts)).filter(Boolean).length, 1);
    * ```
    */
   async redeem(
