@@ -22,6 +22,17 @@ export async function symbols(entry: string): Promise<DocSymbol[]> {
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   const doc = JSON.parse(new TextDecoder().decode(out.stdout));
+  if (doc.version === 1) {
+    // Deno 2.5 writes version 1: one node per declaration, the module's docs among them.
+    const byName = new Map<string, DocSymbol>();
+    for (const node of doc.nodes as (DocSymbol["declarations"][number] & { name: string })[]) {
+      if (node.kind === "moduleDoc") continue;
+      const symbol = byName.get(node.name) ?? { name: node.name, declarations: [] };
+      symbol.declarations.push(node);
+      byName.set(node.name, symbol);
+    }
+    return [...byName.values()];
+  }
   const key = Object.keys(doc.nodes).find((k) => k.endsWith(entry.replace(/^\.\//, "")))!;
   return doc.nodes[key].symbols;
 }

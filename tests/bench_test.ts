@@ -70,3 +70,17 @@ Deno.test("the stream benchmark runs every workload over tessera, Deno TLS and p
     }
   }
 });
+
+Deno.test("the Deploy budget benchmark times handshakes and cookie requests and holds idle sessions", async () => {
+  const { deployBudgetTable } = await import("../bench/deploy_budget.ts");
+  const lines = await deployBudgetTable({ handshakes: 2, requests: 2, sessions: 20 });
+  assert.equal(lines.length, 15);
+  for (const line of lines.slice(2, 7)) {
+    assert.match(line, /\| \d+\.\d\d ms \| \d+\.\d % \/ \d+\.\d % \|/, line);
+    const cpu = Number(line.split("|")[2]!.trim().split(" ")[0]);
+    assert.ok(cpu > 0, line);
+  }
+  assert.match(lines[8]!, /^\| 20 idle established server sessions/);
+  assert.match(lines[10]!, /\| -?\d+\.\d KiB \|/);
+  assert.match(lines[14]!, /^\| RSS peak of the process .* \| \d+\.\d MB \| \d+\.\d % \|$/);
+});

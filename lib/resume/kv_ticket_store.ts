@@ -6,6 +6,7 @@
  * @module
  */
 
+import { settleAll } from "../_settle.ts";
 import { copy, toBase64Url, toHex } from "../crypto/_bytes.ts";
 import { importAesGcmKey } from "../crypto/aes_gcm.ts";
 import { randomBytes } from "../crypto/random.ts";
@@ -330,7 +331,9 @@ export class KvTicketStore implements TicketStore {
   readonly #kv: TicketKv;
   readonly #prefix: TicketKvKey;
   readonly #retry: RetryPolicy;
-  readonly #key: Promise<CryptoKey>;
+  /** The sealing key as given (checked), and its import, made on first use. */
+  readonly #rawKey: Uint8Array | CryptoKey;
+  #imported: Promise<CryptoKey> | null = null;
   /** What find() read, by the ticket it returned: lets redeem() commit without reading again. */
   readonly #seen = new WeakMap<StoredTicket, Seen>();
 
@@ -375,9 +378,19 @@ export class KvTicketStore implements TicketStore {
       throw new TypeError("KvTicketStore needs options with a key");
     }
     this.#kv = kv;
-    this.#key = storeKey(options.key);
+    this.#rawKey = checkStoreKey(options.key);
     this.#prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.#retry = retryPolicy(options.retry);
+  }
+
+  /** The sealing key, imported by the first call that needs it (and awaited there). */
+  get #key(): Promise<CryptoKey> {
+    if (this.#imported) return this.#imported;
+    const key = this.#rawKey;
+    if (!(key instanceof Uint8Array)) return this.#imported = Promise.resolve(key);
+    this.#imported = importAesGcmKey(key);
+    key.fill(0); // Web Crypto copied it: the store's copy of the raw key is not kept
+    return this.#imported;
   }
 
   /**
@@ -430,7 +443,7 @@ export class KvTicketStore implements TicketStore {
     const bodies = tickets.map((ticket, i) => checkTicket(ticket, `tickets[${i}]`));
     if (bodies.length === 0) return;
     const key = await this.#key;
-    const prepared = await Promise.all(
+    const prepared = await settleAll(
       bodies.map((body, i) => this.#prepare(key, tickets[i]!.id, body, now)),
     );
     let batch: Prepared[] = [];
@@ -501,7 +514,7 @@ export class KvTicketStore implements TicketStore {
   async find(id: Uint8Array, now: number): Promise<TicketLookup> {
     checkNow(now);
     if (!isTicketId(id)) return { status: "unknown" };
-    const [key, idHash] = await Promise.all([this.#key, ticketIdHash(id)]);
+    const [key, idHash] = await settleAll([this.#key, ticketIdHash(id)]);
     const entry = await withRetry(
       this.#retry,
       "find a ticket",
@@ -518,7 +531,7 @@ export class KvTicketStore implements TicketStore {
       this.#retry,
       "find a ticket",
       () =>
-        Promise.all([
+        settleAll([
           this.#kv.get(this.#familyMarker(family)),
           this.#kv.get(this.#peerMarker(peer)),
         ]),
@@ -613,7 +626,7 @@ export class KvTicketStore implements TicketStore {
       now,
     );
     if (!wellFormed) return false;
-    const [key, idHash] = await Promise.all([this.#key, ticketIdHash(id)]);
+    const [key, idHash] = await settleAll([this.#key, ticketIdHash(id)]);
     const prepared = next === null || successor === null
       ? null
       : await this.#prepare(key, successor.id, next, now);
@@ -827,7 +840,7 @@ export class KvTicketStore implements TicketStore {
       markerKeys.set(`peer:${owner.peer}`, this.#peerMarker(owner.peer));
     }
     const names = [...markerKeys.keys()];
-    const markers = await Promise.all(names.map((name) => this.#kv.get(markerKeys.get(name)!)));
+    const markers = await settleAll(names.map((name) => this.#kv.get(markerKeys.get(name)!)));
     const marker = (name: string) => markers[names.indexOf(name)]!;
     for (const owner of owners) {
       if (marker(`family:${owner.family}`).versionstamp !== null) return false;
@@ -850,7 +863,7 @@ export class KvTicketStore implements TicketStore {
     body: TicketBody,
     now: number,
   ): Promise<Prepared> {
-    const [idHash, peer] = await Promise.all([ticketIdHash(id), peerHash(body.peerId)]);
+    const [idHash, peer] = await settleAll([ticketIdHash(id), peerHash(body.peerId)]);
     const family = toHex(body.family);
     const sealed = await sealBody(key, idHash, body);
     return {
@@ -927,10 +940,11 @@ export class KvTicketStore implements TicketStore {
 }
 
 /** Checks the store key and imports raw bytes (non-extractable). */
-function storeKey(key: unknown): Promise<CryptoKey> {
+/** Checks the sealing key: 32 bytes (copied) or an AES-256-GCM `CryptoKey`. */
+function checkStoreKey(key: unknown): Uint8Array | CryptoKey {
   if (key instanceof Uint8Array) {
     if (key.length !== 32) throw new RangeError("options.key must be 32 bytes");
-    return importAesGcmKey(copy(key));
+    return copy(key);
   }
   if (typeof CryptoKey === "undefined" || !(key instanceof CryptoKey)) {
     throw new TypeError("options.key must be 32 bytes or an AES-256-GCM CryptoKey");
@@ -942,7 +956,7 @@ function storeKey(key: unknown): Promise<CryptoKey> {
   ) {
     throw new KeyError("key_unsupported", "options.key must be AES-256-GCM with encrypt+decrypt");
   }
-  return Promise.resolve(key);
+  return key;
 }
 
 function checkPrefix(prefix: unknown): TicketKvKey {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { settleAll } from "../_settle.ts";
 import { toHex } from "../crypto/_bytes.ts";
 import {
   MAX_TICKET_LIFETIME,
@@ -141,7 +142,7 @@ export class MemoryTicketStore implements TicketStore {
     checkNow(now);
     if (!Array.isArray(tickets)) throw new TypeError("tickets must be an array");
     const bodies = tickets.map((ticket, i) => checkTicket(ticket, `tickets[${i}]`));
-    const hashes = await Promise.all(tickets.map((ticket) => ticketIdHash(ticket.id)));
+    const hashes = await settleAll(tickets.map((ticket) => ticketIdHash(ticket.id)));
     // One synchronous step from here on: all or nothing, never interleaved.
     this.#sweep(now);
     bodies.forEach((body, i) => this.#put(hashes[i]!, body));
@@ -251,7 +252,7 @@ export class MemoryTicketStore implements TicketStore {
       now,
     );
     if (!wellFormed) return false;
-    const [hash, nextHash] = await Promise.all([
+    const [hash, nextHash] = await settleAll([
       ticketIdHash(id),
       successor === null ? null : ticketIdHash(successor.id),
     ]);

@@ -1,5 +1,7 @@
-// The tessera/1 key schedule (docs/protocol.md §4). Private.
+// The tessera/1 key schedule (docs/protocol.md §4). Private. Derivations that run side by side
+// are awaited together (`settleAll`): one that fails never leaves the others running.
 
+import { settleAll } from "../_settle.ts";
 import { concat, u16, u32, utf8 } from "../crypto/_bytes.ts";
 import { hkdf, hkdfKey, importHkdfKey } from "../crypto/hkdf.ts";
 import { sha256 } from "../crypto/sha256.ts";
@@ -50,7 +52,7 @@ export async function deriveHandshakeKeys(
 ): Promise<HandshakeKeys> {
   const ikm = await importHkdfKey(shared);
   const [clientKey, clientIv, clientFinished, serverKey, serverIv, serverFinished, master] =
-    await Promise.all([
+    await settleAll([
       hkdfKey(ikm, salt, info("c hs key", helloHash), "aes-gcm"),
       hkdf(ikm, salt, info("c hs iv", helloHash), 12),
       hkdfKey(ikm, salt, info("c finished", helloHash), "hmac"),
@@ -88,7 +90,7 @@ export async function deriveTrafficSecrets(
   transcriptHash: Uint8Array,
 ): Promise<TrafficSecrets> {
   const ikm = await importHkdfKey(master);
-  const [clientSecret, serverSecret, sessionId, exporter] = await Promise.all([
+  const [clientSecret, serverSecret, sessionId, exporter] = await settleAll([
     hkdf(ikm, EMPTY, info("c ap", transcriptHash), 32),
     hkdf(ikm, EMPTY, info("s ap", transcriptHash), 32),
     hkdf(ikm, EMPTY, info("session id", transcriptHash), 16),
@@ -120,7 +122,7 @@ export interface PskKeys {
 export async function derivePskKeys(psk: Uint8Array, serverId: Uint8Array): Promise<PskKeys> {
   const ikm = await importHkdfKey(psk);
   const sidp = concat(u16(serverId.length), serverId);
-  const [salt, binderKey] = await Promise.all([
+  const [salt, binderKey] = await settleAll([
     hkdf(ikm, EMPTY, info("res salt", sidp), 32),
     hkdfKey(ikm, EMPTY, info("binder", sidp), "hmac"),
   ]);
@@ -136,7 +138,7 @@ export interface RecordKeys {
 /** Derives `key_e` and `iv_e` from `ts_e`. */
 export async function deriveRecordKeys(secret: Uint8Array): Promise<RecordKeys> {
   const ikm = await importHkdfKey(secret);
-  const [key, iv] = await Promise.all([
+  const [key, iv] = await settleAll([
     hkdfKey(ikm, EMPTY, info("key"), "aes-gcm"),
     hkdf(ikm, EMPTY, info("iv"), 12),
   ]);
@@ -158,7 +160,7 @@ export interface EpochKeys {
 /** Derives `key_e`, `iv_e` and `fork_key_e` from `ts_e`. */
 export async function deriveEpochKeys(secret: Uint8Array): Promise<EpochKeys> {
   const ikm = await importHkdfKey(secret);
-  const [key, iv, forkKey] = await Promise.all([
+  const [key, iv, forkKey] = await settleAll([
     hkdfKey(ikm, EMPTY, info("key"), "aes-gcm"),
     hkdf(ikm, EMPTY, info("iv"), 12),
     hkdfKey(ikm, EMPTY, info("fork key"), "hmac"),

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { settleAll } from "../_settle.ts";
 import { concat, equalPublic, toHex, u16, u32, u64 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
@@ -180,6 +181,12 @@ export interface ChannelStart extends ChannelInfo {
   authFailures: number;
   /** Whether the next record asks the peer to update its sending keys (a `rekey` request). */
   requestPeerUpdate?: boolean;
+  /**
+   * The sending epoch's record keys, when the handshake already derived them. Without them they
+   * are derived by the first `seal` (a restored channel forks first, so never needs its saved
+   * epoch's keys).
+   */
+  sendKeys?: RecordKeys;
 }
 
 /** Limits and randomness of a channel. */
@@ -196,7 +203,8 @@ export interface ChannelConfig {
 interface SendEpoch {
   epoch: number;
   secret: Promise<Uint8Array>;
-  keys: Promise<RecordKeys>;
+  /** Derived on first use: by the first `seal` of the epoch, which awaits them. */
+  readonly keys: Promise<RecordKeys>;
   /** Set once the keys are derived, so sealing skips a promise hop. */
   ready: RecordKeys | null;
   /** `R ‖ proof` for the header, when forked. */
@@ -313,7 +321,12 @@ export class Tessera1Channel implements Channel {
     this.#alertKey = start.alertKey;
     this.#sendSeq = start.sendSeq;
     this.#forkPending = start.forkOnStart;
-    this.#send = this.#sendEpoch(start.send.epoch, Promise.resolve(start.send.secret), null);
+    this.#send = this.#sendEpoch(
+      start.send.epoch,
+      Promise.resolve(start.send.secret),
+      null,
+      start.sendKeys ?? null,
+    );
     // The first epoch's receive keys are derived when the first record arrives.
     const secret = start.receive.secret;
     let keys: Promise<RecordKeys> | null = null;
@@ -431,27 +444,37 @@ export class Tessera1Channel implements Channel {
 
   // ------------------------------------------------------------------ sending
 
+  /**
+   * A sending epoch. Nothing is derived here: the keys are derived by the first `seal` that
+   * needs them (and awaited by it), so a channel that never sends, or is dropped, leaves no
+   * derivation running. `ready` are keys the handshake already derived.
+   */
   #sendEpoch(
     epoch: number,
     secret: Promise<Uint8Array>,
     extension: Promise<Uint8Array> | null,
+    ready: RecordKeys | null = null,
   ): SendEpoch {
-    const keys = secret.then(deriveRecordKeys);
+    let keys: Promise<RecordKeys> | null = ready ? Promise.resolve(ready) : null;
     const state: SendEpoch = {
       epoch,
       secret,
-      keys,
-      ready: null,
+      get keys(): Promise<RecordKeys> {
+        if (keys === null) {
+          keys = secret.then(deriveRecordKeys);
+          keys.then((k) => state.ready = k, noop);
+        }
+        return keys;
+      },
+      ready,
       extension,
       extensionReady: null,
       records: 0,
       bytes: 0,
     };
-    keys.then((k) => state.ready = k, noop);
     extension?.then((x) => state.extensionReady = x, noop);
     // Failures surface through the seals that wait on these promises.
     secret.catch(noop);
-    keys.catch(noop);
     extension?.catch(noop);
     return state;
   }
@@ -551,7 +574,7 @@ export class Tessera1Channel implements Channel {
       send.bytes += innerLength;
       const sealed = send.ready && (send.extension === null || send.extensionReady)
         ? this.#sealWith(send.ready, send.epoch, send.extensionReady, seq, inner)
-        : Promise.all([send.keys, send.extension]).then(([keys, extension]) =>
+        : settleAll([send.keys, send.extension]).then(([keys, extension]) =>
           this.#sealWith(keys, send.epoch, extension, seq, inner)
         );
       // Records are encrypted concurrently but resolve in sequence order, so a caller that
@@ -691,7 +714,13 @@ export class Tessera1Channel implements Channel {
         // records in flight may move the epoch on before its turn.
         if (epoch > this.#current.epoch + 1) await turn;
         target = await this.#receiveEpochFor(epoch, fork, header, seq);
-        const keys = await target.keys;
+        // Moving on to the next epoch in datagram use keeps the one left behind for a grace
+        // period: its keys are derived now (awaited here), while its secret still exists.
+        const from = target.from;
+        const [keys] = await settleAll([
+          target.keys,
+          !ordered && from !== null && from.secret !== null ? from.keys : null,
+        ]);
         if (target === this.#current) this.#currentReady ??= keys;
         decrypting = aesGcmDecrypt(
           keys.key,
@@ -831,7 +860,7 @@ export class Tessera1Channel implements Channel {
     this.#window.accept(seq, ordered);
     if (advancing && target !== this.#previous) {
       const old = this.#current;
-      if (!ordered) old.keys.catch(noop); // derived now, while its secret exists, for the grace
+      // In datagram use its keys were derived in `#open`, before the secret is erased here.
       old.secret?.fill(0);
       old.secret = null;
       target.from = null;

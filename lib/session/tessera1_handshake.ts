@@ -8,6 +8,7 @@
  * @module
  */
 
+import { settleAll } from "../_settle.ts";
 import { concat, equalPublic, toBytes, toHex, u16, u32, utf8 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
 import { ecdhSecret, importEcdhPoint } from "../crypto/ecdh.ts";
@@ -28,6 +29,7 @@ import { type AlertKey, buildAlert, isAlert, readAlert } from "./_tessera1_alert
 import {
   deriveHandshakeKeys,
   derivePskKeys,
+  deriveRecordKeys,
   deriveTrafficSecrets,
   type HandshakeKeys,
   nonceAt,
@@ -384,7 +386,7 @@ async function checkPeer(
 ): Promise<CryptoKey> {
   const found = await lookupPeer(config, id);
   const key = found ?? await dummyVerifyKey();
-  const [sigOk, macOk] = await Promise.all([
+  const [sigOk, macOk] = await settleAll([
     verifyP256(key, signature, signed),
     hmacVerify(finishedKey, mac, macked),
   ]);
@@ -476,7 +478,7 @@ export class Tessera1Handshake implements Handshake {
       if (this.#phase !== "start") {
         throw fail("handshake_unexpected", "start() is only valid once, on the client");
       }
-      const [{ pair, point: share }, offer] = await Promise.all([
+      const [{ pair, point: share }, offer] = await settleAll([
         ephemeralShare(),
         this.#takeTicket(),
       ]);
@@ -637,7 +639,7 @@ export class Tessera1Handshake implements Handshake {
       throw malformed("server auth block too short");
     }
     const hello = this.#clientHello;
-    const [shared, helloHash] = await Promise.all([
+    const [shared, helloHash] = await settleAll([
       importShare(share).then((peer) => agree(this.#ephemeral!.privateKey, peer)),
       sha256(concat(hello, plain)),
     ]);
@@ -689,7 +691,7 @@ export class Tessera1Handshake implements Handshake {
       ),
     );
     const { finished, transcript } = await replying;
-    const [channel] = await Promise.all([
+    const [channel] = await settleAll([
       this.#establish(keys, transcript, auth.id.slice(), null),
       this.#keepTickets(tickets, keys, auth.id, () => publicKeyFingerprint(serverKey)),
     ]);
@@ -726,7 +728,7 @@ export class Tessera1Handshake implements Handshake {
     }
     const { finished, transcript } = await replying;
     const serverId = offer.ticket.serverId;
-    const [channel] = await Promise.all([
+    const [channel] = await settleAll([
       this.#establish(keys, transcript, serverId.slice(), {
         attributes: null,
         expiresAt: offer.ticket.expiresAt,
@@ -759,7 +761,7 @@ export class Tessera1Handshake implements Handshake {
     const now = Math.floor(this.#config.now());
     try {
       const serverKeyFingerprint = await fingerprint();
-      const kept: ClientTicket[] = await Promise.all(tickets.map(async (t) => ({
+      const kept: ClientTicket[] = await settleAll(tickets.map(async (t) => ({
         id: t.id,
         secret: await ticketSecret(await keys.resumption(), t.id),
         serverId: serverId.slice(),
@@ -783,6 +785,9 @@ export class Tessera1Handshake implements Handshake {
   ): Promise<Tessera1Channel> {
     const role = this.#role;
     const secrets = await deriveTrafficSecrets(keys.master, await sha256(transcript));
+    const sendSecret = role === "client" ? secrets.clientSecret : secrets.serverSecret;
+    // The first record's keys, derived here rather than left running behind the handshake.
+    const sendKeys = await deriveRecordKeys(sendSecret);
     this.#phase = "done";
     this.#ephemeral = null;
     const window = new ReplayWindow();
@@ -796,11 +801,8 @@ export class Tessera1Handshake implements Handshake {
       attributes: resumed?.attributes ?? null,
       ticketExpiresAt: resumed?.expiresAt ?? null,
       alertKey: role === "client" ? { key: keys.serverKey, iv: keys.serverIv } : null,
-      send: {
-        epoch: 0,
-        secret: role === "client" ? secrets.clientSecret : secrets.serverSecret,
-        fork: null,
-      },
+      send: { epoch: 0, secret: sendSecret, fork: null },
+      sendKeys,
       forkOnStart: false,
       sendSeq: 0n,
       receive: {
@@ -833,7 +835,7 @@ export class Tessera1Handshake implements Handshake {
     const finding = hello.offer && store
       ? store.find(hello.offer.ticketId, now).catch(() => null)
       : null;
-    const [{ pair: ephemeral, point }, peerShare] = await Promise.all([
+    const [{ pair: ephemeral, point }, peerShare] = await settleAll([
       ephemeralShare(),
       importShare(hello.share),
       finding,
@@ -889,7 +891,7 @@ export class Tessera1Handshake implements Handshake {
     );
     const idPart = concat(u16(config.id.length), config.id);
     const eePart = concat(u16(ee.length), ee);
-    const [signature, keys] = await Promise.all([
+    const [signature, keys] = await settleAll([
       signP256(config.privateKey, concat(SERVER_SIGNATURE_CONTEXT, message, plain, idPart, eePart)),
       sha256(concat(message, plain)).then((h) => deriveHandshakeKeys(shared, ZERO_SALT, h)),
     ]);
@@ -941,7 +943,7 @@ export class Tessera1Handshake implements Handshake {
     const deriving = sha256(concat(message, plain)).then((h) =>
       deriveHandshakeKeys(shared, psk.salt, h)
     );
-    const [binderOk, binderHash, keys] = await Promise.all([
+    const [binderOk, binderHash, keys] = await settleAll([
       hmacVerify(psk.binderKey, offer.binder, bound),
       sha256(offer.binder),
       deriving,
@@ -1102,7 +1104,7 @@ export class Tessera1Handshake implements Handshake {
       }
       const fingerprint = await publicKeyFingerprint(peerKey);
       const family = randomBytes(FAMILY_LENGTH, config.random);
-      const tickets: ServerTicket[] = await Promise.all(announced.map(async (t) => ({
+      const tickets: ServerTicket[] = await settleAll(announced.map(async (t) => ({
         id: t.id,
         secret: await ticketSecret(await keys.resumption(), t.id),
         peerId: peerId.slice(),

@@ -10,6 +10,9 @@ import { checkKnownKeys } from "../_options.ts";
 import { TransportError } from "../errors.ts";
 import type { SessionTransport } from "../session/secure_session.ts";
 
+/** How long `close()` waits for the peer to answer the close: 1 s. */
+const CLOSE_WAIT = 1000;
+
 /**
  * Options of {@linkcode webSocketTransport}.
  *
@@ -83,8 +86,11 @@ export interface WebSocketTransport extends SessionTransport {
    * @param maxMessageSize The bound, in bytes.
    */
   limit(maxMessageSize: number): void;
-  /** Closes the socket. */
-  close(): void;
+  /**
+   * Closes the socket. Resolves once it has closed (the peer answered the close), or after
+   * one second when the peer does not answer.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -267,8 +273,17 @@ export function webSocketTransport(
     limit(maxMessageSize: number): void {
       bound = maxMessageSize;
     },
-    close(): void {
-      ws.close();
+    close(): Promise<void> {
+      if (closed) return Promise.resolve();
+      try {
+        ws.close();
+      } catch { /* already closing */ }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      return new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        ws.addEventListener("close", () => resolve(), { once: true });
+        timer = setTimeout(resolve, CLOSE_WAIT);
+      }).finally(() => clearTimeout(timer));
     },
   };
 }

@@ -709,10 +709,10 @@ export class ClientHandshake {
           });
         }
         this.client.tickets.push(...tickets);
-        const channel = new Channel(app.cAp, app.sAp, app.sessionId, app.exp, {
+        const channel = await new Channel(app.cAp, app.sAp, app.sessionId, app.exp, {
           key: keys.sHsKey,
           iv: keys.sHsIv,
-        }, { accept: me.maxRecordSize ?? DEFAULT_RECORD_LIMIT, peer: peerLimit });
+        }, { accept: me.maxRecordSize ?? DEFAULT_RECORD_LIMIT, peer: peerLimit }).ready();
         return { clientFinished: cf, channel, peerId: peerId.slice(), resumed, tickets };
       },
     );
@@ -941,10 +941,10 @@ export class ServerHandshake {
         await this.keep?.(peerId.slice(), await fingerprint(key), hex(random(8)));
       }
       const app = await trafficSecrets(keys.master, ch, sh, cf);
-      const channel = new Channel(app.sAp, app.cAp, app.sessionId, app.exp, null, {
+      const channel = await new Channel(app.sAp, app.cAp, app.sessionId, app.exp, null, {
         accept: me.maxRecordSize ?? DEFAULT_RECORD_LIMIT,
         peer: this.clientLimit,
-      });
+      }).ready();
       return { channel, peerId: peerId.slice(), resumed: this.ticket !== null };
     });
   }
@@ -1046,6 +1046,12 @@ export class Channel {
   ) {
     this.#sendReady = epochKeys(0, sendTs, null).then((k) => void (this.#send = k));
     this.#recvReady = epochKeys(0, recvTs, null).then((k) => void (this.#recv = k));
+  }
+
+  /** Resolves once both directions' first keys are derived: a new channel leaves none running. */
+  async ready(): Promise<this> {
+    await Promise.all([this.#sendReady, this.#recvReady]);
+    return this;
   }
 
   get sendEpoch(): number {

@@ -160,9 +160,10 @@ Deno.test("bunWebSocketSessions() waits for drain when Bun reports backpressure,
         () => "sent",
         (e) => (e as TesseraError).code,
       );
-      sends.push(
-        await Promise.race([sent, new Promise<string>((r) => setTimeout(r, 30, "waiting"))]),
-      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waiting = new Promise<string>((r) => timer = setTimeout(r, 30, "waiting"));
+      sends.push(await Promise.race([sent, waiting]));
+      clearTimeout(timer);
       if (status === -1) {
         ws.sendStatus = (m) => m.length; // the backlog is written
         sessions.websocket.drain(ws);

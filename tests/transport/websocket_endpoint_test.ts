@@ -36,8 +36,13 @@ interface Endpoint {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Serves secureWebSocketHandler() on 127.0.0.1, recording what onError receives. */
+/**
+ * Serves secureWebSocketHandler() on 127.0.0.1, recording what onError receives. Disposing of it
+ * waits (up to 2 s) until every socket opened meanwhile, client and server ends, has closed, so
+ * that no test ends with a socket still closing.
+ */
 function serve(options: Partial<SecureWebSocketOptions>, onSession: OnSecureSession): Endpoint {
+  const sockets = trackSockets();
   const errors: unknown[] = [];
   let waiting: ((error: unknown) => void)[] = [];
   const handler = secureWebSocketHandler({
@@ -55,7 +60,46 @@ function serve(options: Partial<SecureWebSocketOptions>, onSession: OnSecureSess
     port: http.addr.port,
     errors,
     nextError: () => new Promise((resolve) => waiting.push(resolve)),
-    [Symbol.asyncDispose]: () => http.shutdown(),
+    async [Symbol.asyncDispose]() {
+      try {
+        await sockets.closed(2_000);
+      } finally {
+        sockets.restore();
+        await http.shutdown();
+      }
+    },
+  };
+}
+
+/**
+ * Records every socket made from now on, by `new WebSocket` and by `Deno.upgradeWebSocket`
+ * (on top of whatever records them already), until `restore()`.
+ */
+function trackSockets(): { closed(ms: number): Promise<unknown>; restore(): void } {
+  const closings: Promise<unknown>[] = [];
+  const Current = globalThis.WebSocket;
+  globalThis.WebSocket = class extends Current {
+    constructor(url: string | URL, protocols?: ConstructorParameters<typeof WebSocket>[1]) {
+      super(url, protocols);
+      closings.push(closedEvent(this));
+    }
+  };
+  const descriptor = Object.getOwnPropertyDescriptor(Deno, "upgradeWebSocket")!;
+  const upgrade = Deno.upgradeWebSocket;
+  Object.defineProperty(Deno, "upgradeWebSocket", {
+    configurable: true,
+    value: (request: Request, options?: Deno.UpgradeWebSocketOptions) => {
+      const upgraded = upgrade(request, options);
+      closings.push(closedEvent(upgraded.socket));
+      return upgraded;
+    },
+  });
+  return {
+    closed: (ms) => settledWithin(Promise.all(closings), ms),
+    restore() {
+      globalThis.WebSocket = Current;
+      Object.defineProperty(Deno, "upgradeWebSocket", descriptor);
+    },
   };
 }
 
@@ -321,9 +365,12 @@ Deno.test("a client socket cut without a session close is transport_closed on th
 Deno.test("a server socket cut without a session close is transport_closed on the client, not a clean end", async () => {
   await withServerSockets(async (serverSockets) => {
     const done = Promise.withResolvers<void>();
-    await using endpoint = serve({}, async () => {
+    const ended = Promise.withResolvers<void>();
+    await using endpoint = serve({}, async (session) => {
       serverSockets[0]!.close(); // the server's socket goes without the session's close
       await done.promise;
+      await session.close();
+      ended.resolve();
     });
     const session = await connectWebSocket(endpoint.url, annOptions);
     await assert.rejects(session.receive(), (err: unknown) => {
@@ -332,6 +379,7 @@ Deno.test("a server socket cut without a session close is transport_closed on th
       return true;
     });
     done.resolve();
+    await ended.promise; // the server's session is done too
   });
 });
 

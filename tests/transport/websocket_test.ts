@@ -2,13 +2,38 @@ import assert from "node:assert/strict";
 import { generateIdentityKeyPair, SecureSession } from "../../mod.ts";
 import { webSocketTransport } from "../../lib/transport/mod.ts";
 
-/** Serves one WebSocket on 127.0.0.1 and hands its server end to `onSocket`. */
-function serveOne(onSocket: (socket: WebSocket) => void): Deno.HttpServer<Deno.NetAddr> {
-  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+/** Resolves once `socket` has closed. Call it before the socket can close. */
+function closed(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => socket.addEventListener("close", () => resolve()));
+}
+
+/** A server of WebSockets on 127.0.0.1. */
+interface Served {
+  readonly server: Deno.HttpServer<Deno.NetAddr>;
+  readonly url: string;
+  /** Waits until the given client sockets and every server socket have closed, then stops. */
+  stop(...clients: Promise<void>[]): Promise<void>;
+}
+
+/** Serves WebSockets on 127.0.0.1 and hands each server end to `onSocket`. */
+function serveOne(onSocket: (socket: WebSocket) => void): Served {
+  const sockets: Promise<void>[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const { socket, response } = Deno.upgradeWebSocket(req);
+    sockets.push(closed(socket));
     onSocket(socket);
     return response;
   });
+  return {
+    server,
+    url: `ws://127.0.0.1:${server.addr.port}`,
+    async stop(...clients: Promise<void>[]): Promise<void> {
+      // Both ends of every socket are closed before the test ends: nothing is left open.
+      await Promise.all([...clients, ...sockets]);
+      await server.shutdown();
+    },
+  };
 }
 
 Deno.test("a SecureSession runs over a WebSocket upgraded by Deno.serve", async () => {
@@ -34,8 +59,10 @@ Deno.test("a SecureSession runs over a WebSocket upgraded by Deno.serve", async 
       return got;
     })();
   });
+  const ws = new WebSocket(server.url);
+  const wsClosed = closed(ws);
   try {
-    const transport = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+    const transport = webSocketTransport(ws);
     const client = new SecureSession({
       id: "client",
       privateKey: a.privateKey,
@@ -47,11 +74,17 @@ Deno.test("a SecureSession runs over a WebSocket upgraded by Deno.serve", async 
     assert.equal(new TextDecoder().decode((await client.receive())!), "over websocket");
     await client.close();
     assert.deepEqual(await serverDone, ["over websocket"]);
-    transport.close();
   } finally {
-    await server.shutdown();
+    ws.close();
+    await server.stop(wsClosed);
   }
 });
+
+/** Opens a client socket to `served`; `ended` resolves once it has closed. */
+function open(served: Served): { ws: WebSocket; ended: Promise<void> } {
+  const ws = new WebSocket(served.url);
+  return { ws, ended: closed(ws) };
+}
 
 Deno.test("webSocketTransport() fails on a text message and on an oversized one", async () => {
   const server = serveOne((socket) => {
@@ -59,23 +92,25 @@ Deno.test("webSocketTransport() fails on a text message and on an oversized one"
       socket.send("text is not a session message");
     };
   });
+  const text = open(server);
   try {
-    const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+    const t = webSocketTransport(text.ws);
     await assert.rejects(t.receive(), { code: "transport_failed" });
     await assert.rejects(t.send(new Uint8Array(1)), { code: "transport_failed" });
   } finally {
-    await server.shutdown();
+    text.ws.close();
+    await server.stop(text.ended);
   }
   const big = serveOne((socket) => {
     socket.onopen = () => socket.send(new Uint8Array(100));
   });
+  const client = open(big);
   try {
-    const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${big.addr.port}`), {
-      maxMessageSize: 10,
-    });
+    const t = webSocketTransport(client.ws, { maxMessageSize: 10 });
     await assert.rejects(t.receive(), { code: "transport_frame_too_large" });
   } finally {
-    await big.shutdown();
+    client.ws.close();
+    await big.stop(client.ended);
   }
 });
 
@@ -86,12 +121,14 @@ Deno.test("webSocketTransport() resolves receive() to null once the socket close
       socket.close();
     };
   });
+  const client = open(server);
   try {
-    const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+    const t = webSocketTransport(client.ws);
     assert.deepEqual(await t.receive(), new Uint8Array([1]));
     assert.equal(await t.receive(), null);
   } finally {
-    await server.shutdown();
+    client.ws.close();
+    await server.stop(client.ended);
   }
 });
 
@@ -101,17 +138,18 @@ Deno.test("webSocketTransport() fails a peer that floods more unread bytes than 
       for (let i = 0; i < 8; i++) socket.send(new Uint8Array(1000));
     };
   });
+  const client = open(server);
   try {
-    const ws = new WebSocket(`ws://127.0.0.1:${server.addr.port}`);
-    const t = webSocketTransport(ws, { maxQueuedBytes: 3000 });
+    const t = webSocketTransport(client.ws, { maxQueuedBytes: 3000 });
     // Read nothing until the whole flood has arrived.
     await new Promise<void>((resolve) => {
       let seen = 0;
-      ws.addEventListener("message", () => ++seen === 8 && resolve());
+      client.ws.addEventListener("message", () => ++seen === 8 && resolve());
     });
     await assert.rejects(t.receive(), { code: "transport_failed" });
   } finally {
-    await server.shutdown();
+    client.ws.close();
+    await server.stop(client.ended);
   }
 });
 
@@ -119,11 +157,13 @@ Deno.test("webSocketTransport() honours a lower limit() set by the session", asy
   const server = serveOne((socket) => {
     socket.onopen = () => socket.send(new Uint8Array(100));
   });
+  const client = open(server);
   try {
-    const t = webSocketTransport(new WebSocket(`ws://127.0.0.1:${server.addr.port}`));
+    const t = webSocketTransport(client.ws);
     t.limit(10);
     await assert.rejects(t.receive(), { code: "transport_frame_too_large" });
   } finally {
-    await server.shutdown();
+    client.ws.close();
+    await server.stop(client.ended);
   }
 });
