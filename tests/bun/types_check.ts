@@ -20,6 +20,7 @@ const ENTRY_POINTS = [
   "lib/resume/mod.ts",
   "lib/cookie/mod.ts",
   "lib/transport/mod.ts",
+  "lib/themis/mod.ts",
 ];
 
 test(`tsc with ${BUN_TYPES} and no Deno types checks ${ENTRY_POINTS.length} entry points`, () => {
