@@ -745,14 +745,39 @@ export class SecureSession extends EventTarget {
     this.#config = {
       id,
       privateKey: options.privateKey,
-      getPublicKeyForId: options.getPublicKeyForId,
+      getPublicKeyForId: this.#untilStopped(options.getPublicKeyForId),
       random: entropy().random,
       ...this.#limits,
-      expectedPeer: checkPeerPolicy(options.expectedPeer),
+      expectedPeer: this.#policyUntilStopped(checkPeerPolicy(options.expectedPeer)),
       resumption: checkResumption(options.resumption),
       now: () => now(),
       report: (report: TicketReport) => this.dispatchEvent(new TicketEvent(report)),
     };
+  }
+
+  /**
+   * Wraps an application callback the handshake awaits (the key lookup, a peer policy) so that
+   * `close()` ends the wait at once: a deadline that closes the session always frees the caller,
+   * even when the callback never settles. The handshake's own crypto is never abandoned: a step
+   * ends only once what it started has settled.
+   */
+  #untilStopped<A extends unknown[], R>(
+    fn: (...args: A) => R,
+  ): (...args: A) => Promise<Awaited<R>> {
+    return (...args: A): Promise<Awaited<R>> => {
+      let stop!: (reason: SessionStateError) => void;
+      const stopped = new Promise<never>((_, reject) => (stop = reject));
+      stopped.catch(() => {}); // raced below; never an unhandled rejection
+      if (this.#stopReason) stop(this.#stopReason);
+      else this.#stopWaiters.add(stop);
+      const called = Promise.resolve().then(() => fn(...args));
+      called.catch(() => {}); // abandoned when stopped first
+      return Promise.race([called, stopped]).finally(() => this.#stopWaiters.delete(stop));
+    };
+  }
+
+  #policyUntilStopped(policy: PeerPolicy | null): PeerPolicy | null {
+    return typeof policy === "function" ? this.#untilStopped(policy) : policy;
   }
 
   /** The current state. */
@@ -978,24 +1003,13 @@ export class SecureSession extends EventTarget {
   }
 
   async #step(run: () => Promise<Uint8Array | null>): Promise<Uint8Array | null> {
-    // A step may wait on the application (getPublicKeyForId, an acceptPeer policy): close()
-    // ends the wait at once, so a deadline that closes the session always frees the caller.
-    let stop!: (reason: SessionStateError) => void;
-    const stopped = new Promise<never>((_, reject) => (stop = reject));
-    stopped.catch(() => {}); // raced below; never an unhandled rejection
-    if (this.#stopReason) stop(this.#stopReason);
-    else this.#stopWaiters.add(stop);
-    const running = run();
-    running.catch(() => {}); // an abandoned step's own failure is not reported
     try {
-      return await Promise.race([running, stopped]);
+      return await run();
     } catch (err) {
       // Closed or failed while the step ran: that, not the step's own failure, is the outcome.
       if (this.#state === "closed") this.#assertStopped();
       if (err instanceof HandshakeError) throw this.#fail(err);
       throw err;
-    } finally {
-      this.#stopWaiters.delete(stop);
     }
   }
 

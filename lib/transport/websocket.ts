@@ -152,6 +152,12 @@ export function webSocketTransport(
     throw new RangeError("maxQueuedBytes must be a positive integer");
   }
   let queuedBytes = 0;
+  /** Sends waiting for the socket to drain: woken early when it closes or fails. */
+  const draining = new Set<() => void>();
+  const wakeDraining = (): void => {
+    for (const wake of draining) wake();
+    draining.clear();
+  };
   const maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   if (!Number.isSafeInteger(maxBufferedBytes) || maxBufferedBytes < 0) {
     throw new RangeError(
@@ -176,6 +182,7 @@ export function webSocketTransport(
     failure = error;
     queue.length = 0;
     queuedBytes = 0;
+    wakeDraining();
     for (const w of waiters.splice(0)) w.reject(error);
     try {
       ws.close(1008, "protocol error");
@@ -219,6 +226,7 @@ export function webSocketTransport(
   ws.addEventListener("close", () => {
     closed = true;
     for (const w of waiters.splice(0)) w.resolve(null);
+    wakeDraining();
   });
   ws.addEventListener("error", () => {
     if (!closed) fail(new TransportError("transport_failed", "WebSocket error"));
@@ -259,7 +267,15 @@ export function webSocketTransport(
         if (ws.readyState !== WebSocket.OPEN) {
           throw new TransportError("transport_closed", "the WebSocket closed while sending");
         }
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        await new Promise<void>((resolve) => {
+          const wake = (): void => {
+            clearTimeout(timer);
+            draining.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, wait);
+          draining.add(wake);
+        });
       }
     },
     receive(): Promise<Uint8Array | null> {
