@@ -314,6 +314,9 @@ export class ThemisHandshake implements Handshake {
       }
       this.#failure = failure;
       this.#phase = "done";
+      // The message keys derived ahead of time: settled before the failure is reported, so a
+      // failed handshake leaves no Web Crypto operation running.
+      await this.#agreement?.keys.catch(() => {});
       this.#agreement = null;
       this.#peerKey = null;
       throw failure;
