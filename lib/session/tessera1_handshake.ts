@@ -517,7 +517,11 @@ export class Tessera1Handshake implements Handshake {
     }
     return this.#guard(message, () => {
       if (message.length === 0) throw malformed("empty handshake message");
-      if (message.length > MAX_HANDSHAKE_MESSAGE) throw malformed("handshake message too large");
+      if (message.length > MAX_HANDSHAKE_MESSAGE) {
+        throw malformed(
+          `a handshake message of ${message.length} bytes exceeds the bound of ${MAX_HANDSHAKE_MESSAGE}`,
+        );
+      }
       const copy = message.slice();
       switch (this.#phase) {
         case "wait-client-hello":

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runExample } from "./_run_example.ts";
 import { themisInterop } from "../../examples/themis_interop.ts";
 
 const EXPECTED = [
@@ -19,22 +20,8 @@ Deno.test("the Themis interop example serves a WasmThemis app over WebSocket wit
 });
 
 Deno.test("the Themis interop example starts, exchanges and stops by itself when run", async () => {
-  const root = new URL("../../", import.meta.url);
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-env",
-      "examples/themis_interop.ts",
-    ],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
-  assert.equal(result.code, 0, decode(result.stderr));
-  assert.deepEqual(decode(result.stdout).trimEnd().split("\n"), EXPECTED);
+  assert.deepEqual(
+    await runExample("themis_interop.ts", ["--allow-net=127.0.0.1", "--allow-read", "--allow-env"]),
+    EXPECTED,
+  );
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { runExample } from "./_run_example.ts";
 import { websocketChat } from "../../examples/websocket_chat.ts";
 
 const EXPECTED = [
@@ -17,16 +18,5 @@ Deno.test("the WebSocket chat example relays messages between two clients by aut
 });
 
 Deno.test("the WebSocket chat example starts, exchanges and stops by itself when run", async () => {
-  const root = new URL("../../", import.meta.url);
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net=127.0.0.1", "examples/websocket_chat.ts"],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
-  assert.equal(result.code, 0, decode(result.stderr));
-  assert.deepEqual(decode(result.stdout).trimEnd().split("\n"), EXPECTED);
+  assert.deepEqual(await runExample("websocket_chat.ts", ["--allow-net=127.0.0.1"]), EXPECTED);
 });

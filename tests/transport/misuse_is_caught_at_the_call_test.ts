@@ -83,3 +83,17 @@ Deno.test("a frame over the bound says the bound, which one, and the actual size
   });
   await sent.catch(() => {});
 });
+
+Deno.test("an oversized handshake message names its size and the bound", async () => {
+  const server = new SecureSession({
+    id: alice.id,
+    privateKey: alice.keys.privateKey,
+    getPublicKeyForId: lookupOf(alice),
+  });
+  const hello = new Uint8Array(5000);
+  hello[0] = 1;
+  await assert.rejects(server.negotiate(hello), {
+    code: "handshake_malformed",
+    message: "a handshake message of 5000 bytes exceeds the bound of 4096",
+  });
+});
