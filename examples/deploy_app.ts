@@ -377,9 +377,12 @@ export function createApp(
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname}`;
     if (request.method === "POST") {
-      // Cookies are SameSite=Lax already; refuse any foreign origin as well.
+      // Cookies are SameSite=Lax already; refuse any foreign origin as well, and a request the
+      // browser marks cross-site even when it sent no Origin (Fetch Metadata).
       const origin = request.headers.get("origin");
       if (origin !== null && origin !== url.origin) return json({ error: "forbidden" }, 403);
+      const site = request.headers.get("sec-fetch-site");
+      if (site === "cross-site" || site === "same-site") return json({ error: "forbidden" }, 403);
     }
     const user = session.userId;
     switch (route) {
