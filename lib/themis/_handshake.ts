@@ -314,9 +314,10 @@ export class ThemisHandshake implements Handshake {
       }
       this.#failure = failure;
       this.#phase = "done";
-      // The message keys derived ahead of time: settled before the failure is reported, so a
-      // failed handshake leaves no Web Crypto operation running.
+      // What was started ahead of time (message keys, the ephemeral key pair) settles before the
+      // failure is reported, so a failed handshake leaves no Web Crypto operation running.
       await this.#agreement?.keys.catch(() => {});
+      await this.#ephemeral.catch(() => {}); // the key pair made at construction, too
       this.#agreement = null;
       this.#peerKey = null;
       throw failure;
