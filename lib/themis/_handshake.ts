@@ -12,6 +12,7 @@
 // must carry all 32 bytes of its MAC (Themis compares as many bytes as it is given, none
 // included).
 
+import { settleAll } from "../_settle.ts";
 import { concat, equalPublic, toBytes } from "../crypto/_bytes.ts";
 import { ecdhSecret } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
@@ -137,6 +138,26 @@ async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   return [first.value, second.value];
 }
 
+/**
+ * Awaits the peer's authentication and, beside it, the work that follows it (this side's
+ * signature, the key agreement): the reply is ready as soon as the peer is. Both have settled
+ * when the outcome is known, and a failure to authenticate wins over any failure of the work,
+ * so the error names the peer's fault; an agreement made for a refused peer is settled too.
+ */
+async function whileAuthenticating<A, W>(
+  authentication: Promise<A>,
+  work: Promise<W>,
+  leftover: (work: W) => Promise<unknown>,
+): Promise<[A, W]> {
+  const [auth, done] = await Promise.allSettled([authentication, work]);
+  if (auth.status === "rejected") {
+    if (done.status === "fulfilled") await leftover(done.value).catch(() => {});
+    throw auth.reason;
+  }
+  if (done.status === "rejected") throw done.reason;
+  return [auth.value, done.value];
+}
+
 /** What the channel keeps of the handshake's configuration: no key, no lookup. */
 function channelLimits(config: HandshakeConfig): ChannelLimits {
   const { random, recordsPerKey, bytesPerKey, maxRecordSize, maxAuthFailures, padding, now } =
@@ -208,7 +229,8 @@ type Phase = "start" | "wait-1" | "wait-2" | "wait-3" | "wait-4" | "done";
 /** What both sides hold after messages 1 and 2. */
 interface Agreement {
   sid4: Uint8Array;
-  master: CryptoKey;
+  /** The master key, derived behind the message that does not need it yet. */
+  master: Promise<CryptoKey>;
   keys: Promise<MessageKeys>;
 }
 
@@ -316,6 +338,7 @@ export class ThemisHandshake implements Handshake {
       this.#phase = "done";
       // What was started ahead of time (message keys, the ephemeral key pair) settles before the
       // failure is reported, so a failed handshake leaves no Web Crypto operation running.
+      await this.#agreement?.master.catch(() => {});
       await this.#agreement?.keys.catch(() => {});
       await this.#ephemeral.catch(() => {}); // the key pair made at construction, too
       this.#agreement = null;
@@ -343,22 +366,25 @@ export class ThemisHandshake implements Handshake {
   }
 
   /** sid4, the master key and (started) the message keys, from both ephemeral containers. */
-  async #agree(ownPrivate: CryptoKey, peerPoint: Uint8Array): Promise<Agreement> {
+  async #agree(
+    ownPrivate: CryptoKey,
+    peerPoint: Uint8Array,
+    peerId: Uint8Array,
+  ): Promise<Agreement> {
     const client = this.#role === "client";
     const ownId = this.#config.id;
-    const [peer, sid4] = await both(
-      importShare(peerPoint),
+    const [shared, sid4] = await both(
+      importShare(peerPoint).then((peer) => agree(ownPrivate, peer)),
       deriveSessionId(
         this.#clientEphemeral,
         this.#serverEphemeral,
-        client ? ownId : this.#peerId,
-        client ? this.#peerId : ownId,
+        client ? ownId : peerId,
+        client ? peerId : ownId,
       ),
     );
-    const shared = await agree(ownPrivate, peer);
-    const { key: master } = await deriveMaster(shared, sid4);
-    shared.fill(0);
-    const keys = deriveMessageKeys(master, sid4);
+    const master = deriveMaster(shared, sid4).then(({ key }) => key).finally(() => shared.fill(0));
+    const keys = master.then((master) => deriveMessageKeys(master, sid4));
+    master.catch(() => {}); // awaited where the master key is used
     keys.catch(() => {}); // awaited when the channel is built
     return { sid4, master, keys };
   }
@@ -384,25 +410,39 @@ export class ThemisHandshake implements Handshake {
 
   // ------------------------------------------------------------------ server
 
-  /** Message 1: the client's id and signed ephemeral key. Answers with message 2. */
+  /**
+   * Message 1: the client's id and signed ephemeral key. Answers with message 2. The server's
+   * signature and the key agreement are made while the client's signature is checked (the same
+   * work a TLS server does for any hello) and are dropped if it fails.
+   */
   async #onConnectionRequest(message: Uint8Array): Promise<HandshakeStep> {
     const m = this.#parseOrExplain(message, "message 1 (a connection request)", 1);
-    const { key, valid } = await this.#authenticate(m.id, m.signature, m.ephemeral);
-    if (!valid) throw fail("handshake_bad_signature", "the client's signature does not verify");
+    this.#clientEphemeral = m.ephemeral;
+    const ownId = this.#config.id;
+    const authenticated = this.#authenticate(m.id, m.signature, m.ephemeral).then(
+      ({ key, valid }) => {
+        if (!valid) throw fail("handshake_bad_signature", "the client's signature does not verify");
+        return key;
+      },
+    );
+    const [key, [signature, agreement, container]] = await whileAuthenticating(
+      authenticated,
+      this.#ephemeral.then(({ pair, container }) => {
+        this.#serverEphemeral = container;
+        return settleAll([
+          signDer(this.#config.privateKey, concat(container, m.ephemeral, ownId, m.id)),
+          this.#agree(pair.privateKey, m.point, m.id),
+          container,
+        ]);
+      }),
+      ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
+    );
+    this.#agreement = agreement; // from here a failure settles its message keys
     if (!(await accepts(this.#config.expectedPeer, this.#config.id, m.id))) {
       throw fail("handshake_peer_rejected", "the peer is not the one expected");
     }
     this.#peerKey = key;
     this.#peerId = m.id;
-    this.#clientEphemeral = m.ephemeral;
-    const { pair, container } = await this.#ephemeral;
-    this.#serverEphemeral = container;
-    const ownId = this.#config.id;
-    const [signature, agreement] = await both(
-      signDer(this.#config.privateKey, concat(container, m.ephemeral, ownId, m.id)),
-      this.#agree(pair.privateKey, m.point),
-    );
-    this.#agreement = agreement;
     this.#phase = "wait-3";
     const reply = encodeContainer(
       TAG_TSPM,
@@ -430,60 +470,67 @@ export class ThemisHandshake implements Handshake {
     const mac = data.subarray(signatureLength);
     const agreement = this.#agreement!;
     const ownId = this.#config.id;
-    const [verdict, macOk] = await both(
+    const master = await agreement.master;
+    // The proof and the channel are made while the client's are checked, and dropped if they fail.
+    const [verdict, macOk, proof, channel] = await settleAll([
       verifyDer(
         this.#peerKey!,
         signature,
         concat(this.#clientEphemeral, this.#serverEphemeral, this.#peerId, ownId),
       ),
-      hmacVerify(agreement.master, mac, concat(this.#serverEphemeral, agreement.sid4)),
-    );
+      hmacVerify(master, mac, concat(this.#serverEphemeral, agreement.sid4)),
+      hmacSign(master, concat(this.#clientEphemeral, agreement.sid4)),
+      this.#channel(agreement),
+    ]);
     if (verdict !== "valid") {
       throw fail("handshake_bad_signature", "the client's transcript signature does not verify");
     }
     if (!macOk) throw fail("handshake_bad_finished", "the client's MAC does not verify");
-    const [proof, channel] = await both(
-      hmacSign(agreement.master, concat(this.#clientEphemeral, agreement.sid4)),
-      this.#channel(agreement),
-    );
     this.#done();
     return { send: encodeContainer(TAG_TSPM, proof), channel };
   }
 
   // ------------------------------------------------------------------ client
 
-  /** Message 2: the server's id, signed ephemeral key and transcript. Answers with message 3. */
+  /**
+   * Message 2: the server's id, signed ephemeral key and transcript. Answers with message 3,
+   * whose signature and key agreement are made while the server's signature is checked.
+   */
   async #onServerReply(message: Uint8Array): Promise<HandshakeStep> {
     const m = this.#parseOrExplain(message, "message 2 (the server's reply)", 2);
     const ownId = this.#config.id;
     const transcript = concat(m.ephemeral, this.#clientEphemeral, m.id, ownId);
-    const { key, valid } = await this.#authenticate(m.id, m.signature, transcript);
-    if (!valid) {
-      // A connection request signs only its own key: two clients are talking to each other.
-      if ((await verifyDer(key, m.signature, m.ephemeral)) === "valid") {
-        throw fail(
-          "handshake_unexpected",
-          "expected message 2, got a connection request: the peer is a client too " +
-            "(both sides called connect() or connectRequest())",
-        );
-      }
-      throw fail("handshake_bad_signature", "the server's signature does not verify");
-    }
+    this.#serverEphemeral = m.ephemeral;
+    const authenticated = this.#authenticate(m.id, m.signature, transcript).then(
+      async ({ key, valid }) => {
+        if (valid) return key;
+        // A connection request signs only its own key: two clients are talking to each other.
+        if ((await verifyDer(key, m.signature, m.ephemeral)) === "valid") {
+          throw fail(
+            "handshake_unexpected",
+            "expected message 2, got a connection request: the peer is a client too " +
+              "(both sides called connect() or connectRequest())",
+          );
+        }
+        throw fail("handshake_bad_signature", "the server's signature does not verify");
+      },
+    );
+    const [, [signature, agreement]] = await whileAuthenticating(
+      authenticated,
+      this.#ephemeral.then(({ pair }) =>
+        both(
+          signDer(this.#config.privateKey, concat(this.#clientEphemeral, m.ephemeral, ownId, m.id)),
+          this.#agree(pair.privateKey, m.point, m.id),
+        )
+      ),
+      ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
+    );
+    this.#agreement = agreement; // from here a failure settles its message keys
     if (!(await accepts(this.#config.expectedPeer, ownId, m.id))) {
       throw fail("handshake_peer_rejected", "the peer is not the one expected");
     }
     this.#peerId = m.id;
-    this.#serverEphemeral = m.ephemeral;
-    const { pair } = await this.#ephemeral;
-    const [signature, agreement] = await both(
-      signDer(
-        this.#config.privateKey,
-        concat(this.#clientEphemeral, m.ephemeral, ownId, m.id),
-      ),
-      this.#agree(pair.privateKey, m.point),
-    );
-    const mac = await hmacSign(agreement.master, concat(m.ephemeral, agreement.sid4));
-    this.#agreement = agreement;
+    const mac = await hmacSign(await agreement.master, concat(m.ephemeral, agreement.sid4));
     this.#phase = "wait-4";
     return { send: encodeContainer(TAG_TSPM, signature, mac), channel: null };
   }
@@ -500,7 +547,7 @@ export class ThemisHandshake implements Handshake {
     }
     const agreement = this.#agreement!;
     const [macOk, channel] = await both(
-      hmacVerify(agreement.master, mac, concat(this.#clientEphemeral, agreement.sid4)),
+      hmacVerify(await agreement.master, mac, concat(this.#clientEphemeral, agreement.sid4)),
       this.#channel(agreement),
     );
     if (!macOk) throw fail("handshake_bad_finished", "the server's MAC does not verify");
