@@ -7,6 +7,14 @@
  * - 64 B ping-pong: a 64-byte message and its echo, one after another;
  * - handshakes: 200 connections at once, each handshaking and exchanging a byte.
  *
+ * Two rows have no transport, to show what bounds the others: beside bulk,
+ * `crypto.subtle` AES-GCM alone sealing and opening the same bytes in the
+ * stream's records (128 KiB, four sealed while four are opened), what any
+ * stream built on it must spend; beside 64 B one way, WasmThemis 0.15.0 wrapping and
+ * unwrapping each message. A last table gives the issue's targets: bulk at
+ * least 1.0x Deno TLS, 64 B one way at least 0.5x Deno TLS and at least 5x
+ * WasmThemis.
+ *
  * Every contender is used through the same code: `writable.getWriter()` and
  * `readable` of a `Deno.Conn`, a `Deno.TlsConn` or a `SecureStream` (from
  * `serveSecure` and `connectSecure`). The workloads run in interleaved rounds
@@ -26,6 +34,7 @@
 
 import { directoryLookup, generateIdentityKeyPair } from "../mod.ts";
 import { connectSecure, type SecureStream, serveSecure } from "../lib/stream/mod.ts";
+import { themisRoundTrip } from "./_session_workloads.ts";
 import { median } from "./_timing.ts";
 
 const MiB = 1024 * 1024;
@@ -329,6 +338,57 @@ interface Workload {
   unit: string;
   kinds: Kind[];
   run: (bench: Bench, scale: StreamBenchScale) => Promise<number>;
+  /** A contender without a transport, run in the same rounds. */
+  alone?: { name: string; run: (scale: StreamBenchScale) => Promise<number> };
+}
+
+const aesKey = crypto.subtle.importKey("raw", new Uint8Array(32).fill(9), "AES-GCM", false, [
+  "encrypt",
+  "decrypt",
+]);
+
+/**
+ * The crypto of a bulk transfer and nothing else, done as a stream does it: 128 KiB records,
+ * four sealed at once while the four sealed before them are opened. MiB/s.
+ */
+async function subtleAlone(bytes: number): Promise<number> {
+  const key = await aesKey;
+  const RECORD = 128 * 1024;
+  const record = new Uint8Array(RECORD).fill(7);
+  const count = Math.ceil(bytes / RECORD);
+  const nonce = (i: number) => {
+    const iv = new Uint8Array(12);
+    new DataView(iv.buffer).setUint32(8, i);
+    return iv;
+  };
+  const started = performance.now();
+  let opened = 0;
+  let previous: { iv: Uint8Array<ArrayBuffer>; sealed: ArrayBuffer }[] = [];
+  for (let first = 0; first < count + 4; first += 4) {
+    const batch = Array.from({ length: Math.max(0, Math.min(4, count - first)) }, (_, k) => {
+      const iv = nonce(first + k);
+      return crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, record).then((sealed) => ({
+        iv,
+        sealed,
+      }));
+    });
+    const opening = previous.map(({ iv, sealed }) =>
+      crypto.subtle.decrypt({ name: "AES-GCM", iv }, key, sealed)
+    );
+    const [sealed, plain] = await Promise.all([Promise.all(batch), Promise.all(opening)]);
+    for (const p of plain) opened += p.byteLength;
+    previous = sealed;
+  }
+  if (opened !== count * RECORD) throw new Error("subtle alone: bytes lost");
+  return bytes / MiB / ((performance.now() - started) / 1000);
+}
+
+/** WasmThemis wrapping and unwrapping 64-byte messages, no transport: messages per second. */
+function themisAlone(messages: number): Promise<number> {
+  const message = new Uint8Array(64).fill(1);
+  const started = performance.now();
+  for (let i = 0; i < messages; i++) themisRoundTrip(message);
+  return Promise.resolve(messages / ((performance.now() - started) / 1000));
 }
 
 const WORKLOADS: Workload[] = [
@@ -337,12 +397,20 @@ const WORKLOADS: Workload[] = [
     unit: "MiB/s",
     kinds: ["tcp", "tls", "tessera"],
     run: (bench, scale) => bulk(bench, scale.bulkBytes),
+    alone: {
+      name: "crypto.subtle AES-GCM alone, no I/O",
+      run: (scale) => subtleAlone(scale.bulkBytes),
+    },
   },
   {
     title: "64 B messages, one way",
     unit: "messages/s",
     kinds: ["tcp", "tls", "tessera"],
     run: (bench, scale) => oneWay(bench, scale.messages),
+    alone: {
+      name: "WasmThemis wrap+unwrap, no I/O",
+      run: (scale) => themisAlone(scale.messages),
+    },
   },
   {
     title: "64 B ping-pong",
@@ -377,13 +445,16 @@ export async function streamBench(
   const benches = new Map<Kind, Bench>();
   for (const kind of ["tcp", "tls", "tessera"] as const) benches.set(kind, await start(kind));
   const lines: string[] = [];
+  const medians = new Map<string, number>();
   try {
     for (const workload of WORKLOADS) {
       const results = new Map<Kind, number[]>(workload.kinds.map((k) => [k, []]));
+      const alone: number[] = [];
       for (let round = 0; round < rounds; round++) {
         for (const kind of workload.kinds) {
           results.get(kind)!.push(await workload.run(benches.get(kind)!, scale));
         }
+        if (workload.alone) alone.push(await workload.alone.run(scale));
       }
       const tls = median(results.get("tls")!);
       const amount = workload.title.startsWith("bulk")
@@ -399,10 +470,43 @@ export async function streamBench(
       );
       for (const kind of workload.kinds) {
         const value = median(results.get(kind)!);
+        medians.set(`${workload.title}/${kind}`, value);
         lines.push(`| ${NAMES[kind]} | ${figure(value)} | ${(value / tls).toFixed(2)} |`);
+      }
+      if (workload.alone) {
+        const value = median(alone);
+        medians.set(`${workload.title}/alone`, value);
+        lines.push(`| ${workload.alone.name} | ${figure(value)} | ${(value / tls).toFixed(2)} |`);
       }
       lines.push("");
     }
+    const get = (key: string) => medians.get(key)!;
+    const targets: [string, number, number][] = [
+      [
+        "bulk: tessera stream ÷ Deno TLS",
+        get("bulk, 1 MiB writes/tessera") / get("bulk, 1 MiB writes/tls"),
+        1.0,
+      ],
+      [
+        "64 B one way: tessera stream ÷ Deno TLS",
+        get("64 B messages, one way/tessera") / get("64 B messages, one way/tls"),
+        0.5,
+      ],
+      [
+        "64 B one way: tessera stream ÷ WasmThemis wrap+unwrap",
+        get("64 B messages, one way/tessera") / get("64 B messages, one way/alone"),
+        5,
+      ],
+    ];
+    lines.push("| target | measured | verdict |", "| --- | --- | --- |");
+    for (const [name, ratio, target] of targets) {
+      lines.push(
+        `| ${name} ≥ ${target.toFixed(1)} | ${ratio.toFixed(2)} | ${
+          ratio >= target ? "met" : "missed"
+        } |`,
+      );
+    }
+    lines.push("");
   } finally {
     for (const bench of benches.values()) await bench.stop();
   }

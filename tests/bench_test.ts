@@ -58,7 +58,12 @@ Deno.test("the stream benchmark runs every workload over tessera, Deno TLS and p
     handshakes: 5,
   });
   const tables = lines.join("\n").split("\n\n").filter((t) => t.trim());
-  assert.equal(tables.length, 4);
+  assert.equal(tables.length, 5);
+  const targets = tables.pop()!.split("\n").slice(2).filter((row) => row.trim());
+  assert.equal(targets.length, 3);
+  for (const row of targets) assert.match(row, /^\| .* ≥ \d\.\d \| \d+\.\d\d \| (met|missed) \|$/);
+  assert.match(tables[0]!, /\| crypto\.subtle AES-GCM alone, no I\/O \|/);
+  assert.match(tables[1]!, /\| WasmThemis wrap\+unwrap, no I\/O \|/);
   for (const table of tables) {
     const rows = table.split("\n").slice(2).filter((row) => row.trim());
     assert.ok(rows.some((row) => row.startsWith("| Deno TLS 1.3 |")), table);
