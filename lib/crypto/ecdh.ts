@@ -148,6 +148,41 @@ export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
 }
 
 /**
+ * Imports a peer's ephemeral P-256 point for its one use, {@linkcode ecdhSecret}.
+ * Unlike {@linkcode importEcdhPoint} it does not export the key again to force
+ * validation (a point decompression or re-encoding per handshake): an engine
+ * that defers validation refuses an invalid point in {@linkcode ecdhSecret}
+ * instead, with the same `key_invalid` (pinned by the Wycheproof point tests).
+ *
+ * @param point The SEC1-encoded point, 65 bytes uncompressed or 33 compressed.
+ * @returns An ECDH public key, to be used only with {@linkcode ecdhSecret}.
+ * @throws {KeyError} `key_invalid` when the engine refuses the point at import.
+ *
+ * @example
+ * ```ts
+ * import { ecdhSecret, generateEphemeralShare, importEcdhShare } from "./ecdh.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const a = await generateEphemeralShare();
+ * const b = await generateEphemeralShare();
+ * const ab = await ecdhSecret(a.pair.privateKey, await importEcdhShare(b.point));
+ * const ba = await ecdhSecret(b.pair.privateKey, await importEcdhShare(a.point));
+ * assert.deepEqual(ab, ba);
+ * ```
+ */
+export async function importEcdhShare(point: Uint8Array): Promise<CryptoKey> {
+  const first = point[0];
+  const shapeOk = (point.length === 65 && first === 4) ||
+    (point.length === 33 && (first === 2 || first === 3));
+  if (!shapeOk) throw new KeyError("key_invalid", "not a SEC1 P-256 point");
+  try {
+    return await subtle.importKey("raw", point as Uint8Array<ArrayBuffer>, ECDH_P256, false, []);
+  } catch (cause) {
+    throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
+  }
+}
+
+/**
  * Computes the ECDH shared secret: the 32-byte X coordinate of `d·Q`.
  *
  * @param privateKey Own ephemeral private key.

@@ -11,7 +11,7 @@
 import { settleAll } from "../_settle.ts";
 import { concat, equalPublic, toBytes, toHex, u16, u32, utf8 } from "../crypto/_bytes.ts";
 import { aesGcmDecrypt, aesGcmEncrypt } from "../crypto/aes_gcm.ts";
-import { ecdhSecret, importEcdhPoint } from "../crypto/ecdh.ts";
+import { ecdhSecret, importEcdhShare } from "../crypto/ecdh.ts";
 import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
 import {
   generateIdentityKeyPair,
@@ -133,6 +133,12 @@ let dummyKey: Promise<CryptoKey> | null = null;
 function dummyVerifyKey(): Promise<CryptoKey> {
   return dummyKey ??= generateIdentityKeyPair().then((pair) => pair.publicKey);
 }
+
+/** What the server found out about an offered ticket beside the key agreement. */
+type Vetted =
+  | { decline: Exclude<TicketDeclineReason, "reused">; stored?: undefined }
+  | { decline: "reused"; stored: StoredTicket }
+  | { decline?: undefined; stored: StoredTicket; psk: PskKeys; binderHash: Uint8Array };
 
 /** An extension entry. */
 interface Extension {
@@ -337,7 +343,7 @@ async function lookupPeer(config: HandshakeConfig, id: Uint8Array): Promise<Cryp
 
 async function importShare(share: Uint8Array): Promise<CryptoKey> {
   try {
-    return await importEcdhPoint(share);
+    return await importEcdhShare(share);
   } catch (cause) {
     throw new HandshakeError("handshake_bad_key_share", "invalid ephemeral public key", {
       cause,
@@ -833,26 +839,24 @@ export class Tessera1Handshake implements Handshake {
     if (!hello.suites.includes(SUITE_P256_AES256GCM)) {
       throw fail("handshake_unsupported_suite", "no supported cipher suite offered");
     }
-    const store = this.#config.resumption.store;
     const now = Math.floor(this.#config.now());
-    // The ticket is looked up while the ephemeral key is made.
-    const finding = hello.offer && store
-      ? store.find(hello.offer.ticketId, now).catch(() => null)
-      : null;
-    const [{ pair: ephemeral, point }, peerShare] = await settleAll([
-      ephemeralShare(),
-      importShare(hello.share),
-      finding,
+    const random = randomBytes(RANDOM_LENGTH, this.#config.random);
+    const offer = this.#config.resumption.store ? hello.offer : null;
+    // The key agreement runs while an offered ticket is looked up and its binder checked (which
+    // never fails the handshake: a ticket that does not hold only means a full handshake).
+    const sharing = ephemeralShare();
+    const vetting = offer ? this.#vetOffer(message, offer, now) : null;
+    const [{ pair: ephemeral, point }, shared, vetted] = await settleAll([
+      sharing,
+      sharing.then(async ({ pair }) =>
+        await agree(pair.privateKey, await importShare(hello.share))
+      ),
+      vetting,
     ]);
     this.#ephemeral = ephemeral;
-    const shared = await agree(ephemeral.privateKey, peerShare);
-    const random = randomBytes(RANDOM_LENGTH, this.#config.random);
     this.#clientHello = message;
-    if (hello.offer && finding) {
-      const resumed = await this.#tryResume(message, hello.offer, shared, random, point, {
-        found: await finding,
-        now,
-      });
+    if (offer && vetted) {
+      const resumed = await this.#resume(message, offer, vetted, shared, random, point, now);
       if (resumed) return resumed;
     }
     return await this.#fullServerHelloReply(message, shared, random, point);
@@ -916,16 +920,62 @@ export class Tessera1Handshake implements Handshake {
   }
 
   /**
-   * Server: tries to resume with the offered ticket (docs/protocol.md §3.5).
-   * Returns the resumed ServerHello step, or `null` to go on with a full handshake.
+   * Server, beside the key agreement: looks up the offered ticket and checks its binder
+   * (docs/protocol.md §3.5), and only then, for a holder of the secret, the ticket's client.
+   * Changes nothing in the store and never rejects: what it finds decides whether to resume.
    */
-  async #tryResume(
+  async #vetOffer(
     message: Uint8Array,
     offer: { ticketId: Uint8Array; binder: Uint8Array },
+    now: number,
+  ): Promise<Vetted> {
+    const config = this.#config;
+    const found = await config.resumption.store!.find(offer.ticketId, now).catch(() => null);
+    if (found === null) return { decline: "store_unavailable" };
+    if (found.status !== "live" && found.status !== "redeemed") return { decline: found.status };
+    const stored = found.ticket;
+    if (stored.expiresAt <= now || stored.authenticatedAt + MAX_TICKET_LIFETIME <= now) {
+      return { decline: "expired" };
+    }
+    // The binder first: nobody without the secret can use up, or learn anything about, a ticket.
+    const psk = await derivePskKeys(stored.secret, config.id);
+    const bound = message.subarray(0, message.length - BINDER_LENGTH);
+    const [binderOk, binderHash] = await settleAll([
+      hmacVerify(psk.binderKey, offer.binder, bound),
+      sha256(offer.binder),
+    ]);
+    if (!binderOk) return { decline: "binder_invalid" };
+    if (found.status === "redeemed") {
+      if (stored.redeemedWith && equalPublic(stored.redeemedWith, binderHash)) {
+        return { decline: "replayed" };
+      }
+      return { decline: "reused", stored };
+    }
+    // Only a holder of the secret gets the ticket's client looked up.
+    const key = await lookupPeer(config, stored.peerId).catch(() => null);
+    const keyOk = key !== null &&
+      equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint);
+    if (!keyOk) return { decline: "peer_key_changed" };
+    // The server's own policy holds for resumed peers as for authenticated ones.
+    if (!(await accepts(config.expectedPeer, config.id, stored.peerId))) {
+      return { decline: "peer_rejected" };
+    }
+    return { stored, psk, binderHash };
+  }
+
+  /**
+   * Server: resumes with a ticket {@linkcode #vetOffer} accepted, redeeming it and storing its
+   * successor in one atomic step. Returns the resumed ServerHello step, or `null` to go on
+   * with a full handshake.
+   */
+  async #resume(
+    message: Uint8Array,
+    offer: { ticketId: Uint8Array; binder: Uint8Array },
+    vetted: Vetted,
     shared: Uint8Array,
     random: Uint8Array,
     point: Uint8Array,
-    { found, now }: { found: TicketLookup | null; now: number },
+    now: number,
   ): Promise<HandshakeStep | null> {
     const config = this.#config;
     const store = config.resumption.store!;
@@ -933,50 +983,38 @@ export class Tessera1Handshake implements Handshake {
       config.report({ kind: "declined", reason, count: 0 });
       return null;
     };
-    if (found === null) return decline("store_unavailable");
-    if (found.status !== "live" && found.status !== "redeemed") return decline(found.status);
-    const stored = found.ticket;
-    if (stored.expiresAt <= now || stored.authenticatedAt + MAX_TICKET_LIFETIME <= now) {
-      return decline("expired");
-    }
-    // The binder first: nobody without the secret can use up, or learn anything about, a ticket.
-    // (The handshake keys are derived meanwhile, and used only if the binder verifies.)
-    const psk = await derivePskKeys(stored.secret, config.id);
-    const bound = message.subarray(0, message.length - BINDER_LENGTH);
+    if (vetted.decline === "reused") return await this.#reused(vetted.stored, now, decline);
+    if (vetted.decline !== undefined) return decline(vetted.decline);
+    const { stored, psk, binderHash } = vetted;
     const plain = this.#serverHelloPlain(random, point, true);
-    const deriving = sha256(concat(message, plain)).then((h) =>
-      deriveHandshakeKeys(shared, psk.salt, h)
-    );
-    const [binderOk, binderHash, keys] = await settleAll([
-      hmacVerify(psk.binderKey, offer.binder, bound),
-      sha256(offer.binder),
-      deriving,
-    ]);
-    if (!binderOk) return decline("binder_invalid");
-    if (found.status === "redeemed") {
-      if (stored.redeemedWith && equalPublic(stored.redeemedWith, binderHash)) {
-        return decline("replayed");
-      }
-      return await this.#reused(stored, now, decline);
-    }
-    // Only a holder of the secret gets the ticket's client looked up.
-    const key = await lookupPeer(config, stored.peerId).catch(() => null);
-    const keyOk = key !== null &&
-      equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint);
-    if (!keyOk) return decline("peer_key_changed");
-    // The server's own policy holds for resumed peers as for authenticated ones.
-    if (!(await accepts(config.expectedPeer, config.id, stored.peerId))) {
-      return decline("peer_rejected");
-    }
+    const keys = await deriveHandshakeKeys(shared, psk.salt, await sha256(concat(message, plain)));
     const successorId = randomBytes(TICKET_ID_LENGTH, config.random);
+    const expiresAt = Math.min(
+      now + this.#lifetime(),
+      stored.authenticatedAt + MAX_TICKET_LIFETIME,
+    );
+    const lifetime = expiresAt - now;
+    const ee = concat(
+      lifetime >= 1000 ? encodeTickets([{ id: successorId, lifetime }]) : new Uint8Array(0),
+      recordSizeLimitExtension(config.maxRecordSize),
+    );
+    const eePart = concat(u16(ee.length), ee);
+    // The reply is sealed while the successor's secret is derived; it is sent only if the
+    // ticket is redeemed.
+    const [secret, sealed] = await settleAll([
+      keys.resumption().then((res) => ticketSecret(res, successorId)),
+      hmacSign(keys.serverFinished, concat(message, plain, eePart)).then((mac) =>
+        aesGcmEncrypt(keys.serverKey, nonceAt(keys.serverIv, 0), concat(eePart, mac), plain)
+      ),
+    ]);
     const successor: ServerTicket = {
       id: successorId,
-      secret: await ticketSecret(await keys.resumption(), successorId),
+      secret,
       peerId: stored.peerId,
       peerKeyFingerprint: stored.peerKeyFingerprint,
       attributes: stored.attributes,
       issuedAt: now,
-      expiresAt: Math.min(now + this.#lifetime(), stored.authenticatedAt + MAX_TICKET_LIFETIME),
+      expiresAt,
       family: stored.family,
       authenticatedAt: stored.authenticatedAt,
     };
@@ -997,19 +1035,6 @@ export class Tessera1Handshake implements Handshake {
       return await this.#reused(stored, now, decline);
     }
     this.#redeemed = { stored, psk, successorId };
-    const lifetime = successor.expiresAt - now;
-    const ee = concat(
-      lifetime >= 1000 ? encodeTickets([{ id: successorId, lifetime }]) : new Uint8Array(0),
-      recordSizeLimitExtension(config.maxRecordSize),
-    );
-    const eePart = concat(u16(ee.length), ee);
-    const mac = await hmacSign(keys.serverFinished, concat(message, plain, eePart));
-    const sealed = await aesGcmEncrypt(
-      keys.serverKey,
-      nonceAt(keys.serverIv, 0),
-      concat(eePart, mac),
-      plain,
-    );
     this.#keys = keys;
     this.#serverHello = concat(plain, sealed);
     this.#phase = "wait-finished";

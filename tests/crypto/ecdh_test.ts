@@ -5,6 +5,7 @@ import {
   generateEphemeralKeyPair,
   generateEphemeralShare,
   importEcdhPoint,
+  importEcdhShare,
 } from "../../lib/crypto/ecdh.ts";
 import { exportPublicKey, importPublicKey } from "../../lib/crypto/identity.ts";
 import { fromHex, toHex } from "../../lib/crypto/_bytes.ts";
@@ -98,6 +99,33 @@ Deno.test("importEcdhPoint() and ecdhSecret() agree with every Wycheproof ECDH P
   // refuse every one itself (engines that defer validation are forced to validate there).
   assert.equal(counts.refusedAtImport, 24);
   assert.equal(counts.refusedAtDerive, 0);
+});
+
+Deno.test("importEcdhShare() and ecdhSecret() refuse every invalid Wycheproof point, at import or at agreement", async () => {
+  const file = await loadWycheproof<
+    { curve: string },
+    { public: string; private: string; shared: string }
+  >(
+    "ecdh_secp256r1_ecpoint_test.json",
+  );
+  const counts = { accepted: 0, refused: 0 };
+  for (const [, t] of cases(file)) {
+    const privateKey = await importEcdhScalar(t.private);
+    const imported = await attempt(() => importEcdhShare(fromHex(t.public)));
+    const secret = imported instanceof KeyError
+      ? imported
+      : await attempt(() => ecdhSecret(privateKey, imported));
+    if (t.result === "invalid") {
+      assert.ok(secret instanceof KeyError, `tcId ${t.tcId} (${t.comment}) was accepted`);
+      assert.equal(secret.code, "key_invalid");
+      counts.refused++;
+    } else {
+      assert.ok(!(secret instanceof KeyError), `tcId ${t.tcId} (${t.comment}): ${secret}`);
+      assert.equal(toHex(secret), t.shared, `tcId ${t.tcId} (${t.comment})`);
+      counts.accepted++;
+    }
+  }
+  assert.deepEqual(counts, { accepted: 331, refused: 24 });
 });
 
 Deno.test("importPublicKey() takes Wycheproof peer JWKs to the expected ECDH secret", async () => {
