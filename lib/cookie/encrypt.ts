@@ -26,6 +26,10 @@ import {
   writableBytes,
 } from "./compose.ts";
 import { isKeyId, type KeyInput, type Keyring, resolveKeys } from "./keyring.ts";
+import { OpenedMemo } from "./_opened_memo.ts";
+
+/** Sealed values remembered per transformer: the cookies of the sessions in use right now. */
+const MEMO_SIZE = 1024;
 
 /**
  * What {@linkcode encrypt} takes.
@@ -126,6 +130,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
   checkKnownKeys(options, ["key", "maxLength"], "encrypt()", { password: "key", secret: "key" });
   const keys = resolveKeys(options.key, "AES-GCM", "encrypt() key");
   const maxLength = maxLengthOption(options.maxLength);
+  const memo = new OpenedMemo(MEMO_SIZE);
 
   const inspect = async (value: string, context: TransformContext): Promise<TransformResult> => {
     contextBinding(LABEL, context); // a bad context is the caller's mistake: thrown first
@@ -134,6 +139,9 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
     const [, , id, nonceText, sealedText] = parts as [string, string, string, string, string];
     if (!isKeyId(id)) return failure("cookie_malformed");
     if (!keys.has(id)) return failure("cookie_unknown_key");
+    const aad = keyedBinding(LABEL, context, id);
+    const known = memo.get(value, aad);
+    if (known !== undefined) return { ok: true, value: known, stale: id !== keys.current };
     const nonce = fromBase64Url(nonceText);
     const sealed = fromBase64Url(sealedText);
     if (
@@ -144,7 +152,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
     }
     const key = await keys.opening(id);
     if (key === undefined) return failure("cookie_unknown_key");
-    const plain = await aesGcmDecrypt(key, nonce, sealed, keyedBinding(LABEL, context, id));
+    const plain = await aesGcmDecrypt(key, nonce, sealed, aad);
     if (plain === null) return failure("cookie_tampered");
     let text: string;
     try {
@@ -152,6 +160,7 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
     } catch {
       return failure("cookie_malformed");
     }
+    memo.remember(value, aad, text);
     return { ok: true, value: text, stale: id !== keys.current };
   };
 
@@ -163,10 +172,12 @@ export function encrypt(options: EncryptOptions): InspectingTransformer {
       const key = await keys.sealing();
       const nonce = crypto.getRandomValues(new Uint8Array(GCM_NONCE_LENGTH));
       const sealed = await aesGcmEncrypt(key, nonce, plain, aad);
-      return bounded(
+      const out = bounded(
         `${FORMAT_VERSION}.${KIND}.${id}.${toBase64Url(nonce)}.${toBase64Url(sealed)}`,
         maxLength,
       );
+      memo.remember(out, aad, value);
+      return out;
     },
     async read(value: string, context: TransformContext): Promise<string | null> {
       const result = await inspect(value, context);

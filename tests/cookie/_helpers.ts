@@ -73,3 +73,22 @@ export function randomKey(): Uint8Array {
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
+
+/** Counts calls of the named `crypto.subtle` methods while `fn` runs. */
+export async function countSubtle(names: string[], fn: () => Promise<void>): Promise<number> {
+  const subtle = crypto.subtle as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const originals = names.map((n) => subtle[n]!);
+  let calls = 0;
+  names.forEach((n, i) => {
+    subtle[n] = (...args: unknown[]) => {
+      calls++;
+      return originals[i]!.apply(crypto.subtle, args);
+    };
+  });
+  try {
+    await fn();
+  } finally {
+    names.forEach((n) => delete subtle[n]);
+  }
+  return calls;
+}

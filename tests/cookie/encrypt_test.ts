@@ -6,6 +6,7 @@ import { MAX_SEALED_LENGTH } from "../../lib/cookie/compose.ts";
 import { CookieError } from "../../lib/errors.ts";
 import { fromBase64Url, toBase64Url } from "../../lib/crypto/_bytes.ts";
 import type { TransformContext } from "../../lib/cookie/transformer.ts";
+import { countSubtle } from "./_helpers.ts";
 
 const CONTEXT: TransformContext = { name: "__Host-session", purpose: "session" };
 const VALUE = '{"user":"ada","roles":["admin"],"n":42}';
@@ -19,24 +20,6 @@ function mutate(value: string, i: number): string {
   const c = value[i]!;
   const next = c === "." ? "A" : B64URL[(B64URL.indexOf(c) + 1) % 64]!;
   return value.slice(0, i) + next + value.slice(i + 1);
-}
-
-async function countSubtle(names: string[], fn: () => Promise<void>): Promise<number> {
-  const subtle = crypto.subtle as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const originals = names.map((n) => subtle[n]!);
-  let calls = 0;
-  names.forEach((n, i) => {
-    subtle[n] = (...args: unknown[]) => {
-      calls++;
-      return originals[i]!.apply(crypto.subtle, args);
-    };
-  });
-  try {
-    await fn();
-  } finally {
-    names.forEach((n) => delete subtle[n]);
-  }
-  return calls;
 }
 
 Deno.test("encrypt() round-trips a value and writes a cookie-safe t1.e value", async () => {
