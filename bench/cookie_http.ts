@@ -5,7 +5,10 @@
  * sides share the machine as they would in a test). Each round measures, in
  * turn, the bare handler and the same handler reading a KV session, updating
  * it, and updating a client-side `encrypt()` session; the table gives the
- * median requests per second and the ratio to the bare handler.
+ * median requests per second and the ratio to the bare handler. Two rows
+ * show what Deno KV alone costs, with no session code: the bare handler plus
+ * one `kv.get` (what a KV session read needs at least) and plus a `kv.get`
+ * and an atomic commit (what a KV session update needs at least).
  *
  * A second table times `encrypt()` seal+unseal of a 200-byte session beside
  * iron-session's `sealData`+`unsealData` and raw `crypto.subtle` AES-GCM
@@ -26,10 +29,27 @@ import { median } from "./_timing.ts";
 import { CONTEXT, JSON_SESSION, PASSWORD, SESSION } from "./_cookie_workload.ts";
 
 const CLIENTS = 16;
-type Mode = "bare" | "kvRead" | "kvUpdate" | "clientUpdate" | "kvFileUpdate";
-const MODES: Mode[] = ["bare", "kvRead", "kvUpdate", "clientUpdate", "kvFileUpdate"];
+type Mode =
+  | "bare"
+  | "kvGet"
+  | "kvGetCommit"
+  | "kvRead"
+  | "kvUpdate"
+  | "clientUpdate"
+  | "kvFileUpdate";
+const MODES: Mode[] = [
+  "bare",
+  "kvGet",
+  "kvGetCommit",
+  "kvRead",
+  "kvUpdate",
+  "clientUpdate",
+  "kvFileUpdate",
+];
 const LABEL: Record<Mode, string> = {
   bare: "bare handler, no session",
+  kvGet: "bare handler + one kv.get, no session (the ceiling of a KV read)",
+  kvGetCommit: "bare handler + kv.get + one atomic commit, no session (the ceiling of a KV update)",
   kvRead: "KvSessionStorage (KV in memory), read",
   kvUpdate: "KvSessionStorage (KV in memory), update",
   clientUpdate: "client-side encrypt() session, update",
@@ -37,6 +57,11 @@ const LABEL: Record<Mode, string> = {
 };
 
 type Data = { user: string; views: number };
+
+/** A first response giving the client its own key for the KV-only rows. */
+function benchCookie(): Response {
+  return new Response("0", { headers: { "set-cookie": `k=${crypto.randomUUID()}` } });
+}
 
 /** The server: one route per mode, all with the same handler body. */
 function app(kv: Deno.Kv, fileKv: Deno.Kv) {
@@ -62,6 +87,23 @@ function app(kv: Deno.Kv, fileKv: Deno.Kv) {
   const handlers: Record<Mode, (req: Request, info: unknown) => Response | Promise<Response>> = {
     bare: (req) => {
       const url = new URL(req.url);
+      return new Response(String(url.searchParams.size));
+    },
+    kvGet: async (req) => {
+      const url = new URL(req.url);
+      const cookie = req.headers.get("cookie");
+      if (cookie === null) return benchCookie();
+      const entry = await kv.get(["bench", cookie]);
+      return new Response(String(url.searchParams.size + (entry.versionstamp ? 1 : 0)));
+    },
+    kvGetCommit: async (req) => {
+      const url = new URL(req.url);
+      const cookie = req.headers.get("cookie");
+      if (cookie === null) return benchCookie();
+      const key = ["bench", cookie];
+      const entry = await kv.get<Uint8Array>(key);
+      const done = await kv.atomic().check(entry).set(key, new Uint8Array(64)).commit();
+      if (!done.ok) throw new Error("kvGetCommit: a client's own key changed under it");
       return new Response(String(url.searchParams.size));
     },
     kvRead: server(body(false)),
