@@ -8,7 +8,9 @@
  * median requests per second and the ratio to the bare handler. Two rows
  * show what Deno KV alone costs, with no session code: the bare handler plus
  * one `kv.get` (what a KV session read needs at least) and plus a `kv.get`
- * and an atomic commit (what a KV session update needs at least).
+ * and an atomic commit (what a KV session update needs at least), and the
+ * bare handler plus one AES-GCM encrypt (what a client-side update needs at
+ * least: the cookie it sets is sealed).
  *
  * A second table times `encrypt()` seal+unseal of a 200-byte session beside
  * iron-session's `sealData`+`unsealData` and raw `crypto.subtle` AES-GCM
@@ -33,6 +35,7 @@ type Mode =
   | "bare"
   | "kvGet"
   | "kvGetCommit"
+  | "sealOnly"
   | "kvRead"
   | "kvUpdate"
   | "clientUpdate"
@@ -41,6 +44,7 @@ const MODES: Mode[] = [
   "bare",
   "kvGet",
   "kvGetCommit",
+  "sealOnly",
   "kvRead",
   "kvUpdate",
   "clientUpdate",
@@ -50,6 +54,8 @@ const LABEL: Record<Mode, string> = {
   bare: "bare handler, no session",
   kvGet: "bare handler + one kv.get, no session (the ceiling of a KV read)",
   kvGetCommit: "bare handler + kv.get + one atomic commit, no session (the ceiling of a KV update)",
+  sealOnly:
+    "bare handler + one crypto.subtle AES-GCM encrypt, no session (the ceiling of a client-side update)",
   kvRead: "KvSessionStorage (KV in memory), read",
   kvUpdate: "KvSessionStorage (KV in memory), update",
   clientUpdate: "client-side encrypt() session, update",
@@ -58,10 +64,23 @@ const LABEL: Record<Mode, string> = {
 
 type Data = { user: string; views: number };
 
-/** A first response giving the client its own key for the KV-only rows. */
-function benchCookie(): Response {
-  return new Response("0", { headers: { "set-cookie": `k=${crypto.randomUUID()}` } });
+/**
+ * A first response giving the client its own key for the KV-only rows, with a value the size of
+ * a stored session record under it.
+ */
+async function benchCookie(kv: Deno.Kv): Promise<Response> {
+  const cookie = `k=${crypto.randomUUID()}`;
+  await kv.set(["bench", cookie], new Uint8Array(RECORD_SIZE));
+  return new Response("0", { headers: { "set-cookie": cookie } });
 }
+
+/** Bytes of a stored session record in this benchmark (its JSON envelope is 97), about. */
+const RECORD_SIZE = 100;
+
+const sealKey = crypto.subtle.importKey("raw", new Uint8Array(32).fill(5), "AES-GCM", false, [
+  "encrypt",
+]);
+const record = new Uint8Array(RECORD_SIZE);
 
 /** The server: one route per mode, all with the same handler body. */
 function app(kv: Deno.Kv, fileKv: Deno.Kv) {
@@ -92,19 +111,25 @@ function app(kv: Deno.Kv, fileKv: Deno.Kv) {
     kvGet: async (req) => {
       const url = new URL(req.url);
       const cookie = req.headers.get("cookie");
-      if (cookie === null) return benchCookie();
+      if (cookie === null) return await benchCookie(kv);
       const entry = await kv.get(["bench", cookie]);
       return new Response(String(url.searchParams.size + (entry.versionstamp ? 1 : 0)));
     },
     kvGetCommit: async (req) => {
       const url = new URL(req.url);
       const cookie = req.headers.get("cookie");
-      if (cookie === null) return benchCookie();
+      if (cookie === null) return await benchCookie(kv);
       const key = ["bench", cookie];
       const entry = await kv.get<Uint8Array>(key);
-      const done = await kv.atomic().check(entry).set(key, new Uint8Array(64)).commit();
+      const done = await kv.atomic().check(entry).set(key, new Uint8Array(RECORD_SIZE)).commit();
       if (!done.ok) throw new Error("kvGetCommit: a client's own key changed under it");
       return new Response(String(url.searchParams.size));
+    },
+    sealOnly: async (req) => {
+      const url = new URL(req.url);
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await sealKey, record);
+      return new Response(String(url.searchParams.size + sealed.byteLength));
     },
     kvRead: server(body(false)),
     kvUpdate: server(body(true)),

@@ -38,7 +38,7 @@ Deno.test("the resumption benchmark resumes on every store and times both refusa
 Deno.test("the cookie HTTP benchmark serves every handler and times encrypt() beside iron-session", async () => {
   const { cookieHttpTable, sealTable } = await import("../bench/cookie_http.ts");
   const http = await cookieHttpTable(1, 2);
-  assert.equal(http.length, 9);
+  assert.equal(http.length, 10);
   for (const line of http.slice(2)) {
     const cells = line.split("|").map((c) => c.trim()).filter(Boolean);
     assert.equal(cells.length, 3, line);

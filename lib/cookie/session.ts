@@ -63,6 +63,12 @@ export interface SessionStatus {
   readonly base: SessionPayload | null;
 }
 
+/** Whom a session belongs to and whether it persists: its contents without the data (internal). */
+export interface SessionIdentity {
+  readonly userId: string | undefined;
+  readonly persistent: boolean | undefined;
+}
+
 /** The parts of an envelope the session owns (internal). */
 export interface SessionContents {
   readonly data: Record<string, unknown>;
@@ -73,6 +79,7 @@ export interface SessionContents {
 
 let statusOf: (session: Session<object>) => SessionStatus;
 let contentsOf: (session: Session<object>) => SessionContents;
+let identityOf: (session: Session<object>) => SessionIdentity;
 let rebaseOf: (session: Session<object>, latest: SessionPayload) => boolean;
 let assignId: (session: Session<object>, id: string | null) => void;
 
@@ -121,6 +128,7 @@ export class Session<T extends SessionData<T> = Record<string, JsonValue>> {
   static {
     statusOf = (s) => s.#status();
     contentsOf = (s) => s.#contents();
+    identityOf = (s) => ({ userId: s.#userId, persistent: s.#persistent });
     rebaseOf = (s, latest) => s.#rebase(latest);
     assignId = (s, id) => {
       s.#id = id;
@@ -588,6 +596,19 @@ export function sessionStatus(session: Session<object>): SessionStatus {
  */
 export function sessionContents(session: Session<object>): SessionContents {
   return contentsOf(session);
+}
+
+/**
+ * Internal: the user and remember-me choice, without copying the data (what
+ * a request that may write nothing needs).
+ *
+ * @internal
+ *
+ * @param session The session.
+ * @returns The user id and the persistence choice.
+ */
+export function sessionIdentity(session: Session<object>): SessionIdentity {
+  return identityOf(session);
 }
 
 /**

@@ -24,7 +24,14 @@ import {
   userIdProblem,
 } from "./payload.ts";
 import type { RevocationStore } from "./revocation.ts";
-import { rebaseSession, Session, sessionContents, sessionStatus, setSessionId } from "./session.ts";
+import {
+  rebaseSession,
+  Session,
+  sessionContents,
+  sessionIdentity,
+  sessionStatus,
+  setSessionId,
+} from "./session.ts";
 import type { SessionStorage, SessionSummary, StoredSession } from "./session_storage.ts";
 import type { HttpSessionTransport, TransportReadResult } from "./http_session_transport.ts";
 import type { SessionTransformer, TransformContext } from "./transformer.ts";
@@ -885,7 +892,7 @@ async function commitServer<T extends SessionData<T>>(
 
   // A session newly bound to a user gets a new token even without regenerate():
   // a token planted before login must not become the user's session (fixation).
-  const userId = sessionContents(session).userId;
+  const userId = sessionIdentity(session).userId;
   // Unbinding (`setUser(null)`) moves it too: out of storage when anonymous sessions live in
   // the cookie, else to a new token; the logged-in token ends either way.
   const rebind = status.base !== null && !status.destroyed && userId !== status.base.userId;
@@ -947,13 +954,13 @@ async function commitServer<T extends SessionData<T>>(
     }
   }
   // The cookie itself changes for an old key, or for a new remember-me choice (Max-Age or none).
-  const rechosen = sessionContents(session).persistent !== status.base.persistent;
+  const rechosen = sessionIdentity(session).persistent !== status.base.persistent;
   if (loaded.stale || rechosen) {
     const base = sessionStatus(session).base ?? status.base; // the version written last
     await sendToken(
       s,
       loaded.token!,
-      { ...base, expiresAt: endOf(s, base), persistent: sessionContents(session).persistent },
+      { ...base, expiresAt: endOf(s, base), persistent: sessionIdentity(session).persistent },
       now,
       loaded,
       headers,
