@@ -4,29 +4,35 @@
 // and the same context, so a value seen again (the cookie a server set, coming back on the next
 // request) skips its cipher call. Entries match only the exact string and the very binding
 // (cookie name, purpose, key id) it was sealed under; the key's presence in the keyring is
-// checked before the memo is. Bounded, oldest out first.
+// checked before the memo is. Bounded: two generations of at most half the bound each; when the
+// newer one fills, the older one is dropped whole (constant time, unlike evicting one entry at a
+// time from a Map, whose iteration slows down as deleted entries pile up).
+
+type Entry = { binding: Uint8Array; text: string };
 
 /** A bounded map from sealed values to the text they open to under one binding. */
 export class OpenedMemo {
-  readonly #max: number;
-  readonly #entries = new Map<string, { binding: Uint8Array; text: string }>();
+  readonly #half: number;
+  #newer = new Map<string, Entry>();
+  #older = new Map<string, Entry>();
 
-  /** @param max The most values kept. */
+  /** @param max The most values kept (at least 2). */
   constructor(max: number) {
-    this.#max = max;
+    this.#half = Math.max(1, Math.floor(max / 2));
   }
 
   /** The text `value` opened to under `binding`, if it is remembered. */
   get(value: string, binding: Uint8Array): string | undefined {
-    const entry = this.#entries.get(value);
+    const entry = this.#newer.get(value) ?? this.#older.get(value);
     return entry !== undefined && entry.binding === binding ? entry.text : undefined;
   }
 
   /** Remembers that `value`, authenticated under `binding`, opens to `text`. */
   remember(value: string, binding: Uint8Array, text: string): void {
-    if (this.#entries.size >= this.#max && !this.#entries.has(value)) {
-      this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#newer.size >= this.#half) {
+      this.#older = this.#newer;
+      this.#newer = new Map();
     }
-    this.#entries.set(value, { binding, text });
+    this.#newer.set(value, { binding, text });
   }
 }

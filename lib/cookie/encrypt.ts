@@ -28,7 +28,7 @@ import {
 import { isKeyId, type KeyInput, type Keyring, resolveKeys } from "./keyring.ts";
 import { OpenedMemo } from "./_opened_memo.ts";
 
-/** Sealed values remembered per transformer: the cookies of the sessions in use right now. */
+/** Sealed values remembered per transformer (the last 512 to 1024): the sessions in use now. */
 const MEMO_SIZE = 1024;
 
 /**

@@ -71,14 +71,23 @@ Deno.test("a remembered value sealed under a retired key is refused as an unknow
   assert.deepEqual(await next.inspect(sealed, CONTEXT), { ok: false, code: "cookie_unknown_key" });
 });
 
-Deno.test("the set of remembered values is bounded: the oldest goes back to the cipher", async () => {
+Deno.test("the set of remembered values is bounded: the last 512 stay, older ones go back to the cipher", async () => {
   const t = encrypt({ key: key(1) });
   const first = await t.write(VALUE, CONTEXT);
-  for (let i = 0; i < 1024; i++) await t.write(`{"n":${i}}`, CONTEXT);
+  const recent: string[] = [];
+  for (let i = 0; i < 1024; i++) recent.push(await t.write(`{"n":${i}}`, CONTEXT));
   assert.equal(
     await countSubtle(["decrypt"], async () => {
       assert.equal(await t.read(first, CONTEXT), VALUE);
     }),
     1,
+  );
+  assert.equal(
+    await countSubtle(["decrypt"], async () => {
+      for (const [i, value] of recent.slice(-511).entries()) {
+        assert.equal(await t.read(value, CONTEXT), `{"n":${1024 - 511 + i}}`);
+      }
+    }),
+    0,
   );
 });
