@@ -1,7 +1,8 @@
 // Byte helpers shared by every layer. Private: not part of the public API.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM` keeps a leading U+FEFF as text: decoding gives back exactly the string encoded.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Returns the UTF-8 bytes of a string, or the bytes themselves. */
 export function toBytes(value: string | Uint8Array): Uint8Array {

@@ -19,6 +19,7 @@ for (const text of ["\uFEFF", "\uFEFFadmin", '\uFEFF{"user":"ada"}', "\uFEFF\uFE
     const fromWriter = await writer.read(sealed, CONTEXT);
     const fromOther = await encrypt({ key }).read(sealed, CONTEXT);
     assert.equal(fromWriter, fromOther);
+    assert.equal(fromOther, text); // and both give back exactly the text sealed
     assert.deepEqual(
       await writer.inspect(sealed, CONTEXT),
       await encrypt({ key }).inspect(sealed, CONTEXT),

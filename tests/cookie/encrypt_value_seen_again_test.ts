@@ -91,3 +91,18 @@ Deno.test("the set of remembered values is bounded: the last 512 stay, older one
     0,
   );
 });
+
+Deno.test("a value longer than a cookie is not remembered: it opens through the cipher every time", async () => {
+  const t = encrypt({ key: key(1) });
+  const long = JSON.stringify({ note: "x".repeat(4000) });
+  const sealed = await t.write(long, CONTEXT);
+  assert.ok(sealed.length > 4096);
+  for (let i = 0; i < 2; i++) {
+    assert.equal(
+      await countSubtle(["decrypt"], async () => {
+        assert.equal(await t.read(sealed, CONTEXT), long);
+      }),
+      1,
+    );
+  }
+});
