@@ -845,12 +845,13 @@ export class Tessera1Handshake implements Handshake {
     // The key agreement runs while an offered ticket is looked up and its binder checked (which
     // never fails the handshake: a ticket that does not hold only means a full handshake).
     const sharing = ephemeralShare();
-    const vetting = offer ? this.#vetOffer(message, offer, now) : null;
+    const agreeing = sharing.then(async ({ pair }) =>
+      await agree(pair.privateKey, await importShare(hello.share))
+    );
+    const vetting = offer ? this.#vetOffer(message, offer, now, agreeing) : null;
     const [{ pair: ephemeral, point }, shared, vetted] = await settleAll([
       sharing,
-      sharing.then(async ({ pair }) =>
-        await agree(pair.privateKey, await importShare(hello.share))
-      ),
+      agreeing,
       vetting,
     ]);
     this.#ephemeral = ephemeral;
@@ -921,13 +922,16 @@ export class Tessera1Handshake implements Handshake {
 
   /**
    * Server, beside the key agreement: looks up the offered ticket and checks its binder
-   * (docs/protocol.md §3.5), and only then, for a holder of the secret, the ticket's client.
-   * Changes nothing in the store and never rejects: what it finds decides whether to resume.
+   * (docs/protocol.md §3.5). Only once the client's share has given a shared secret (§3.2) and
+   * the binder verifies does it look up the ticket's client and ask the peer policy, so the
+   * app's callbacks see nothing of a handshake that fails. Changes nothing in the store and
+   * never rejects: what it finds decides whether to resume.
    */
   async #vetOffer(
     message: Uint8Array,
     offer: { ticketId: Uint8Array; binder: Uint8Array },
     now: number,
+    agreeing: Promise<unknown>,
   ): Promise<Vetted> {
     const config = this.#config;
     const found = await config.resumption.store!.find(offer.ticketId, now).catch(() => null);
@@ -951,7 +955,8 @@ export class Tessera1Handshake implements Handshake {
       }
       return { decline: "reused", stored };
     }
-    // Only a holder of the secret gets the ticket's client looked up.
+    // Only a holder of the secret, with a share that works, gets the ticket's client looked up.
+    if (!(await agreeing.then(() => true, () => false))) return { decline: "declined" };
     const key = await lookupPeer(config, stored.peerId).catch(() => null);
     const keyOk = key !== null &&
       equalPublic(await publicKeyFingerprint(key), stored.peerKeyFingerprint);

@@ -139,10 +139,11 @@ async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
 }
 
 /**
- * Awaits the peer's authentication and, beside it, the work that follows it (this side's
- * signature, the key agreement): the reply is ready as soon as the peer is. Both have settled
- * when the outcome is known, and a failure to authenticate wins over any failure of the work,
- * so the error names the peer's fault; an agreement made for a refused peer is settled too.
+ * Awaits the peer's authentication (its signature, then the peer policy) and, beside it, the
+ * work that follows it (this side's signature, the key agreement): the reply is ready as soon
+ * as the peer is. Both have settled when the outcome is known, and a failure to authenticate
+ * wins over any failure of the work, so the error names the peer's fault; an agreement made
+ * for a refused peer is settled too.
  */
 async function whileAuthenticating<A, W>(
   authentication: Promise<A>,
@@ -419,9 +420,13 @@ export class ThemisHandshake implements Handshake {
     const m = this.#parseOrExplain(message, "message 1 (a connection request)", 1);
     this.#clientEphemeral = m.ephemeral;
     const ownId = this.#config.id;
+    // The peer's whole verdict (signature, then policy) decides before the work beside it.
     const authenticated = this.#authenticate(m.id, m.signature, m.ephemeral).then(
-      ({ key, valid }) => {
+      async ({ key, valid }) => {
         if (!valid) throw fail("handshake_bad_signature", "the client's signature does not verify");
+        if (!(await accepts(this.#config.expectedPeer, this.#config.id, m.id))) {
+          throw fail("handshake_peer_rejected", "the peer is not the one expected");
+        }
         return key;
       },
     );
@@ -438,9 +443,6 @@ export class ThemisHandshake implements Handshake {
       ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
     );
     this.#agreement = agreement; // from here a failure settles its message keys
-    if (!(await accepts(this.#config.expectedPeer, this.#config.id, m.id))) {
-      throw fail("handshake_peer_rejected", "the peer is not the one expected");
-    }
     this.#peerKey = key;
     this.#peerId = m.id;
     this.#phase = "wait-3";
@@ -514,7 +516,12 @@ export class ThemisHandshake implements Handshake {
         }
         throw fail("handshake_bad_signature", "the server's signature does not verify");
       },
-    );
+    ).then(async (key) => {
+      if (!(await accepts(this.#config.expectedPeer, ownId, m.id))) {
+        throw fail("handshake_peer_rejected", "the peer is not the one expected");
+      }
+      return key;
+    });
     const [, [signature, agreement]] = await whileAuthenticating(
       authenticated,
       this.#ephemeral.then(({ pair }) =>
@@ -526,9 +533,6 @@ export class ThemisHandshake implements Handshake {
       ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
     );
     this.#agreement = agreement; // from here a failure settles its message keys
-    if (!(await accepts(this.#config.expectedPeer, ownId, m.id))) {
-      throw fail("handshake_peer_rejected", "the peer is not the one expected");
-    }
     this.#peerId = m.id;
     const mac = await hmacSign(await agreement.master, concat(m.ephemeral, agreement.sid4));
     this.#phase = "wait-4";
