@@ -30,7 +30,7 @@ import {
   type RecordKeys,
 } from "./_tessera1_schedule.ts";
 import type { TicketAttributes } from "./resumption.ts";
-import type { Channel, OpenedRecord, PaddingPolicy, Role } from "./profile.ts";
+import type { Channel, OpenedRecord, PaddingPolicy, RecordParts, Role } from "./profile.ts";
 import { MAX_ID_LENGTH } from "./profile.ts";
 import { ReplayWindow } from "./replay_window.ts";
 export { REPLAY_WINDOW_SIZE } from "./replay_window.ts";
@@ -237,6 +237,14 @@ function nonceFor(iv: Uint8Array, seqBytes: Uint8Array, out: Uint8Array): Uint8A
   out.set(iv);
   for (let i = 0; i < 8; i++) out[4 + i]! ^= seqBytes[i]!;
   return out;
+}
+
+/** The record of its two pieces, `head ‖ body`, in one buffer. */
+function joinParts(parts: RecordParts): Uint8Array {
+  const record = new Uint8Array(parts.head.length + parts.body.length);
+  record.set(parts.head);
+  record.set(parts.body, parts.head.length);
+  return record;
 }
 
 function malformed(message: string): RecordError {
@@ -514,11 +522,15 @@ export class Tessera1Channel implements Channel {
   }
 
   seal(plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.#seal(CONTENT_DATA, plaintext).then(joinParts);
+  }
+
+  sealParts(plaintext: Uint8Array): Promise<RecordParts> {
     return this.#seal(CONTENT_DATA, plaintext);
   }
 
   sealClose(): Promise<Uint8Array> {
-    return this.#seal(CONTENT_CLOSE, new Uint8Array(0));
+    return this.#seal(CONTENT_CLOSE, new Uint8Array(0)).then(joinParts);
   }
 
   /**
@@ -537,7 +549,7 @@ export class Tessera1Channel implements Channel {
     );
   }
 
-  #seal(type: number, content: Uint8Array): Promise<Uint8Array> {
+  #seal(type: number, content: Uint8Array): Promise<RecordParts> {
     try {
       if (this.#failure) throw this.#failure;
       this.#checkSendSize(content.length);
@@ -594,7 +606,7 @@ export class Tessera1Channel implements Channel {
     extension: Uint8Array | null,
     seq: bigint,
     inner: Uint8Array,
-  ): Promise<Uint8Array> {
+  ): Promise<RecordParts> {
     const h = RECORD_HEADER_LENGTH + (extension ? FORK_EXTENSION_LENGTH : 0);
     const header = new Uint8Array(h);
     const view = new DataView(header.buffer);
@@ -605,12 +617,7 @@ export class Tessera1Channel implements Channel {
     if (extension) header.set(extension, RECORD_HEADER_LENGTH);
     const nonce = nonceFor(keys.iv, header.subarray(6, 14), this.#sealNonce);
     return aesGcmEncrypt(keys.key, nonce, inner, header)
-      .then((sealed) => {
-        const out = new Uint8Array(h + sealed.length);
-        out.set(header);
-        out.set(sealed, h);
-        return out;
-      });
+      .then((body) => ({ head: header, body }));
   }
 
   // ---------------------------------------------------------------- receiving

@@ -16,8 +16,10 @@
 import { HandshakeError, RecordError, SessionStateError, TransportError } from "../errors.ts";
 import {
   DEFAULT_MAX_RECORD_SIZE,
+  type RecordParts,
   SecureSession,
   type SecureSessionOptions,
+  wrapParts,
 } from "../session/secure_session.ts";
 import type { SessionState } from "../session/session_events.ts";
 import type { ByteStreamPair } from "../transport/framed_stream.ts";
@@ -125,7 +127,7 @@ const STREAM_KEYS = ["session", "handshakeTimeout", "signal", "bufferSize"] as c
 /** A record being sealed, in sequence order. */
 interface Sealing {
   bytes: number;
-  record: Uint8Array | null;
+  record: RecordParts | null;
   error: unknown;
   done: boolean;
 }
@@ -552,7 +554,8 @@ export class SecureStream {
     this.#sealingBytes += data.length;
     this.#lastSeal = performance.now();
     this.#ops++;
-    this.session.wrap(data).then(
+    // The record in two pieces: the frames copy both into their write buffer.
+    wrapParts(this.session, data).then(
       (record) => {
         entry.record = record;
         this.#sealed(entry);
@@ -571,7 +574,7 @@ export class SecureStream {
     while (this.#sealing.length > 0 && this.#sealing[0]!.done) {
       const head = this.#sealing.shift()!;
       this.#sealingBytes -= head.bytes;
-      if (head.record) this.#io.queue(head.record);
+      if (head.record) this.#io.queue(head.record.head, head.record.body);
       else if (!this.#remoteClosed) this.#fail(head.error);
     }
     this.#pump();
