@@ -247,6 +247,12 @@ function joinParts(parts: RecordParts): Uint8Array {
   return record;
 }
 
+/**
+ * Record plaintexts up to this size (content, type, padding) are laid out in
+ * one buffer a channel reuses; larger ones get a buffer of their own.
+ */
+const MAX_REUSED_INNER = 256 * 1024;
+
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
 }
@@ -302,6 +308,8 @@ export class Tessera1Channel implements Channel {
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = Promise.resolve();
   #sealNonce = new Uint8Array(12);
+  /** The plaintext of each record sealed with its keys at hand, laid out for `encrypt`. */
+  #sealInner: Uint8Array | null = null;
   #openNonce = new Uint8Array(12);
   // Receiving.
   #current: ReceiveEpoch;
@@ -578,14 +586,22 @@ export class Tessera1Channel implements Channel {
         type = CONTENT_DATA_UPDATE;
         this.#requestPeerUpdate = false;
       }
-      const inner = new Uint8Array(innerLength);
-      inner.set(content);
-      inner[content.length] = type;
       const seq = this.#sendSeq++;
       send.records++;
       send.bytes += innerLength;
-      const sealed = send.ready && (send.extension === null || send.extensionReady)
-        ? this.#sealWith(send.ready, send.epoch, send.extensionReady, seq, inner)
+      const ready = send.ready !== null &&
+        (send.extension === null || send.extensionReady !== null);
+      // With the keys at hand, encryption starts before this call returns, and Web Crypto copies
+      // its input before `encrypt` returns: the plaintext is laid out in a buffer reused for
+      // every record. Otherwise it waits for the keys in a buffer of its own.
+      const inner = ready && innerLength <= MAX_REUSED_INNER
+        ? (this.#sealInner ??= new Uint8Array(MAX_REUSED_INNER)).subarray(0, innerLength)
+        : new Uint8Array(innerLength);
+      inner.set(content);
+      inner[content.length] = type;
+      if (pad > 0) inner.fill(0, content.length + 1); // the padding is zeros
+      const sealed = ready
+        ? this.#sealWith(send.ready!, send.epoch, send.extensionReady, seq, inner)
         : settleAll([send.keys, send.extension]).then(([keys, extension]) =>
           this.#sealWith(keys, send.epoch, extension, seq, inner)
         );
