@@ -653,6 +653,11 @@ export class Tessera1Channel implements Channel {
     return error;
   }
 
+  /**
+   * Opens a record. Its buffer is the caller's again once this returns (the promise, not its
+   * outcome): the record is decrypted (Web Crypto copies its input) or copied before any await.
+   * A secure stream relies on it, handing over records in its reused read buffer.
+   */
   async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
     if (this.#failure) throw this.#failure;
     if (isAlert(record)) return await this.#openAlert(record, ordered);

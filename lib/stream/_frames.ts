@@ -246,7 +246,23 @@ export class FrameIO implements SessionTransport {
    *   above the bound, `transport_failed` when reading fails.
    */
   receive(): Promise<Uint8Array | null> {
-    const next = this.#receiving.then(() => this.#receiveOne());
+    const next = this.#receiving.then(() => this.#receiveOne(false));
+    this.#receiving = next.catch(noop);
+    return next;
+  }
+
+  /**
+   * Receives one frame as {@linkcode FrameIO.receive} does, without copying
+   * it out of the read buffer: a frame up to 256 KiB is a view of that
+   * buffer, which the next receive overwrites. For one reader that is done
+   * with each frame before it asks for the next (a stream hands it to
+   * `unwrap()`, which copies or decrypts a record before it returns, as Web
+   * Crypto copies its input), and that calls no other `receive` meanwhile.
+   *
+   * @throws {TransportError} As {@linkcode FrameIO.receive}.
+   */
+  receiveLent(): Promise<Uint8Array | null> {
+    const next = this.#receiving.then(() => this.#receiveOne(true));
     this.#receiving = next.catch(noop);
     return next;
   }
@@ -286,7 +302,7 @@ export class FrameIO implements SessionTransport {
     return true;
   }
 
-  async #receiveOne(): Promise<Uint8Array | null> {
+  async #receiveOne(lent: boolean): Promise<Uint8Array | null> {
     if (this.#readFailure) throw this.#readFailure;
     if (!(await this.#fill(PREFIX))) {
       if (this.#end === this.#start) return null;
@@ -309,9 +325,9 @@ export class FrameIO implements SessionTransport {
       if (!(await this.#fill(length))) {
         throw new TransportError("transport_closed", "the stream ended inside a frame");
       }
-      const frame = this.#buf.slice(this.#start, this.#start + length);
+      const from = this.#start;
       this.#start += length;
-      return frame;
+      return lent ? this.#buf.subarray(from, from + length) : this.#buf.slice(from, from + length);
     }
     // A large frame gets its own buffer, read into directly.
     const frame = new Uint8Array(length);

@@ -684,7 +684,9 @@ export class SecureStream {
           else this.#deliver(data);
           continue;
         }
-        const frame = await this.#io.receive();
+        // A view of the frames' read buffer, valid until the next receive: checked and handed
+        // to unwrap() at once, which copies or decrypts it before it returns.
+        const frame = await this.#io.receiveLent();
         if (this.#stopReading) break;
         if (frame === null) {
           throw new TransportError(
