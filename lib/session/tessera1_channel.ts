@@ -248,10 +248,11 @@ function joinParts(parts: RecordParts): Uint8Array {
 }
 
 /**
- * Record plaintexts up to this size (content, type, padding) are laid out in
- * one buffer a channel reuses; larger ones get a buffer of their own.
+ * Record plaintexts up to this size (content, type, padding; a secure stream's
+ * largest record, 256 KiB, with any padding) are laid out in one buffer a
+ * channel reuses, grown as records grow; larger ones get a buffer of their own.
  */
-const MAX_REUSED_INNER = 256 * 1024;
+const MAX_REUSED_INNER = 256 * 1024 + 1 + MAX_PADDING;
 
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
@@ -595,7 +596,7 @@ export class Tessera1Channel implements Channel {
       // its input before `encrypt` returns: the plaintext is laid out in a buffer reused for
       // every record. Otherwise it waits for the keys in a buffer of its own.
       const inner = ready && innerLength <= MAX_REUSED_INNER
-        ? (this.#sealInner ??= new Uint8Array(MAX_REUSED_INNER)).subarray(0, innerLength)
+        ? this.#reusedInner(innerLength)
         : new Uint8Array(innerLength);
       inner.set(content);
       inner[content.length] = type;
@@ -614,6 +615,16 @@ export class Tessera1Channel implements Channel {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** The first `length` bytes of the reused plaintext buffer, grown if needed. */
+  #reusedInner(length: number): Uint8Array {
+    let buffer = this.#sealInner;
+    if (buffer === null || buffer.length < length) {
+      const grown = Math.max(length, 2 * (buffer?.length ?? 0), 1024);
+      buffer = this.#sealInner = new Uint8Array(Math.min(grown, MAX_REUSED_INNER));
+    }
+    return buffer.subarray(0, length);
   }
 
   #sealWith(

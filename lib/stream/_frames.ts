@@ -22,13 +22,13 @@ const PREFIX = 4;
  * out. The buffer starts small (a connection that only handshakes never needs
  * more) and grows with the frames.
  */
-const SCRATCH = 256 * 1024;
+const SCRATCH = 512 * 1024;
 const FIRST_SCRATCH = 8 * 1024;
 /**
  * Frames are written in batches of up to this size, copied together (one
  * write costs more than copying this much); a larger frame is written alone.
  */
-const BATCH = 256 * 1024;
+const BATCH = 512 * 1024;
 /** The largest frame the framing can describe that this side reads: 2^31 bytes. */
 const MAX_FRAME = 2 ** 31;
 
@@ -253,7 +253,7 @@ export class FrameIO implements SessionTransport {
 
   /**
    * Receives one frame as {@linkcode FrameIO.receive} does, without copying
-   * it out of the read buffer: a frame up to 256 KiB is a view of that
+   * it out of the read buffer: a frame up to 512 KiB is a view of that
    * buffer, which the next receive overwrites. For one reader that is done
    * with each frame before it asks for the next (a stream hands it to
    * `unwrap()`, which copies or decrypts a record before it returns, as Web

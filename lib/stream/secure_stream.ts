@@ -7,7 +7,7 @@
  * length, then the record), so the wire is the one docs/protocol.md
  * describes. Writes of any size are cut into records; small writes made while
  * a record is being sealed are coalesced into the next one; records grow
- * (16 KiB up to 128 KiB) while data keeps coming and start small again after a
+ * (16 KiB up to 256 KiB) while data keeps coming and start small again after a
  * pause; several records are sealed and opened at once, in order.
  *
  * @module
@@ -33,12 +33,14 @@ export { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_STREAM_BUFFER_SIZE } from "./_option
 const MIN_RECORD = 16 * 1024;
 /**
  * The largest record a stream writes (lower if the session or the peer
- * accepts less). Larger records save crypto.subtle calls, but past this size
- * each call costs more per byte (buffers allocated and copied outside the CPU
- * caches): 256 KiB and 1 MiB records moved bulk data more slowly in
- * bench/stream_bench.ts.
+ * accepts less). Larger records save crypto.subtle calls and per-record work,
+ * but past this size each call costs more per byte (buffers allocated and
+ * copied outside the CPU caches): in interleaved runs of bench/stream_bench.ts's
+ * bulk workload, 256 KiB records moved bulk data faster than 64 KiB, 128 KiB
+ * and 512 KiB ones (about 10% above 128 KiB). Keep the frames' read buffer and
+ * the channel's reused plaintext buffer able to hold a record this size.
  */
-const MAX_RECORD = 128 * 1024;
+const MAX_RECORD = 256 * 1024;
 /** After this many milliseconds without writes, records start small again. */
 const IDLE_RESET = 100;
 /** Records being sealed at once. */
