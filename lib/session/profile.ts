@@ -447,6 +447,14 @@ export interface OpenedRecord {
   readonly data: Uint8Array;
 }
 
+/** A sealed record in two pieces: the record is `head ‖ body`. */
+export interface RecordParts {
+  /** The first bytes of the record (for tessera/1, its header). */
+  readonly head: Uint8Array;
+  /** The rest of the record. */
+  readonly body: Uint8Array;
+}
+
 /**
  * An established channel: record protection plus what the handshake proved.
  *
@@ -518,6 +526,15 @@ export interface Channel {
    * @param plaintext The data.
    */
   seal(plaintext: Uint8Array): Promise<Uint8Array>;
+  /**
+   * As {@linkcode Channel.seal}, with the record in two pieces, `head ‖ body`,
+   * for a caller that copies them into its own buffer anyway (a stream's
+   * frames): it saves concatenating them. Optional: a profile without it is
+   * sealed with `seal`.
+   *
+   * @param plaintext The data.
+   */
+  sealParts?(plaintext: Uint8Array): Promise<RecordParts>;
   /**
    * Authenticates and opens one record. A refusal that ends the channel also
    * sets {@linkcode Channel.failure}.

@@ -32,6 +32,7 @@ import {
   type Profile,
   type ProfileImplementation,
   type PublicKeyLookup,
+  type RecordParts,
   type ResumptionOptions,
   type Role,
   type TicketReport,
@@ -56,6 +57,17 @@ import {
 } from "./tessera1_channel.ts";
 
 export type { WrappingKey } from "./_saved_state.ts";
+export type { RecordParts } from "./profile.ts";
+
+const EMPTY_BODY = new Uint8Array(0);
+
+/**
+ * For secure streams, not exported by the package: `session.wrap(data)`
+ * with the record in two pieces, `head ‖ body`, which the stream copies
+ * into its frames without concatenating them first. A profile whose
+ * channel has no `sealParts` gives the whole record as `head`.
+ */
+export let wrapParts: (session: SecureSession, data: Uint8Array) => Promise<RecordParts>;
 
 /**
  * The default largest plaintext of one record: 16 MiB.
@@ -1120,6 +1132,27 @@ export class SecureSession extends EventTarget {
       return channel.seal(data).then((record) => {
         this.#sealed(channel, length);
         return record;
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  static {
+    wrapParts = (session, data) => session.#wrapParts(data);
+  }
+
+  /** {@linkcode SecureSession.wrap}, with the record in two pieces (see {@linkcode wrapParts}). */
+  #wrapParts(data: Uint8Array): Promise<RecordParts> {
+    try {
+      const channel = this.#established();
+      if (!channel.sealParts) {
+        return this.wrap(data).then((record) => ({ head: record, body: EMPTY_BODY }));
+      }
+      const length = data.length;
+      return channel.sealParts(data).then((parts) => {
+        this.#sealed(channel, length);
+        return parts;
       });
     } catch (err) {
       return Promise.reject(err);

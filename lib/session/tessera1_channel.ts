@@ -30,7 +30,7 @@ import {
   type RecordKeys,
 } from "./_tessera1_schedule.ts";
 import type { TicketAttributes } from "./resumption.ts";
-import type { Channel, OpenedRecord, PaddingPolicy, Role } from "./profile.ts";
+import type { Channel, OpenedRecord, PaddingPolicy, RecordParts, Role } from "./profile.ts";
 import { MAX_ID_LENGTH } from "./profile.ts";
 import { ReplayWindow } from "./replay_window.ts";
 export { REPLAY_WINDOW_SIZE } from "./replay_window.ts";
@@ -239,6 +239,21 @@ function nonceFor(iv: Uint8Array, seqBytes: Uint8Array, out: Uint8Array): Uint8A
   return out;
 }
 
+/** The record of its two pieces, `head ‖ body`, in one buffer. */
+function joinParts(parts: RecordParts): Uint8Array {
+  const record = new Uint8Array(parts.head.length + parts.body.length);
+  record.set(parts.head);
+  record.set(parts.body, parts.head.length);
+  return record;
+}
+
+/**
+ * Record plaintexts up to this size (content, type, padding; a secure stream's
+ * largest record, 256 KiB, with any padding) are laid out in one buffer a
+ * channel reuses, grown as records grow; larger ones get a buffer of their own.
+ */
+const MAX_REUSED_INNER = 256 * 1024 + 1 + MAX_PADDING;
+
 function malformed(message: string): RecordError {
   return new RecordError("record_malformed", message);
 }
@@ -294,6 +309,8 @@ export class Tessera1Channel implements Channel {
   /** Resolves when every earlier `seal` has resolved or failed. */
   #sealTurn: Promise<void> = Promise.resolve();
   #sealNonce = new Uint8Array(12);
+  /** The plaintext of each record sealed with its keys at hand, laid out for `encrypt`. */
+  #sealInner: Uint8Array | null = null;
   #openNonce = new Uint8Array(12);
   // Receiving.
   #current: ReceiveEpoch;
@@ -514,11 +531,15 @@ export class Tessera1Channel implements Channel {
   }
 
   seal(plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.#seal(CONTENT_DATA, plaintext).then(joinParts);
+  }
+
+  sealParts(plaintext: Uint8Array): Promise<RecordParts> {
     return this.#seal(CONTENT_DATA, plaintext);
   }
 
   sealClose(): Promise<Uint8Array> {
-    return this.#seal(CONTENT_CLOSE, new Uint8Array(0));
+    return this.#seal(CONTENT_CLOSE, new Uint8Array(0)).then(joinParts);
   }
 
   /**
@@ -537,7 +558,7 @@ export class Tessera1Channel implements Channel {
     );
   }
 
-  #seal(type: number, content: Uint8Array): Promise<Uint8Array> {
+  #seal(type: number, content: Uint8Array): Promise<RecordParts> {
     try {
       if (this.#failure) throw this.#failure;
       this.#checkSendSize(content.length);
@@ -566,14 +587,22 @@ export class Tessera1Channel implements Channel {
         type = CONTENT_DATA_UPDATE;
         this.#requestPeerUpdate = false;
       }
-      const inner = new Uint8Array(innerLength);
-      inner.set(content);
-      inner[content.length] = type;
       const seq = this.#sendSeq++;
       send.records++;
       send.bytes += innerLength;
-      const sealed = send.ready && (send.extension === null || send.extensionReady)
-        ? this.#sealWith(send.ready, send.epoch, send.extensionReady, seq, inner)
+      const ready = send.ready !== null &&
+        (send.extension === null || send.extensionReady !== null);
+      // With the keys at hand, encryption starts before this call returns, and Web Crypto copies
+      // its input before `encrypt` returns: the plaintext is laid out in a buffer reused for
+      // every record. Otherwise it waits for the keys in a buffer of its own.
+      const inner = ready && innerLength <= MAX_REUSED_INNER
+        ? this.#reusedInner(innerLength)
+        : new Uint8Array(innerLength);
+      inner.set(content);
+      inner[content.length] = type;
+      if (pad > 0) inner.fill(0, content.length + 1); // the padding is zeros
+      const sealed = ready
+        ? this.#sealWith(send.ready!, send.epoch, send.extensionReady, seq, inner)
         : settleAll([send.keys, send.extension]).then(([keys, extension]) =>
           this.#sealWith(keys, send.epoch, extension, seq, inner)
         );
@@ -588,13 +617,23 @@ export class Tessera1Channel implements Channel {
     }
   }
 
+  /** The first `length` bytes of the reused plaintext buffer, grown if needed. */
+  #reusedInner(length: number): Uint8Array {
+    let buffer = this.#sealInner;
+    if (buffer === null || buffer.length < length) {
+      const grown = Math.max(length, 2 * (buffer?.length ?? 0), 1024);
+      buffer = this.#sealInner = new Uint8Array(Math.min(grown, MAX_REUSED_INNER));
+    }
+    return buffer.subarray(0, length);
+  }
+
   #sealWith(
     keys: RecordKeys,
     epoch: number,
     extension: Uint8Array | null,
     seq: bigint,
     inner: Uint8Array,
-  ): Promise<Uint8Array> {
+  ): Promise<RecordParts> {
     const h = RECORD_HEADER_LENGTH + (extension ? FORK_EXTENSION_LENGTH : 0);
     const header = new Uint8Array(h);
     const view = new DataView(header.buffer);
@@ -605,12 +644,7 @@ export class Tessera1Channel implements Channel {
     if (extension) header.set(extension, RECORD_HEADER_LENGTH);
     const nonce = nonceFor(keys.iv, header.subarray(6, 14), this.#sealNonce);
     return aesGcmEncrypt(keys.key, nonce, inner, header)
-      .then((sealed) => {
-        const out = new Uint8Array(h + sealed.length);
-        out.set(header);
-        out.set(sealed, h);
-        return out;
-      });
+      .then((body) => ({ head: header, body }));
   }
 
   // ---------------------------------------------------------------- receiving
@@ -630,6 +664,11 @@ export class Tessera1Channel implements Channel {
     return error;
   }
 
+  /**
+   * Opens a record. Its buffer is the caller's again once this returns (the promise, not its
+   * outcome): the record is decrypted (Web Crypto copies its input) or copied before any await.
+   * A secure stream relies on it, handing over records in its reused read buffer.
+   */
   async open(record: Uint8Array, ordered: boolean): Promise<OpenedRecord> {
     if (this.#failure) throw this.#failure;
     if (isAlert(record)) return await this.#openAlert(record, ordered);

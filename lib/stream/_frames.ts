@@ -22,13 +22,13 @@ const PREFIX = 4;
  * out. The buffer starts small (a connection that only handshakes never needs
  * more) and grows with the frames.
  */
-const SCRATCH = 256 * 1024;
+const SCRATCH = 512 * 1024;
 const FIRST_SCRATCH = 8 * 1024;
 /**
  * Frames are written in batches of up to this size, copied together (one
  * write costs more than copying this much); a larger frame is written alone.
  */
-const BATCH = 256 * 1024;
+const BATCH = 512 * 1024;
 /** The largest frame the framing can describe that this side reads: 2^31 bytes. */
 const MAX_FRAME = 2 ** 31;
 
@@ -154,6 +154,13 @@ class StreamIO implements ByteIO {
   }
 }
 
+/** A frame queued: its content is `head ‖ body`. */
+interface Queued {
+  head: Uint8Array;
+  body: Uint8Array | null;
+  length: number;
+}
+
 /** Resolves the sends whose bytes are all written. */
 interface Waiter {
   until: number;
@@ -175,7 +182,7 @@ export class FrameIO implements SessionTransport {
   #receiving: Promise<unknown> = Promise.resolve();
   #readFailure: TransportError | null = null;
   // Writing.
-  #queue: Uint8Array[] = [];
+  #queue: Queued[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
   #enqueued = 0;
@@ -239,7 +246,23 @@ export class FrameIO implements SessionTransport {
    *   above the bound, `transport_failed` when reading fails.
    */
   receive(): Promise<Uint8Array | null> {
-    const next = this.#receiving.then(() => this.#receiveOne());
+    const next = this.#receiving.then(() => this.#receiveOne(false));
+    this.#receiving = next.catch(noop);
+    return next;
+  }
+
+  /**
+   * Receives one frame as {@linkcode FrameIO.receive} does, without copying
+   * it out of the read buffer: a frame up to 512 KiB is a view of that
+   * buffer, which the next receive overwrites. For one reader that is done
+   * with each frame before it asks for the next (a stream hands it to
+   * `unwrap()`, which copies or decrypts a record before it returns, as Web
+   * Crypto copies its input), and that calls no other `receive` meanwhile.
+   *
+   * @throws {TransportError} As {@linkcode FrameIO.receive}.
+   */
+  receiveLent(): Promise<Uint8Array | null> {
+    const next = this.#receiving.then(() => this.#receiveOne(true));
     this.#receiving = next.catch(noop);
     return next;
   }
@@ -279,7 +302,7 @@ export class FrameIO implements SessionTransport {
     return true;
   }
 
-  async #receiveOne(): Promise<Uint8Array | null> {
+  async #receiveOne(lent: boolean): Promise<Uint8Array | null> {
     if (this.#readFailure) throw this.#readFailure;
     if (!(await this.#fill(PREFIX))) {
       if (this.#end === this.#start) return null;
@@ -302,9 +325,9 @@ export class FrameIO implements SessionTransport {
       if (!(await this.#fill(length))) {
         throw new TransportError("transport_closed", "the stream ended inside a frame");
       }
-      const frame = this.#buf.slice(this.#start, this.#start + length);
+      const from = this.#start;
       this.#start += length;
-      return frame;
+      return lent ? this.#buf.subarray(from, from + length) : this.#buf.slice(from, from + length);
     }
     // A large frame gets its own buffer, read into directly.
     const frame = new Uint8Array(length);
@@ -327,17 +350,19 @@ export class FrameIO implements SessionTransport {
    * Queues one frame; its bytes are written in queue order. Nothing is
    * written once the stream was aborted or writing failed.
    *
-   * @param message The frame's content (not copied: leave it unchanged).
+   * @param message The frame's content, or its first part (not copied: leave it unchanged).
+   * @param rest The rest of the frame's content, if it comes in two parts (not copied either).
    */
-  queue(message: Uint8Array): void {
+  queue(message: Uint8Array, rest?: Uint8Array): void {
     if (this.#aborted || this.#writeFailure || this.#ending) return;
-    if (message.length > MAX_FRAME) {
+    const length = message.length + (rest?.length ?? 0);
+    if (length > MAX_FRAME) {
       this.#failWrite(new TransportError("transport_frame_too_large", "message too large"));
       return;
     }
-    this.#queue.push(message);
-    this.#queuedBytes += PREFIX + message.length;
-    this.#enqueued += PREFIX + message.length;
+    this.#queue.push({ head: message, body: rest ?? null, length });
+    this.#queuedBytes += PREFIX + length;
+    this.#enqueued += PREFIX + length;
     this.#kick();
   }
 
@@ -378,11 +403,17 @@ export class FrameIO implements SessionTransport {
       while (this.#queueHead < this.#queue.length && !this.#aborted) {
         const first = this.#queue[this.#queueHead]!;
         if (first.length + PREFIX > BATCH) {
+          // Too large to copy: the length with the small first part (a record's header), then
+          // the rest as it is.
           this.#queueHead++;
-          const prefix = new Uint8Array(PREFIX);
+          const { head, body } = first;
+          const small = body !== null && head.length <= 1024;
+          const prefix = new Uint8Array(PREFIX + (small ? head.length : 0));
           new DataView(prefix.buffer).setUint32(0, first.length);
+          if (small) prefix.set(head, PREFIX);
           await this.#io.write(prefix);
-          await this.#io.write(first);
+          if (!small) await this.#io.write(head);
+          if (body) await this.#io.write(body);
           this.#wrote(PREFIX + first.length);
           continue;
         }
@@ -407,13 +438,13 @@ export class FrameIO implements SessionTransport {
         }
         let offset = 0;
         for (let i = this.#queueHead; i < end; i++) {
-          const message = this.#queue[i]!;
-          const n = message.length;
+          const { head, body, length: n } = this.#queue[i]!;
           batch[offset] = n >>> 24;
           batch[offset + 1] = (n >>> 16) & 0xff;
           batch[offset + 2] = (n >>> 8) & 0xff;
           batch[offset + 3] = n & 0xff;
-          batch.set(message, offset + PREFIX);
+          batch.set(head, offset + PREFIX);
+          if (body) batch.set(body, offset + PREFIX + head.length);
           offset += PREFIX + n;
         }
         this.#queueHead = end;

@@ -7,7 +7,7 @@
  * length, then the record), so the wire is the one docs/protocol.md
  * describes. Writes of any size are cut into records; small writes made while
  * a record is being sealed are coalesced into the next one; records grow
- * (16 KiB up to 128 KiB) while data keeps coming and start small again after a
+ * (16 KiB up to 256 KiB) while data keeps coming and start small again after a
  * pause; several records are sealed and opened at once, in order.
  *
  * @module
@@ -16,8 +16,10 @@
 import { HandshakeError, RecordError, SessionStateError, TransportError } from "../errors.ts";
 import {
   DEFAULT_MAX_RECORD_SIZE,
+  type RecordParts,
   SecureSession,
   type SecureSessionOptions,
+  wrapParts,
 } from "../session/secure_session.ts";
 import type { SessionState } from "../session/session_events.ts";
 import type { ByteStreamPair } from "../transport/framed_stream.ts";
@@ -31,12 +33,14 @@ export { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_STREAM_BUFFER_SIZE } from "./_option
 const MIN_RECORD = 16 * 1024;
 /**
  * The largest record a stream writes (lower if the session or the peer
- * accepts less). Larger records save crypto.subtle calls, but past this size
- * each call costs more per byte (buffers allocated and copied outside the CPU
- * caches): 256 KiB and 1 MiB records moved bulk data more slowly in
- * bench/stream_bench.ts.
+ * accepts less). Larger records save crypto.subtle calls and per-record work,
+ * but past this size each call costs more per byte (buffers allocated and
+ * copied outside the CPU caches): in interleaved runs of bench/stream_bench.ts's
+ * bulk workload, 256 KiB records moved bulk data faster than 64 KiB, 128 KiB
+ * and 512 KiB ones (about 10% above 128 KiB). Keep the frames' read buffer and
+ * the channel's reused plaintext buffer able to hold a record this size.
  */
-const MAX_RECORD = 128 * 1024;
+const MAX_RECORD = 256 * 1024;
 /** After this many milliseconds without writes, records start small again. */
 const IDLE_RESET = 100;
 /** Records being sealed at once. */
@@ -125,7 +129,7 @@ const STREAM_KEYS = ["session", "handshakeTimeout", "signal", "bufferSize"] as c
 /** A record being sealed, in sequence order. */
 interface Sealing {
   bytes: number;
-  record: Uint8Array | null;
+  record: RecordParts | null;
   error: unknown;
   done: boolean;
 }
@@ -552,7 +556,8 @@ export class SecureStream {
     this.#sealingBytes += data.length;
     this.#lastSeal = performance.now();
     this.#ops++;
-    this.session.wrap(data).then(
+    // The record in two pieces: the frames copy both into their write buffer.
+    wrapParts(this.session, data).then(
       (record) => {
         entry.record = record;
         this.#sealed(entry);
@@ -571,7 +576,7 @@ export class SecureStream {
     while (this.#sealing.length > 0 && this.#sealing[0]!.done) {
       const head = this.#sealing.shift()!;
       this.#sealingBytes -= head.bytes;
-      if (head.record) this.#io.queue(head.record);
+      if (head.record) this.#io.queue(head.record.head, head.record.body);
       else if (!this.#remoteClosed) this.#fail(head.error);
     }
     this.#pump();
@@ -681,7 +686,9 @@ export class SecureStream {
           else this.#deliver(data);
           continue;
         }
-        const frame = await this.#io.receive();
+        // A view of the frames' read buffer, valid until the next receive: checked and handed
+        // to unwrap() at once, which copies or decrypts it before it returns.
+        const frame = await this.#io.receiveLent();
         if (this.#stopReading) break;
         if (frame === null) {
           throw new TransportError(

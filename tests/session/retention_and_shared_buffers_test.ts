@@ -99,6 +99,27 @@ Deno.test("wrap() seals the bytes it was given, also while a new sending key is 
   assert.deepEqual(sealed, ["original", "original"]);
 });
 
+Deno.test("records sealed back to back each carry their own plaintext and zero padding", async () => {
+  // Long plaintexts, then shorter ones: bytes of an earlier record must not show up in a later
+  // one's padding (the receiver would read them as content). Some are sealed while a new key is
+  // being derived, the others with the keys at hand.
+  const { client, server } = await bufferPair({ padding: { blockSize: 256 } });
+  await server.unwrap(await client.wrap(bytes("settle")));
+  const messages: Uint8Array[] = [];
+  const records: Promise<Uint8Array>[] = [];
+  for (const length of [70_000, 5000, 300, 1, 0, 65_000, 2, 255, 254, 1000]) {
+    if (length === 65_000) client.rekey();
+    const message = new Uint8Array(length).fill(length & 0xff || 1);
+    messages.push(message.slice());
+    records.push(client.wrap(message));
+    message.fill(0xee);
+  }
+  for (const [i, record] of (await Promise.all(records)).entries()) {
+    assert.equal((record.length - 14 - 16) % 256, 0, "padded to the block");
+    assert.deepEqual(await server.unwrap(record), messages[i]);
+  }
+});
+
 // --------------------------------------------------- close() racing a failing step
 
 Deno.test("close() while a handshake step runs keeps the session closed when that step then fails", async () => {
