@@ -38,7 +38,8 @@ import {
   TAG_UEC2,
   tagName,
 } from "./_container.ts";
-import { deriveMaster, deriveMessageKeys, deriveSessionId, type MessageKeys } from "./_kdf.ts";
+import { deriveMasterWith, deriveMessageKeys, deriveSessionId } from "./_kdf.ts";
+import { importHmacKey } from "../crypto/hmac.ts";
 import { MAX_DER_SIGNATURE, MIN_DER_SIGNATURE, signDer, verifyDer } from "./_signature.ts";
 import { importThemisPublicKey } from "./key_containers.ts";
 
@@ -141,20 +142,16 @@ async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
 /**
  * Awaits the peer's authentication (its signature, then the peer policy) and, beside it, the
  * work that follows it (this side's signature, the key agreement): the reply is ready as soon
- * as the peer is. Both have settled when the outcome is known, and a failure to authenticate
- * wins over any failure of the work, so the error names the peer's fault; an agreement made
- * for a refused peer is settled too.
+ * as the peer is. Both have settled when the outcome is known (nothing started here is still
+ * running when it returns or throws), and a failure to authenticate wins over any failure of
+ * the work, so the error names the peer's fault.
  */
 async function whileAuthenticating<A, W>(
   authentication: Promise<A>,
   work: Promise<W>,
-  leftover: (work: W) => Promise<unknown>,
 ): Promise<[A, W]> {
   const [auth, done] = await Promise.allSettled([authentication, work]);
-  if (auth.status === "rejected") {
-    if (done.status === "fulfilled") await leftover(done.value).catch(() => {});
-    throw auth.reason;
-  }
+  if (auth.status === "rejected") throw auth.reason;
   if (done.status === "rejected") throw done.reason;
   return [auth.value, done.value];
 }
@@ -230,9 +227,10 @@ type Phase = "start" | "wait-1" | "wait-2" | "wait-3" | "wait-4" | "done";
 /** What both sides hold after messages 1 and 2. */
 interface Agreement {
   sid4: Uint8Array;
-  /** The master key, derived behind the message that does not need it yet. */
-  master: Promise<CryptoKey>;
-  keys: Promise<MessageKeys>;
+  /** The shared secret `Z` as an HMAC key: the master key derives from it where it is needed. */
+  z: CryptoKey;
+  /** The master key, once a step derived it (the client's, with message 3). */
+  master: CryptoKey | null;
 }
 
 /**
@@ -339,8 +337,6 @@ export class ThemisHandshake implements Handshake {
       this.#phase = "done";
       // What was started ahead of time (message keys, the ephemeral key pair) settles before the
       // failure is reported, so a failed handshake leaves no Web Crypto operation running.
-      await this.#agreement?.master.catch(() => {});
-      await this.#agreement?.keys.catch(() => {});
       await this.#ephemeral.catch(() => {}); // the key pair made at construction, too
       this.#agreement = null;
       this.#peerKey = null;
@@ -383,16 +379,24 @@ export class ThemisHandshake implements Handshake {
         client ? peerId : ownId,
       ),
     );
-    const master = deriveMaster(shared, sid4).then(({ key }) => key).finally(() => shared.fill(0));
-    const keys = master.then((master) => deriveMessageKeys(master, sid4));
-    master.catch(() => {}); // awaited where the master key is used
-    keys.catch(() => {}); // awaited when the channel is built
-    return { sid4, master, keys };
+    // The master key and the message keys derive in the steps that use them, beside the
+    // verification there: a handshake left waiting for its next message has nothing running.
+    const z = await importHmacKey(shared).finally(() => shared.fill(0));
+    const agreement: Agreement = { sid4, z, master: null };
+    // The client's next message carries a MAC under the master key: derive it here, beside the
+    // server's verification. The server needs it only with message 3.
+    if (client) await this.#master(agreement);
+    return agreement;
+  }
+
+  /** The master key `M`, derived once. */
+  async #master(agreement: Agreement): Promise<CryptoKey> {
+    return agreement.master ??= (await deriveMasterWith(agreement.z, agreement.sid4)).key;
   }
 
   /** Builds the channel once both proofs are in. */
-  async #channel(agreement: Agreement): Promise<ThemisChannel> {
-    const keys = await agreement.keys;
+  async #channel(agreement: Agreement, master: Promise<CryptoKey>): Promise<ThemisChannel> {
+    const keys = await deriveMessageKeys(await master, agreement.sid4);
     const client = this.#role === "client";
     return await ThemisChannel.create({
       role: this.#role,
@@ -440,9 +444,8 @@ export class ThemisHandshake implements Handshake {
           container,
         ]);
       }),
-      ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
     );
-    this.#agreement = agreement; // from here a failure settles its message keys
+    this.#agreement = agreement;
     this.#peerKey = key;
     this.#peerId = m.id;
     this.#phase = "wait-3";
@@ -472,7 +475,7 @@ export class ThemisHandshake implements Handshake {
     const mac = data.subarray(signatureLength);
     const agreement = this.#agreement!;
     const ownId = this.#config.id;
-    const master = await agreement.master;
+    const master = this.#master(agreement);
     // The proof and the channel are made while the client's are checked, and dropped if they fail.
     const [verdict, macOk, proof, channel] = await settleAll([
       verifyDer(
@@ -480,9 +483,9 @@ export class ThemisHandshake implements Handshake {
         signature,
         concat(this.#clientEphemeral, this.#serverEphemeral, this.#peerId, ownId),
       ),
-      hmacVerify(master, mac, concat(this.#serverEphemeral, agreement.sid4)),
-      hmacSign(master, concat(this.#clientEphemeral, agreement.sid4)),
-      this.#channel(agreement),
+      master.then((m) => hmacVerify(m, mac, concat(this.#serverEphemeral, agreement.sid4))),
+      master.then((m) => hmacSign(m, concat(this.#clientEphemeral, agreement.sid4))),
+      this.#channel(agreement, master),
     ]);
     if (verdict !== "valid") {
       throw fail("handshake_bad_signature", "the client's transcript signature does not verify");
@@ -530,11 +533,10 @@ export class ThemisHandshake implements Handshake {
           this.#agree(pair.privateKey, m.point, m.id),
         )
       ),
-      ([, agreement]) => Promise.allSettled([agreement.master, agreement.keys]),
     );
-    this.#agreement = agreement; // from here a failure settles its message keys
+    this.#agreement = agreement;
     this.#peerId = m.id;
-    const mac = await hmacSign(await agreement.master, concat(m.ephemeral, agreement.sid4));
+    const mac = await hmacSign(await this.#master(agreement), concat(m.ephemeral, agreement.sid4));
     this.#phase = "wait-4";
     return { send: encodeContainer(TAG_TSPM, signature, mac), channel: null };
   }
@@ -551,8 +553,8 @@ export class ThemisHandshake implements Handshake {
     }
     const agreement = this.#agreement!;
     const [macOk, channel] = await both(
-      hmacVerify(await agreement.master, mac, concat(this.#clientEphemeral, agreement.sid4)),
-      this.#channel(agreement),
+      hmacVerify(agreement.master!, mac, concat(this.#clientEphemeral, agreement.sid4)),
+      this.#channel(agreement, Promise.resolve(agreement.master!)),
     );
     if (!macOk) throw fail("handshake_bad_finished", "the server's MAC does not verify");
     this.#done();

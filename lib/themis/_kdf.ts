@@ -73,7 +73,14 @@ export async function deriveMaster(
   shared: Uint8Array,
   sid4: Uint8Array,
 ): Promise<{ key: CryptoKey; bytes: Uint8Array }> {
-  const z = await importHmacKey(shared);
+  return await deriveMasterWith(await importHmacKey(shared), sid4);
+}
+
+/** As {@linkcode deriveMaster}, from the shared secret `Z` already imported as an HMAC key. */
+export async function deriveMasterWith(
+  z: CryptoKey,
+  sid4: Uint8Array,
+): Promise<{ key: CryptoKey; bytes: Uint8Array }> {
   const bytes = await hmacSign(z, input(PREFIX_MASTER, [sid4]));
   return { key: await importHmacKey(bytes), bytes };
 }
