@@ -141,14 +141,17 @@ export class ThemisChannel implements Channel {
   }
 
   /**
-   * Builds a channel; its two AES-256-GCM keys are imported in the background.
+   * Builds a channel once its two AES-256-GCM keys are imported, so that nothing is left
+   * running behind a session that is established and then dropped.
    *
    * @param start Keys, positions and what the handshake proved.
    * @param config Randomness, limits and the clock.
    * @returns The channel.
    */
-  static create(start: ThemisChannelStart, config: ChannelLimits): Promise<ThemisChannel> {
-    return Promise.resolve(new ThemisChannel(start, config));
+  static async create(start: ThemisChannelStart, config: ChannelLimits): Promise<ThemisChannel> {
+    const channel = new ThemisChannel(start, config);
+    await Promise.allSettled([channel.#sendKeyImport, channel.#receiveKeyImport]);
+    return channel;
   }
 
   /**

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { TesseraError } from "../../lib/errors.ts";
+import { watchingCrypto } from "../_watching_crypto.ts";
 import { openState, sealState, toWrappingKey } from "../../lib/session/_saved_state.ts";
 import { SecureSession } from "../../lib/session/secure_session.ts";
 import {
@@ -24,56 +25,12 @@ import {
 /** Where the key share starts in a ClientHello with one suite, and in a ServerHello. */
 const CLIENT_HELLO_SHARE = 1 + 1 + 1 + 2 + 32;
 const SERVER_HELLO_SHARE = 1 + 1 + 2 + 32;
-const METHODS = [
-  "encrypt",
-  "decrypt",
-  "sign",
-  "verify",
-  "digest",
-  "generateKey",
-  "deriveKey",
-  "deriveBits",
-  "importKey",
-  "exportKey",
-] as const;
 
 /** A copy of `message` whose key share is no SEC1 point (refused before any crypto). */
 function badShare(message: Uint8Array, at: number): Uint8Array {
   const copy = message.slice();
   copy[at] = 0x05;
   return copy;
-}
-
-/**
- * Runs `body` with every `crypto.subtle` operation counted and slowed down: each settles a
- * timer tick after the engine is done, so an operation nobody awaits is still running when the
- * code that started it moves on. `pending()` names the operations started and not yet settled.
- */
-async function watchingCrypto(
-  body: (pending: () => string[]) => Promise<void>,
-): Promise<void> {
-  const subtle = crypto.subtle as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const running = new Map<number, string>();
-  let next = 0;
-  const later = () => new Promise((resolve) => setTimeout(resolve, 1));
-  for (const name of METHODS) {
-    const original = subtle[name]!;
-    subtle[name] = async (...args: unknown[]) => {
-      const n = next++;
-      running.set(n, name);
-      try {
-        return await original.apply(crypto.subtle, args);
-      } finally {
-        await later();
-        running.delete(n);
-      }
-    };
-  }
-  try {
-    await body(() => [...running.values()]);
-  } finally {
-    for (const name of METHODS) delete subtle[name];
-  }
 }
 
 /** Awaits `attempt`, which must reject with `code`, and checks that nothing is left running. */
@@ -161,5 +118,30 @@ Deno.test("a datagram session moving to the next epoch leaves nothing running", 
   await watchingCrypto(async (pending) => {
     assert.equal(text(await server.unwrap(record)), "first, in epoch 1");
     assert.deepEqual(pending(), []);
+  });
+});
+
+Deno.test("no Web Crypto operation is running when a tessera/1 handshake step returns, full or resumed", async () => {
+  const { ClientSessionCache, MemoryTicketStore } = await import("../../lib/resume/mod.ts");
+  const store = new MemoryTicketStore();
+  const cache = new ClientSessionCache();
+  const pair = () => ({
+    client: session({ resumption: { cache, endpoint: "bob:1" } }, alice),
+    server: session({ resumption: { store } }, bob),
+  });
+  await watchingCrypto(async (pending) => {
+    for (const expectResumed of [false, true]) {
+      const { client, server } = pair();
+      const step = async <T>(name: string, run: Promise<T>): Promise<T> => {
+        const out = await run;
+        assert.deepEqual(pending(), [], `still running after ${name} (resumed: ${expectResumed})`);
+        return out;
+      };
+      const ch = await step("the ClientHello", client.connectRequest());
+      const sh = await step("the ServerHello", server.negotiate(ch));
+      const cf = await step("the ClientFinished", client.negotiate(sh!));
+      assert.equal(await step("the server's last step", server.negotiate(cf!)), null);
+      assert.equal(client.resumed, expectResumed);
+    }
   });
 });
