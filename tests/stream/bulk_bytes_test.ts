@@ -84,6 +84,7 @@ Deno.test("a caller may change its buffer once write() resolved: the peer reads 
   }
   assert.equal(await sha256(await reading), await sha256(concat(expected)));
   await client.close();
+  await server.closed; // the close ends both directions: the server's side has ended too
 });
 
 Deno.test("chunks the readable delivered never change while more records arrive", async () => {
