@@ -127,21 +127,30 @@ export async function exportPoint(key: CryptoKey): Promise<Uint8Array<ArrayBuffe
  * ```
  */
 export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
+  const key = await importRawPoint(point, true);
+  try {
+    // Some engines defer point validation until first use; exporting forces it here.
+    await subtle.exportKey("raw", key);
+    return key;
+  } catch (cause) {
+    throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
+  }
+}
+
+/** A SEC1 point's shape checked, then imported for ECDH; `key_invalid` if either fails. */
+async function importRawPoint(point: Uint8Array, extractable: boolean): Promise<CryptoKey> {
   const first = point[0];
   const shapeOk = (point.length === 65 && first === 4) ||
     (point.length === 33 && (first === 2 || first === 3));
   if (!shapeOk) throw new KeyError("key_invalid", "not a SEC1 P-256 point");
   try {
-    const key = await subtle.importKey(
+    return await subtle.importKey(
       "raw",
       point as Uint8Array<ArrayBuffer>,
       ECDH_P256,
-      true,
+      extractable,
       [],
     );
-    // Some engines defer point validation until first use; exporting forces it here.
-    await subtle.exportKey("raw", key);
-    return key;
   } catch (cause) {
     throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
   }
@@ -170,16 +179,8 @@ export async function importEcdhPoint(point: Uint8Array): Promise<CryptoKey> {
  * assert.deepEqual(ab, ba);
  * ```
  */
-export async function importEcdhShare(point: Uint8Array): Promise<CryptoKey> {
-  const first = point[0];
-  const shapeOk = (point.length === 65 && first === 4) ||
-    (point.length === 33 && (first === 2 || first === 3));
-  if (!shapeOk) throw new KeyError("key_invalid", "not a SEC1 P-256 point");
-  try {
-    return await subtle.importKey("raw", point as Uint8Array<ArrayBuffer>, ECDH_P256, false, []);
-  } catch (cause) {
-    throw new KeyError("key_invalid", "not a valid P-256 point", { cause });
-  }
+export function importEcdhShare(point: Uint8Array): Promise<CryptoKey> {
+  return importRawPoint(point, false);
 }
 
 /**

@@ -6,24 +6,13 @@
 // says `handshake_bad_key_share`, and the policy callback is never asked.
 
 import assert from "node:assert/strict";
-import { HandshakeError } from "../../lib/errors.ts";
 import { encodeContainer, TAG_TSID, TAG_TSPM, TAG_UEC2 } from "../../lib/themis/_container.ts";
 import { signDer } from "../../lib/themis/_signature.ts";
-import { client, server, tesseraSession } from "./_wasm_themis.ts";
+import { client, rejectsWith, server, tesseraSession } from "./_wasm_themis.ts";
 
 /** A compressed "point" whose x is above the field prime: never on the curve. */
 const OFF_CURVE = new Uint8Array(33).fill(0xff);
 OFF_CURVE[0] = 0x02;
-
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof HandshakeError, `expected a HandshakeError, got ${err}`);
-    return err.code;
-  }
-  assert.fail("the handshake message was accepted");
-}
 
 /** Message 1 from `client`, correctly signed, carrying `point`. */
 async function connectionRequest(point: Uint8Array) {
@@ -38,10 +27,7 @@ async function connectionRequest(point: Uint8Array) {
 
 Deno.test("a correctly signed connection request from a peer the server's expectedPeer refuses, with an off-curve key, is refused as peer_rejected", async () => {
   const s = tesseraSession(server, { expectedPeer: "someone else" });
-  assert.equal(
-    await refusal(s.negotiate(await connectionRequest(OFF_CURVE))),
-    "handshake_peer_rejected",
-  );
+  await rejectsWith(s.negotiate(await connectionRequest(OFF_CURVE)), "handshake_peer_rejected");
   assert.equal(s.state, "closed");
 });
 
@@ -53,10 +39,7 @@ Deno.test("a server's peer policy function is asked about a correctly signed con
       return false;
     },
   });
-  assert.equal(
-    await refusal(s.negotiate(await connectionRequest(OFF_CURVE))),
-    "handshake_peer_rejected",
-  );
+  await rejectsWith(s.negotiate(await connectionRequest(OFF_CURVE)), "handshake_peer_rejected");
   assert.deepEqual(asked, ["client"]);
 });
 
@@ -79,6 +62,6 @@ Deno.test("a correctly signed server reply from a server the client's expectedPe
     serverEphemeral,
     await signDer(server.privateKey, signed),
   );
-  assert.equal(await refusal(c.negotiate(m2)), "handshake_peer_rejected");
+  await rejectsWith(c.negotiate(m2), "handshake_peer_rejected");
   assert.equal(c.state, "closed");
 });
