@@ -54,7 +54,6 @@ import {
   type ServerTicket,
   type StoredTicket,
   type TicketAttributes,
-  type TicketLookup,
 } from "./resumption.ts";
 import { MAX_RECORD_SIZE_LIMIT, Tessera1Channel } from "./tessera1_channel.ts";
 
