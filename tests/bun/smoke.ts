@@ -53,6 +53,18 @@ test("wrap/unwrap round-trips both ways and refuses a replay", async () => {
   assert.deepEqual(await client.unwrap(await server.wrap(text("back"))), text("back"));
 });
 
+test("records sealed back to back, none awaited, each carry their own plaintext", async () => {
+  // The record layer lays every plaintext out in one reused buffer: correct only because Web
+  // Crypto copies its input before encrypt() returns. This runtime must do so too.
+  const [client, server] = await pair();
+  const sizes = [1, 100, 5000, 70_000, 3, 200_000, 64];
+  const sent = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+  const records = await Promise.all(sent.map((data) => client.wrap(data)));
+  for (const [i, record] of records.entries()) {
+    assert.deepEqual(await server.unwrap(record), sent[i]);
+  }
+});
+
 test("a tampered record is refused with record_auth_failed", async () => {
   const [client, server] = await pair();
   const record = await client.wrap(text("hello"));
