@@ -1302,7 +1302,9 @@ export class SecureSession extends EventTarget {
   }
 
   /**
-   * Closes the session and the transport under it. Closing twice is harmless.
+   * Closes the session and the transport under it. Closing twice is harmless:
+   * a second call resolves to `null` once the first one's work (sealing and
+   * writing the close record, closing the transport) is done.
    *
    * - **Established:** seals the authenticated close record and returns it.
    *   With a transport, the record is written after every `send()` made
@@ -1353,6 +1355,19 @@ export class SecureSession extends EventTarget {
    */
   async close(): Promise<Uint8Array | null> {
     if (this.#ending === "saved") return null;
+    if (this.#closing) {
+      await this.#closing.catch(() => {});
+      await this.#endTransport(); // again: harmless, and a transport that failed to close retries
+      return null;
+    }
+    this.#closing = this.#close();
+    return await this.#closing;
+  }
+
+  /** The first `close()`: what a later one waits for. */
+  #closing: Promise<Uint8Array | null> | null = null;
+
+  async #close(): Promise<Uint8Array | null> {
     this.#ending ??= "closed";
     this.#stop(new SessionStateError("session_closed", "session closed"));
     const channel = this.#channel;

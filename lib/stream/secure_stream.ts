@@ -835,8 +835,9 @@ export class SecureStream {
       await this.#io.dispose(); // after a clean close, already done; else a cut
       await this.#readLoop;
       while (this.#ops > 0) await this.#opsIdle.wait();
-      // A stream that failed leaves its session closed too (the transport is gone: nothing is sent).
-      if (this.session.state !== "closed") await this.session.close().catch(noop);
+      // A stream that failed leaves its session closed too (the transport is gone: nothing is
+      // sent); a close already under way (its record being sealed) is waited for.
+      await this.session.close().catch(noop);
       await this.#io.dispose();
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#checkReadEnd();

@@ -9,6 +9,7 @@ import { framedStreamTransport } from "../../lib/transport/framed_stream.ts";
 import { memoryTransportPair } from "../../lib/transport/memory.ts";
 import { webSocketTransport } from "../../lib/transport/websocket.ts";
 import { settledWithin } from "../_settled.ts";
+import { watchingCrypto } from "../_watching_crypto.ts";
 import {
   alice,
   bob,
@@ -102,6 +103,17 @@ Deno.test("close() twice closes the transport again harmlessly and returns null 
   assert.ok(await client.close());
   assert.equal(await client.close(), null);
   assert.equal(ends.client.closes, 2);
+});
+
+Deno.test("a second close() resolves only once the first one's close record is sealed and sent", async () => {
+  const { client, server } = await closingPair();
+  await watchingCrypto(async (pending) => {
+    const first = client.close(); // seals the close record: not awaited yet
+    assert.equal(await client.close(), null);
+    assert.deepEqual(pending(), [], "the first close() was still sealing");
+    assert.ok(await first);
+  });
+  assert.equal(await server.receive(), null); // the peer got the close record
 });
 
 Deno.test("close() after the peer's close returns null: nothing left to seal", async () => {
