@@ -55,6 +55,12 @@ const RECORD_HEADER = 14;
 
 const noop = (): void => {};
 
+/** Whether a view's buffer can change size (a resizable `ArrayBuffer`, a growable shared one). */
+function resizable(buffer: ArrayBufferLike): boolean {
+  const b = buffer as { resizable?: boolean; growable?: boolean };
+  return b.resizable === true || b.growable === true;
+}
+
 /**
  * The largest record content this side may send: `chosen`, and never more
  * than the peer accepts (declared in its handshake when the session knows
@@ -520,8 +526,9 @@ export class SecureStream {
       this.#target = MIN_RECORD;
     }
     // A large write is sealed from the caller's buffer (wrap copies synchronously), so the write
-    // resolves only once all of it is taken; a small one is copied and may resolve at once.
-    const borrowed = chunk.length > COPY_LIMIT;
+    // resolves only once all of it is taken; a small one is copied and may resolve at once, as is
+    // one from a resizable buffer, which the caller could shrink under the stream.
+    const borrowed = chunk.length > COPY_LIMIT && !resizable(chunk.buffer);
     this.#pending.push(borrowed ? chunk : chunk.slice());
     this.#pump();
     for (;;) {
