@@ -101,12 +101,37 @@ export function toBase64UrlPortable(bytes: Uint8Array): string {
   return out;
 }
 
+/** The runtime's own decoder (`Uint8Array.fromBase64`), where there is one. */
+const nativeFromBase64 = (Uint8Array as { fromBase64?: unknown }).fromBase64 as
+  | ((
+    text: string,
+    options: { alphabet: "base64url"; lastChunkHandling: "strict" },
+  ) => Uint8Array<ArrayBuffer>)
+  | undefined;
+const NATIVE_DECODE = { alphabet: "base64url", lastChunkHandling: "strict" } as const;
+/** The alphabet alone: the native decoder would skip ASCII whitespace and accept padding. */
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+const PADDING = ["", "", "==", "="];
+
 /**
  * Strict base64url decoding without padding. Returns `null` for any character
  * outside the alphabet, an impossible length, or non-canonical trailing bits,
  * so every byte string has exactly one accepted encoding.
  */
 export function fromBase64Url(text: string): Uint8Array | null {
+  if (text.length % 4 === 1) return null;
+  if (nativeFromBase64 === undefined) return fromBase64UrlPortable(text);
+  if (!BASE64URL_TEXT.test(text)) return null;
+  try {
+    // Padded to whole chunks, "strict" refuses non-zero trailing bits.
+    return nativeFromBase64(text + PADDING[text.length % 4]!, NATIVE_DECODE);
+  } catch {
+    return null;
+  }
+}
+
+/** {@linkcode fromBase64Url} in plain JavaScript, for runtimes without `fromBase64`. */
+export function fromBase64UrlPortable(text: string): Uint8Array | null {
   if (text.length % 4 === 1) return null;
   const out = new Uint8Array(Math.floor((text.length * 3) / 4));
   let bits = 0;
