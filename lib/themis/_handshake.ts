@@ -15,7 +15,7 @@
 import { settleAll } from "../_settle.ts";
 import { concat, equalPublic, toBytes } from "../crypto/_bytes.ts";
 import { ecdhSecret } from "../crypto/ecdh.ts";
-import { hmacSign, hmacVerify } from "../crypto/hmac.ts";
+import { hmacSign, hmacVerify, importHmacKey } from "../crypto/hmac.ts";
 import { generateIdentityKeyPair, toVerifyKey } from "../crypto/identity.ts";
 import { HandshakeError, type HandshakeErrorCode, TesseraError, ThemisError } from "../errors.ts";
 import { ephemeralShare } from "../session/_entropy.ts";
@@ -39,7 +39,6 @@ import {
   tagName,
 } from "./_container.ts";
 import { deriveMasterWith, deriveMessageKeys, deriveSessionId } from "./_kdf.ts";
-import { importHmacKey } from "../crypto/hmac.ts";
 import { MAX_DER_SIGNATURE, MIN_DER_SIGNATURE, signDer, verifyDer } from "./_signature.ts";
 import { importThemisPublicKey } from "./key_containers.ts";
 
@@ -130,30 +129,15 @@ async function agree(privateKey: CryptoKey, peer: CryptoKey): Promise<Uint8Array
 
 /**
  * Awaits two steps run side by side. Whatever the outcome, both have settled when it is known,
- * so a failed handshake leaves nothing running.
+ * so a failed handshake leaves nothing running; the first step's failure wins over the second's
+ * (so the peer's authentication, passed first, names the peer's fault over any failure of the
+ * work made beside it).
  */
 async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [first, second] = await Promise.allSettled([a, b]);
   if (first.status === "rejected") throw first.reason;
   if (second.status === "rejected") throw second.reason;
   return [first.value, second.value];
-}
-
-/**
- * Awaits the peer's authentication (its signature, then the peer policy) and, beside it, the
- * work that follows it (this side's signature, the key agreement): the reply is ready as soon
- * as the peer is. Both have settled when the outcome is known (nothing started here is still
- * running when it returns or throws), and a failure to authenticate wins over any failure of
- * the work, so the error names the peer's fault.
- */
-async function whileAuthenticating<A, W>(
-  authentication: Promise<A>,
-  work: Promise<W>,
-): Promise<[A, W]> {
-  const [auth, done] = await Promise.allSettled([authentication, work]);
-  if (auth.status === "rejected") throw auth.reason;
-  if (done.status === "rejected") throw done.reason;
-  return [auth.value, done.value];
 }
 
 /** What the channel keeps of the handshake's configuration: no key, no lookup. */
@@ -229,8 +213,8 @@ interface Agreement {
   sid4: Uint8Array;
   /** The shared secret `Z` as an HMAC key: the master key derives from it where it is needed. */
   z: CryptoKey;
-  /** The master key, once a step derived it (the client's, with message 3). */
-  master: CryptoKey | null;
+  /** The master key, once a step asked for it (awaited in that step). */
+  master: Promise<CryptoKey> | null;
 }
 
 /**
@@ -335,8 +319,8 @@ export class ThemisHandshake implements Handshake {
       }
       this.#failure = failure;
       this.#phase = "done";
-      // What was started ahead of time (message keys, the ephemeral key pair) settles before the
-      // failure is reported, so a failed handshake leaves no Web Crypto operation running.
+      // What was started ahead of time (the ephemeral key pair) settles before the failure is
+      // reported, so a failed handshake leaves no Web Crypto operation running.
       await this.#ephemeral.catch(() => {}); // the key pair made at construction, too
       this.#agreement = null;
       this.#peerKey = null;
@@ -362,7 +346,7 @@ export class ThemisHandshake implements Handshake {
     return { key: found, valid: verdict === "valid" };
   }
 
-  /** sid4, the master key and (started) the message keys, from both ephemeral containers. */
+  /** sid4 and the shared secret from both ephemeral containers; the client's master key too. */
   async #agree(
     ownPrivate: CryptoKey,
     peerPoint: Uint8Array,
@@ -389,14 +373,16 @@ export class ThemisHandshake implements Handshake {
     return agreement;
   }
 
-  /** The master key `M`, derived once. */
-  async #master(agreement: Agreement): Promise<CryptoKey> {
-    return agreement.master ??= (await deriveMasterWith(agreement.z, agreement.sid4)).key;
+  /** The master key `M`, derived once, by the first step that needs it. */
+  #master(agreement: Agreement): Promise<CryptoKey> {
+    return agreement.master ??= deriveMasterWith(agreement.z, agreement.sid4).then(({ key }) =>
+      key
+    );
   }
 
   /** Builds the channel once both proofs are in. */
-  async #channel(agreement: Agreement, master: Promise<CryptoKey>): Promise<ThemisChannel> {
-    const keys = await deriveMessageKeys(await master, agreement.sid4);
+  async #channel(agreement: Agreement): Promise<ThemisChannel> {
+    const keys = await deriveMessageKeys(await this.#master(agreement), agreement.sid4);
     const client = this.#role === "client";
     return await ThemisChannel.create({
       role: this.#role,
@@ -434,7 +420,7 @@ export class ThemisHandshake implements Handshake {
         return key;
       },
     );
-    const [key, [signature, agreement, container]] = await whileAuthenticating(
+    const [key, [signature, agreement, container]] = await both(
       authenticated,
       this.#ephemeral.then(({ pair, container }) => {
         this.#serverEphemeral = container;
@@ -485,7 +471,7 @@ export class ThemisHandshake implements Handshake {
       ),
       master.then((m) => hmacVerify(m, mac, concat(this.#serverEphemeral, agreement.sid4))),
       master.then((m) => hmacSign(m, concat(this.#clientEphemeral, agreement.sid4))),
-      this.#channel(agreement, master),
+      this.#channel(agreement),
     ]);
     if (verdict !== "valid") {
       throw fail("handshake_bad_signature", "the client's transcript signature does not verify");
@@ -506,26 +492,25 @@ export class ThemisHandshake implements Handshake {
     const ownId = this.#config.id;
     const transcript = concat(m.ephemeral, this.#clientEphemeral, m.id, ownId);
     this.#serverEphemeral = m.ephemeral;
+    // The peer's whole verdict (signature, then policy) decides before the work beside it.
     const authenticated = this.#authenticate(m.id, m.signature, transcript).then(
       async ({ key, valid }) => {
-        if (valid) return key;
         // A connection request signs only its own key: two clients are talking to each other.
-        if ((await verifyDer(key, m.signature, m.ephemeral)) === "valid") {
+        if (!valid && (await verifyDer(key, m.signature, m.ephemeral)) === "valid") {
           throw fail(
             "handshake_unexpected",
             "expected message 2, got a connection request: the peer is a client too " +
               "(both sides called connect() or connectRequest())",
           );
         }
-        throw fail("handshake_bad_signature", "the server's signature does not verify");
+        if (!valid) throw fail("handshake_bad_signature", "the server's signature does not verify");
+        if (!(await accepts(this.#config.expectedPeer, ownId, m.id))) {
+          throw fail("handshake_peer_rejected", "the peer is not the one expected");
+        }
+        return key;
       },
-    ).then(async (key) => {
-      if (!(await accepts(this.#config.expectedPeer, ownId, m.id))) {
-        throw fail("handshake_peer_rejected", "the peer is not the one expected");
-      }
-      return key;
-    });
-    const [, [signature, agreement]] = await whileAuthenticating(
+    );
+    const [, [signature, agreement]] = await both(
       authenticated,
       this.#ephemeral.then(({ pair }) =>
         both(
@@ -553,8 +538,10 @@ export class ThemisHandshake implements Handshake {
     }
     const agreement = this.#agreement!;
     const [macOk, channel] = await both(
-      hmacVerify(agreement.master!, mac, concat(this.#clientEphemeral, agreement.sid4)),
-      this.#channel(agreement, Promise.resolve(agreement.master!)),
+      this.#master(agreement).then((m) =>
+        hmacVerify(m, mac, concat(this.#clientEphemeral, agreement.sid4))
+      ),
+      this.#channel(agreement),
     );
     if (!macOk) throw fail("handshake_bad_finished", "the server's MAC does not verify");
     this.#done();
